@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/* The handle, errors and logging shared by every backend. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "private.h"
+
+xmig_xen *xmig__xen_new(const struct xmig_xen_ops *ops, void *priv,
+                        xmig_log_fn *log, void *log_arg)
+{
+    xmig_xen *x = calloc(1, sizeof(*x));
+
+    if (!x)
+        return NULL;
+    x->ops = ops;
+    x->priv = priv;
+    x->log = log;
+    x->log_arg = log_arg;
+    return x;
+}
+
+void xmig_xen_close(xmig_xen *x)
+{
+    if (!x)
+        return;
+    x->ops->close(x);
+    free(x);
+}
+
+/* Keeps errno as it was so callers can set the error and return -1. */
+void xmig__seterr(xmig_xen *x, int errnum, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(x->err, sizeof(x->err), fmt, ap);
+    va_end(ap);
+    errno = errnum;
+}
+
+void xmig__log(xmig_xen *x, enum xmig_log_level level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    int saved = errno;
+
+    if (!x->log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    x->log(x->log_arg, level, msg);
+    errno = saved;
+}
+
+const char *xmig_xen_error(const xmig_xen *x)
+{
+    return x->err[0] ? x->err : "unknown error";
+}
+
+unsigned int xmig_xen_caps(const xmig_xen *x)
+{
+    return x->caps;
+}
+
+const char *xmig_domtype_name(enum xmig_domtype t)
+{
+    switch (t) {
+    case XMIG_DOM_PV:
+        return "pv";
+    case XMIG_DOM_PVH:
+        return "pvh";
+    case XMIG_DOM_HVM:
+        return "hvm";
+    }
+    return "?";
+}
+
+int xmig_domain_find(xmig_xen *x, const char *spec, uint32_t *domid_r)
+{
+    struct xmig_dominfo info;
+    unsigned long id;
+    char *end;
+
+    if (!spec || !*spec) {
+        xmig__seterr(x, EINVAL, "no domain given");
+        return -1;
+    }
+    errno = 0;
+    id = strtoul(spec, &end, 10);
+    if (*end || errno)
+        return x->ops->domain_by_name(x, spec, domid_r);
+    if (id >= 0x7ff0) { /* DOMID_FIRST_RESERVED */
+        xmig__seterr(x, EINVAL, "domain id %s is out of range", spec);
+        return -1;
+    }
+    if (xmig_domain_info(x, (uint32_t)id, &info) < 0)
+        return -1;
+    *domid_r = (uint32_t)id;
+    return 0;
+}
+
+int xmig_domain_info(xmig_xen *x, uint32_t domid, struct xmig_dominfo *info_r)
+{
+    memset(info_r, 0, sizeof(*info_r));
+    return x->ops->domain_info(x, domid, info_r);
+}
+
+int xmig_perfc_reset(xmig_xen *x)
+{
+    return x->ops->perfc_reset(x);
+}
+
+int xmig_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
+{
+    return x->ops->perfc_read(x, name, val_r);
+}
+
+uint64_t xmig_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

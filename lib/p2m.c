@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The PV guest's p2m (pfn -> mfn), copied out of guest memory the way
+ * libxenguest finds it: the linear list under p2m_cr3 when the guest
+ * publishes one, otherwise the three-level frame list tree.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stdint.h>
+#include <xen/xen.h>
+
+#include "private.h"
+
+#define ENTRIES_PER_PAGE (XMIG_PAGE_SIZE / sizeof(uint64_t))
+#define PTE_PRESENT 0x1ULL
+#define PTE_PSE 0x80ULL
+#define PTE_MFN_MASK 0x000ffffffffff000ULL
+
+/* Copy one guest frame; used for the few control pages on the way. */
+static int read_frame(xmig_xen *x, uint32_t domid, xmig_pfn_t mfn, void *buf)
+{
+    int err = 0;
+    void *p = x->ops->map(x, domid, 1, &mfn, &err);
+
+    if (!p) {
+        xmig__seterr(x, errno, "cannot map frame %#llx of domain %u",
+                     (unsigned long long)mfn, domid);
+        return -1;
+    }
+    if (err) {
+        x->ops->unmap(x, p, 1);
+        xmig__seterr(x, err, "cannot map frame %#llx of domain %u",
+                     (unsigned long long)mfn, domid);
+        return -1;
+    }
+    memcpy(buf, p, XMIG_PAGE_SIZE);
+    x->ops->unmap(x, p, 1);
+    return 0;
+}
+
+/* Map the leaves listed in mfns[] and copy nr entries out of them. */
+static int copy_leaves(xmig_xen *x, uint32_t domid, const xmig_pfn_t *mfns,
+                       size_t nleaves, size_t nr, xmig_pfn_t *out)
+{
+    size_t done = 0;
+
+    while (done < nleaves) {
+        unsigned int n = nleaves - done > XMIG_MAX_BATCH
+                             ? XMIG_MAX_BATCH
+                             : (unsigned int)(nleaves - done);
+        int err[XMIG_MAX_BATCH];
+        size_t ents = n * ENTRIES_PER_PAGE, first = done * ENTRIES_PER_PAGE;
+        unsigned int i;
+        void *p;
+
+        p = x->ops->map(x, domid, n, mfns + done, err);
+        if (!p) {
+            xmig__seterr(x, errno, "cannot map the p2m of domain %u", domid);
+            return -1;
+        }
+        for (i = 0; i < n; i++) {
+            if (err[i]) {
+                x->ops->unmap(x, p, n);
+                xmig__seterr(x, err[i], "cannot map p2m frame %#llx of domain %u",
+                             (unsigned long long)mfns[done + i], domid);
+                return -1;
+            }
+        }
+        if (first + ents > nr)
+            ents = nr - first;
+        memcpy(out + first, p, ents * sizeof(*out));
+        x->ops->unmap(x, p, n);
+        done += n;
+    }
+    return 0;
+}
+
+static int p2m_tree(xmig_xen *x, uint32_t domid, xmig_pfn_t fll_mfn,
+                    size_t nr, xmig_pfn_t *out)
+{
+    size_t nleaves = (nr + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE;
+    size_t nfl = (nleaves + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE, i;
+    uint64_t fll[ENTRIES_PER_PAGE], fl[ENTRIES_PER_PAGE];
+    xmig_pfn_t *leaves;
+    int rc = -1;
+
+    if (nfl > ENTRIES_PER_PAGE) {
+        xmig__seterr(x, E2BIG, "p2m of domain %u too large for the frame tree",
+                     domid);
+        return -1;
+    }
+    if (read_frame(x, domid, fll_mfn, fll) < 0)
+        return -1;
+    leaves = calloc(nfl * ENTRIES_PER_PAGE, sizeof(*leaves));
+    if (!leaves) {
+        xmig__seterr(x, ENOMEM, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < nfl; i++) {
+        if (read_frame(x, domid, fll[i], fl) < 0)
+            goto out;
+        memcpy(leaves + i * ENTRIES_PER_PAGE, fl, sizeof(fl));
+    }
+    rc = copy_leaves(x, domid, leaves, nleaves, nr, out);
+out:
+    free(leaves);
+    return rc;
+}
+
+/* Walk the guest's 4-level page tables from p2m_cr3 to the list's leaves. */
+static int p2m_list(xmig_xen *x, uint32_t domid, uint64_t cr3, uint64_t vaddr,
+                    size_t nr, xmig_pfn_t *out)
+{
+    size_t nleaves = (nr + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE, i;
+    xmig_pfn_t cached[4] = {XMIG_INVALID_FRAME, XMIG_INVALID_FRAME,
+                            XMIG_INVALID_FRAME, XMIG_INVALID_FRAME};
+    uint64_t tables[4][ENTRIES_PER_PAGE];
+    xmig_pfn_t *leaves;
+    int rc = -1;
+
+    if (vaddr & (XMIG_PAGE_SIZE - 1)) {
+        xmig__seterr(x, EINVAL, "p2m list of domain %u is not page aligned",
+                     domid);
+        return -1;
+    }
+    leaves = calloc(nleaves, sizeof(*leaves));
+    if (!leaves) {
+        xmig__seterr(x, ENOMEM, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < nleaves; i++) {
+        uint64_t va = vaddr + i * XMIG_PAGE_SIZE;
+        xmig_pfn_t mfn = cr3 >> XMIG_PAGE_SHIFT;
+        int level;
+
+        for (level = 3; level >= 0; level--) {
+            unsigned int idx = (va >> (XMIG_PAGE_SHIFT + 9 * level)) & 511;
+            uint64_t pte;
+
+            /* Neighbouring leaves share their upper tables. */
+            if (cached[level] != mfn) {
+                if (read_frame(x, domid, mfn, tables[level]) < 0)
+                    goto out;
+                cached[level] = mfn;
+            }
+            pte = tables[level][idx];
+            if (!(pte & PTE_PRESENT)) {
+                xmig__seterr(x, EFAULT,
+                             "p2m list of domain %u not mapped at %#llx",
+                             domid, (unsigned long long)va);
+                goto out;
+            }
+            if (level && (pte & PTE_PSE)) {
+                xmig__seterr(x, EOPNOTSUPP,
+                             "p2m list of domain %u uses superpages", domid);
+                goto out;
+            }
+            mfn = (pte & PTE_MFN_MASK) >> XMIG_PAGE_SHIFT;
+        }
+        leaves[i] = mfn;
+    }
+    rc = copy_leaves(x, domid, leaves, nleaves, nr, out);
+out:
+    free(leaves);
+    return rc;
+}
+
+int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
+                   xmig_pfn_t **p2m_r, size_t *nr_r)
+{
+    struct shared_info *shinfo;
+    struct arch_shared_info arch;
+    xmig_pfn_t *p2m;
+    size_t nr;
+    int rc;
+
+    if (info->guest_width != 8) {
+        xmig__seterr(x, EOPNOTSUPP,
+                     "domain %u is a 32-bit PV guest: not supported", info->domid);
+        return -1;
+    }
+    shinfo = malloc(XMIG_PAGE_SIZE);
+    if (!shinfo) {
+        xmig__seterr(x, ENOMEM, "out of memory");
+        return -1;
+    }
+    rc = read_frame(x, info->domid, info->shared_info_frame, shinfo);
+    arch = shinfo->arch;
+    free(shinfo);
+    if (rc < 0)
+        return -1;
+
+    nr = arch.max_pfn;
+    if (nr == 0 || nr > (1UL << 40)) {
+        xmig__seterr(x, EINVAL, "domain %u publishes no usable p2m (max_pfn %lu)",
+                     info->domid, arch.max_pfn);
+        return -1;
+    }
+    p2m = malloc(nr * sizeof(*p2m));
+    if (!p2m) {
+        xmig__seterr(x, ENOMEM, "out of memory for a p2m of %zu entries", nr);
+        return -1;
+    }
+    if (arch.p2m_cr3)
+        rc = p2m_list(x, info->domid, arch.p2m_cr3, arch.p2m_vaddr, nr, p2m);
+    else
+        rc = p2m_tree(x, info->domid, arch.pfn_to_mfn_frame_list_list, nr, p2m);
+    if (rc < 0) {
+        free(p2m);
+        return -1;
+    }
+    *p2m_r = p2m;
+    *nr_r = nr;
+    return 0;
+}

@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The real backend: the only file that calls libxenctrl,
+ * libxenforeignmemory, libxenstore and privcmd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <xenctrl.h>
+#include <xenforeignmemory.h>
+#include <xenstore.h>
+#include <xen/sys/privcmd.h>
+
+#include "private.h"
+#include "privcmd-xmig.h"
+
+_Static_assert(sizeof(xen_pfn_t) == sizeof(xmig_pfn_t), "xen_pfn_t size");
+
+/* Exported by libxenctrl but declared only in its private header. */
+int xc_get_pfn_type_batch(xc_interface *xch, uint32_t dom, unsigned int num,
+                          xen_pfn_t *arr);
+
+struct xen_priv {
+    xc_interface *xch;
+    xenforeignmemory_handle *fmem;
+    struct xs_handle *xsh; /* opened on first use: only names need it */
+    int privcmd;
+};
+
+static struct xen_priv *priv(xmig_xen *x)
+{
+    return x->priv;
+}
+
+static void xen_close(xmig_xen *x)
+{
+    struct xen_priv *p = priv(x);
+
+    if (!p)
+        return;
+    if (p->xsh)
+        xs_close(p->xsh);
+    if (p->privcmd >= 0)
+        close(p->privcmd);
+    xenforeignmemory_close(p->fmem);
+    xc_interface_close(p->xch);
+    free(p);
+    x->priv = NULL;
+}
+
+static int xen_domain_by_name(xmig_xen *x, const char *name, uint32_t *domid_r)
+{
+    struct xen_priv *p = priv(x);
+    xc_dominfo_t info[64];
+    uint32_t next = 0;
+    int n, i;
+
+    if (!p->xsh)
+        p->xsh = xs_open(XS_OPEN_READONLY);
+    if (!p->xsh) {
+        xmig__seterr(x, errno, "cannot look up domain '%s': xenstore: %s", name,
+                     strerror(errno));
+        return -1;
+    }
+    while ((n = xc_domain_getinfo(p->xch, next, 64, info)) > 0) {
+        for (i = 0; i < n; i++) {
+            char path[64], *val;
+            unsigned int len;
+            bool match;
+
+            snprintf(path, sizeof(path), "/local/domain/%u/name", info[i].domid);
+            val = xs_read(p->xsh, XBT_NULL, path, &len);
+            match = val && strcmp(val, name) == 0;
+            free(val);
+            if (match) {
+                *domid_r = info[i].domid;
+                return 0;
+            }
+        }
+        next = info[n - 1].domid + 1;
+    }
+    xmig__seterr(x, ESRCH, "domain '%s' not found", name);
+    return -1;
+}
+
+static int xen_domain_info(xmig_xen *x, uint32_t domid,
+                           struct xmig_dominfo *info_r)
+{
+    struct xen_priv *p = priv(x);
+    xc_dominfo_t info;
+    unsigned int width = 0;
+    xen_pfn_t max_gpfn = 0;
+
+    if (xc_domain_getinfo(p->xch, domid, 1, &info) != 1 ||
+        info.domid != domid) {
+        xmig__seterr(x, ESRCH, "domain %u does not exist", domid);
+        return -1;
+    }
+    info_r->domid = domid;
+    if (!info.hvm)
+        info_r->type = XMIG_DOM_PV;
+    else if ((info.arch_config.emulation_flags & XEN_X86_EMU_ALL) ==
+             XEN_X86_EMU_LAPIC)
+        info_r->type = XMIG_DOM_PVH;
+    else
+        info_r->type = XMIG_DOM_HVM;
+    info_r->paused = info.paused;
+    info_r->shutdown = info.shutdown;
+    info_r->dying = info.dying;
+    info_r->nr_pages = info.nr_pages;
+    info_r->shared_info_frame = info.shared_info_frame;
+    if (info_r->type == XMIG_DOM_PV) {
+        if (xc_domain_get_guest_width(p->xch, domid, &width) < 0) {
+            xmig__seterr(x, errno, "domain %u: cannot read guest width: %s",
+                         domid, strerror(errno));
+            return -1;
+        }
+        info_r->guest_width = width;
+    } else {
+        info_r->guest_width = 8;
+    }
+    if (xc_domain_maximum_gpfn(p->xch, domid, &max_gpfn) < 0) {
+        xmig__seterr(x, errno, "domain %u: cannot read its highest gfn: %s",
+                     domid, strerror(errno));
+        return -1;
+    }
+    info_r->max_gpfn = max_gpfn;
+
+    if (!p->xsh)
+        p->xsh = xs_open(XS_OPEN_READONLY);
+    if (p->xsh) {
+        char path[64], *val;
+        unsigned int len;
+
+        snprintf(path, sizeof(path), "/local/domain/%u/name", domid);
+        val = xs_read(p->xsh, XBT_NULL, path, &len);
+        if (val)
+            snprintf(info_r->name, sizeof(info_r->name), "%s", val);
+        free(val);
+    }
+    return 0;
+}
+
+static int xen_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
+                          xmig_pfn_t *frames)
+{
+    if (xc_get_pfn_type_batch(priv(x)->xch, domid, n, (xen_pfn_t *)frames) < 0) {
+        xmig__seterr(x, errno, "domain %u: cannot read page types: %s", domid,
+                     strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The kernel reports per-frame errors negated; we keep errno values. */
+static void normalise_err(int *err, unsigned int n)
+{
+    unsigned int i;
+
+    for (i = 0; i < n; i++)
+        if (err[i] < 0)
+            err[i] = -err[i];
+}
+
+static void *xen_map(xmig_xen *x, uint32_t domid, unsigned int n,
+                     const xmig_pfn_t *frames, int *err)
+{
+    void *p = xenforeignmemory_map(priv(x)->fmem, domid, PROT_READ, n,
+                                   (const xen_pfn_t *)frames, err);
+
+    if (p)
+        normalise_err(err, n);
+    return p;
+}
+
+static int xen_unmap(xmig_xen *x, void *addr, unsigned int n)
+{
+    return xenforeignmemory_unmap(priv(x)->fmem, addr, n);
+}
+
+/*
+ * libxenforeignmemory cannot place a mapping over reserved address space
+ * without leaving a hole on failure, nor refill a mapping: speak to privcmd
+ * directly, as its linux.c does.
+ */
+static int xen_map_at(xmig_xen *x, uint32_t domid, void *addr, unsigned int n,
+                      const xmig_pfn_t *frames, int *err, bool refill)
+{
+    struct xen_priv *p = priv(x);
+    privcmd_mmapbatch_v2_t ioc = {
+        .num = n,
+        .dom = (domid_t)domid,
+        .addr = (uintptr_t)addr,
+        .arr = (const xen_pfn_t *)frames,
+        .err = err,
+    };
+    int r;
+
+    if (!refill) {
+        void *m = mmap(addr, (size_t)n << XMIG_PAGE_SHIFT, PROT_READ,
+                       MAP_SHARED | MAP_FIXED, p->privcmd, 0);
+
+        if (m == MAP_FAILED)
+            return -1;
+    }
+    r = ioctl(p->privcmd, IOCTL_PRIVCMD_MMAPBATCH_V2, &ioc);
+    normalise_err(err, n);
+    /* ENOENT: paged-out frames, reported per frame in err[]. */
+    if (r < 0 && errno != ENOENT)
+        return -1;
+    return 0;
+}
+
+static int xen_reclaim(xmig_xen *x, void *addr, unsigned int n)
+{
+    void *m = mmap(addr, (size_t)n << XMIG_PAGE_SHIFT, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+                   0);
+
+    return m == MAP_FAILED ? -1 : 0;
+}
+
+static int xen_zap(xmig_xen *x, void *addr, unsigned int n)
+{
+    struct privcmd_unmap_range r = {
+        .addr = (uintptr_t)addr,
+        .num = n,
+    };
+
+    return ioctl(priv(x)->privcmd, IOCTL_PRIVCMD_UNMAP_RANGE, &r);
+}
+
+static int xen_perfc_reset(xmig_xen *x)
+{
+    if (xc_perfc_reset(priv(x)->xch) < 0) {
+        xmig__seterr(x, errno, "hypervisor counters: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int xen_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
+{
+    xc_interface *xch = priv(x)->xch;
+    DECLARE_HYPERCALL_BUFFER(xc_perfc_desc_t, desc);
+    DECLARE_HYPERCALL_BUFFER(xc_perfc_val_t, val);
+    int ndesc, nval, i, j, k = 0, rc = -1;
+
+    if (xc_perfc_query_number(xch, &ndesc, &nval) < 0) {
+        xmig__seterr(x, errno, "hypervisor counters: %s", strerror(errno));
+        return -1;
+    }
+    desc = xc_hypercall_buffer_alloc(xch, desc, sizeof(*desc) * ndesc);
+    val = xc_hypercall_buffer_alloc(xch, val, sizeof(*val) * nval);
+    if (!desc || !val) {
+        xmig__seterr(x, ENOMEM, "hypervisor counters: out of memory");
+        goto out;
+    }
+    if (xc_perfc_query(xch, HYPERCALL_BUFFER(desc), HYPERCALL_BUFFER(val)) < 0) {
+        xmig__seterr(x, errno, "hypervisor counters: %s", strerror(errno));
+        goto out;
+    }
+    for (i = 0; i < ndesc; i++) {
+        if (strncmp(desc[i].name, name, sizeof(desc[i].name)) == 0) {
+            uint64_t sum = 0;
+
+            for (j = 0; j < (int)desc[i].nr_vals && k + j < nval; j++)
+                sum += val[k + j];
+            *val_r = sum;
+            rc = 0;
+            goto out;
+        }
+        k += desc[i].nr_vals;
+    }
+    xmig__seterr(x, ENOENT, "hypervisor counter '%s' not found", name);
+out:
+    xc_hypercall_buffer_free(xch, desc);
+    xc_hypercall_buffer_free(xch, val);
+    return rc;
+}
+
+static const struct xmig_xen_ops xen_ops = {
+    .name = "xen",
+    .close = xen_close,
+    .domain_by_name = xen_domain_by_name,
+    .domain_info = xen_domain_info,
+    .page_types = xen_page_types,
+    .map = xen_map,
+    .unmap = xen_unmap,
+    .map_at = xen_map_at,
+    .reclaim = xen_reclaim,
+    .zap = xen_zap,
+    .perfc_reset = xen_perfc_reset,
+    .perfc_read = xen_perfc_read,
+};
+
+static char *why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *why(const char *fmt, ...)
+{
+    char *s = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+xmig_xen *xmig_xen_open(xmig_log_fn *log, void *log_arg, char **err_r)
+{
+    static const char *const privcmd_paths[] = {"/dev/xen/privcmd",
+                                                "/proc/xen/privcmd"};
+    struct xen_priv *p = calloc(1, sizeof(*p));
+    struct privcmd_unmap_range probe = {0, 0};
+    xmig_xen *x = NULL;
+    char *msg = NULL;
+    unsigned int i;
+    int saved;
+
+    if (!p) {
+        saved = ENOMEM;
+        goto err;
+    }
+    p->privcmd = -1;
+    /*
+     * privcmd first: its errno tells "no Xen" from "not root" before the
+     * Xen libraries print their own complaints on stderr.
+     */
+    for (i = 0; i < 2 && p->privcmd < 0; i++)
+        p->privcmd = open(privcmd_paths[i], O_RDWR | O_CLOEXEC);
+    if (p->privcmd < 0) {
+        saved = errno;
+        if (saved == ENOENT)
+            msg = why("Xen is not available here (no /dev/xen/privcmd): "
+                      "run xmig in a Xen dom0");
+        else if (saved == EACCES || saved == EPERM)
+            msg = why("permission denied opening /dev/xen/privcmd: xmig "
+                      "needs root in dom0");
+        else
+            msg = why("cannot open %s: %s", privcmd_paths[0], strerror(saved));
+        goto err;
+    }
+    p->xch = xc_interface_open(NULL, NULL, 0);
+    if (!p->xch) {
+        saved = errno;
+        msg = why("cannot open libxenctrl: %s", strerror(saved));
+        goto err;
+    }
+    p->fmem = xenforeignmemory_open(NULL, 0);
+    if (!p->fmem) {
+        saved = errno;
+        msg = why("cannot open libxenforeignmemory: %s", strerror(saved));
+        goto err;
+    }
+    x = xmig__xen_new(&xen_ops, p, log, log_arg);
+    if (!x) {
+        saved = ENOMEM;
+        goto err;
+    }
+    if (ioctl(p->privcmd, IOCTL_PRIVCMD_UNMAP_RANGE, &probe) == 0)
+        x->caps |= XMIG_CAP_ZAP;
+    xmig__log(x, XMIG_LOG_DEBUG, "privcmd batched unmap: %s",
+              x->caps & XMIG_CAP_ZAP ? "yes" : "no");
+    return x;
+
+err:
+    if (p) {
+        if (p->fmem)
+            xenforeignmemory_close(p->fmem);
+        if (p->xch)
+            xc_interface_close(p->xch);
+        if (p->privcmd >= 0)
+            close(p->privcmd);
+        free(p);
+    }
+    if (err_r)
+        *err_r = msg ? msg : strdup(strerror(saved));
+    else
+        free(msg);
+    errno = saved;
+    return NULL;
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * libxmig: the library behind xmig and xmigd.
+ *
+ * The library never prints and never exits.  Functions return 0 (or a
+ * pointer) on success and -1 (or NULL) on failure with errno set; a
+ * one-line human readable reason for the last failure is kept in the
+ * handle (xmig_xen_error()).
+ */
+#ifndef XMIG_H
+#define XMIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define XMIG_PAGE_SHIFT 12
+#define XMIG_PAGE_SIZE (1UL << XMIG_PAGE_SHIFT)
+
+/* Xen's per-call limit for getpageframeinfo3, and libxc's batch size. */
+#define XMIG_MAX_BATCH 1024
+
+typedef uint64_t xmig_pfn_t;
+
+#define XMIG_INVALID_FRAME (~(xmig_pfn_t)0)
+
+/* ------------------------------------------------------------------ */
+/* Logging: the caller decides where messages go. */
+
+enum xmig_log_level {
+    XMIG_LOG_ERROR,
+    XMIG_LOG_WARN,
+    XMIG_LOG_INFO,
+    XMIG_LOG_DEBUG,
+};
+
+typedef void xmig_log_fn(void *arg, enum xmig_log_level level,
+                         const char *msg);
+
+/* ------------------------------------------------------------------ */
+/* The Xen handle.  Everything that talks to Xen goes through it. */
+
+typedef struct xmig_xen xmig_xen;
+
+/* Kernel capabilities probed once at open. */
+#define XMIG_CAP_ZAP (1u << 0) /* privcmd batched unmap (kernel-patch/) */
+
+/*
+ * Open the real Xen backend (libxenctrl, libxenforeignmemory, privcmd).
+ * On failure *err_r (if not NULL) receives a malloc'd one-line reason that
+ * the caller frees; errno is set.
+ */
+xmig_xen *xmig_xen_open(xmig_log_fn *log, void *log_arg, char **err_r);
+/* NULL-safe. */
+void xmig_xen_close(xmig_xen *x);
+const char *xmig_xen_error(const xmig_xen *x);
+unsigned int xmig_xen_caps(const xmig_xen *x);
+
+enum xmig_domtype {
+    XMIG_DOM_PV,
+    XMIG_DOM_PVH,
+    XMIG_DOM_HVM,
+};
+
+struct xmig_dominfo {
+    uint32_t domid;
+    enum xmig_domtype type;
+    bool paused;
+    bool shutdown;
+    bool dying;
+    unsigned int guest_width;    /* bytes per guest word (PV: 4 or 8) */
+    uint64_t nr_pages;           /* populated pages, as Xen counts them */
+    xmig_pfn_t max_gpfn;         /* highest gfn (HVM/PVH) */
+    xmig_pfn_t shared_info_frame;
+    char name[64];
+};
+
+const char *xmig_domtype_name(enum xmig_domtype t);
+
+/* Resolve a domain given by name or by numeric id. */
+int xmig_domain_find(xmig_xen *x, const char *spec, uint32_t *domid_r);
+int xmig_domain_info(xmig_xen *x, uint32_t domid, struct xmig_dominfo *info_r);
+
+/* ------------------------------------------------------------------ */
+/*
+ * The populated frames of a domain: pfn, the frame Xen maps it by (MFN for
+ * PV through the guest's p2m, GFN for PVH/HVM) and its page type.  Holes,
+ * ballooned pfns and frames Xen reports as XTAB/BROKEN never appear here:
+ * mapping one would fail and cost a hypercall per page.
+ */
+struct xmig_frames {
+    size_t n;
+    xmig_pfn_t *pfn;
+    xmig_pfn_t *frame;
+    uint32_t *type;
+    size_t nr_scanned; /* pfns looked at */
+    size_t nr_holes;   /* pfns skipped */
+};
+
+void xmig_frames_init(struct xmig_frames *f);
+int xmig_frames_scan(xmig_xen *x, const struct xmig_dominfo *info,
+                     struct xmig_frames *f);
+/* NULL-safe, idempotent. */
+void xmig_frames_dispose(struct xmig_frames *f);
+
+/* ------------------------------------------------------------------ */
+/*
+ * The mapping arena owns every foreign mapping.  A caller maps a batch of
+ * frames into a window, reads the pages through xmig_window_page(), and
+ * releases the window.  What release costs depends on the strategy.
+ */
+
+enum xmig_strategy {
+    XMIG_STRATEGY_PER_BATCH, /* map, use, unmap every batch: stock libxc */
+    XMIG_STRATEGY_ARENA,     /* slots in a reserved region, bulk reclaim */
+    XMIG_STRATEGY_KERNEL,    /* windows kept, PTEs cleared by privcmd zap */
+    XMIG_STRATEGY__COUNT,
+};
+
+const char *xmig_strategy_name(enum xmig_strategy s);
+int xmig_strategy_parse(const char *name, enum xmig_strategy *s_r);
+
+struct xmig_arena_params {
+    enum xmig_strategy strategy;
+    unsigned int batch;    /* max pages per window, <= XMIG_MAX_BATCH */
+    unsigned int slots;    /* windows in the region (arena, kernel) */
+    unsigned int reclaim;  /* released windows reclaimed together */
+    bool background;       /* reclaim on a thread of its own */
+};
+
+void xmig_arena_params_default(struct xmig_arena_params *p);
+
+struct xmig_arena_stats {
+    uint64_t frames_mapped;
+    uint64_t map_calls;
+    uint64_t unmap_calls;
+    uint64_t map_ns;
+    uint64_t unmap_ns;
+    uint64_t windows;
+};
+
+typedef struct xmig_arena xmig_arena;
+typedef struct xmig_window xmig_window;
+
+/*
+ * The strategy in effect may differ from the one asked for: 'kernel' falls
+ * back to 'arena' when the running kernel lacks the batched unmap.
+ */
+xmig_arena *xmig_arena_open(xmig_xen *x, uint32_t domid,
+                            const struct xmig_arena_params *p);
+enum xmig_strategy xmig_arena_strategy(const xmig_arena *a);
+
+/*
+ * Map n frames (n <= batch) read-only.  err[] (n entries, may be NULL)
+ * receives each frame's error (0 or a positive errno).  If any frame fails
+ * the call fails with errno set, nothing of the batch stays mapped, and
+ * err[] says which frames failed.
+ */
+xmig_window *xmig_arena_map(xmig_arena *a, const xmig_pfn_t *frames,
+                            unsigned int n, int *err);
+const void *xmig_window_page(const xmig_window *w, unsigned int i);
+unsigned int xmig_window_count(const xmig_window *w);
+/* Hand the window back; its pages must not be touched afterwards. */
+void xmig_arena_release(xmig_arena *a, xmig_window *w);
+/* Reclaim everything released so far and wait for the background thread. */
+int xmig_arena_drain(xmig_arena *a);
+void xmig_arena_get_stats(const xmig_arena *a, struct xmig_arena_stats *s);
+/*
+ * Drains, then frees.  Windows still held by the caller are unmapped too.
+ * NULL-safe.  Returns -1 if a reclaim failed at any point.
+ */
+int xmig_arena_close(xmig_arena *a);
+
+/* ------------------------------------------------------------------ */
+/* Hypervisor software counters (Xen built with CONFIG_PERF_COUNTERS). */
+
+#define XMIG_PERFC_PTWR "writable pt emulations"
+#define XMIG_PERFC_MMU_UPDATE "calls to mmu_update"
+
+/* -1 with errno ENOSYS when the hypervisor has no counters. */
+int xmig_perfc_reset(xmig_xen *x);
+int xmig_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t xmig_now_ns(void);
+
+#endif /* XMIG_H */

@@ -1,0 +1,43 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-only
+# The CLI's answers to bad input: one clear line on stderr and the
+# documented exit code (0 ok, 1 failed, 2 usage).
+XMIG=${XMIG:-cli/xmig}
+pass=0
+fail=0
+
+check() { # expected-exit pattern -- args...
+    want=$1 pattern=$2
+    shift 2
+    err=$("$XMIG" "$@" 2>&1 >/dev/null)
+    got=$?
+    if [ "$got" -eq "$want" ] && printf '%s\n' "$err" | grep -q -- "$pattern"; then
+        pass=$((pass + 1))
+        echo "ok   xmig $* -> $got"
+    else
+        fail=$((fail + 1))
+        echo "FAIL xmig $*: exit $got (want $want), stderr: $err"
+    fi
+}
+
+check 2 "unknown command 'frobnicate'" frobnicate
+check 2 "usage: xmig bench" bench
+check 2 "usage: xmig bench" bench map
+check 2 "usage: xmig bench" bench map a b
+check 2 "expected a number from 1 to 1024, got '0'" bench map 1 --batch 0
+check 2 "expected a number from 1 to 1024, got '4096'" bench map 1 --batch 4096
+check 2 "unknown strategy 'bogus'" bench map 1 --strategy bogus
+check 2 "unknown option '--frob'" --frob
+if [ -e /dev/xen/privcmd ] || [ -e /proc/xen/privcmd ]; then
+    # A Xen host: the domain lookup is what must fail.
+    check 1 "domain 'no-such-domain-xmig' not found" bench map no-such-domain-xmig
+    check 1 "domain 32000 does not exist" bench map 32000
+else
+    # No Xen at all: one line saying so, before anything else is tried.
+    check 1 "Xen is not available here" bench map 1
+    lines=$("$XMIG" bench map 1 2>&1 | wc -l)
+    if [ "$lines" -eq 1 ]; then pass=$((pass + 1)); echo "ok   one line"; else
+        fail=$((fail + 1)); echo "FAIL expected one line of error, got $lines"; fi
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,398 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=bash
+#
+# lib.sh - what a testbed scenario (bash, in dom0) builds on.  See README.md
+# for the full interface; in short:
+#
+#   tb_step NAME CMD...          run CMD as a timed step of the result
+#   tb_skip NAME WHY             record a step that does not apply here
+#   tb_note KEY VALUE            attach a value to the current step
+#   tb_metric KEY VALUE          attach a value to the scenario
+#   tb_fail MSG                  fail the scenario now
+#   tb_log MSG                   print a timestamped line
+#   tb_guest_create NAME pv|pvh MIB [CFG_LINE...]   boot a workload guest, wait for it
+#   tb_guest_verify NAME         ask for the verdict; fails unless "integrity OK"
+#   tb_guest_cmd NAME CMD [RE]   send a protocol line, print the first reply matching RE
+#   tb_guest_destroy NAME
+#   tb_corrupt_if_asked NAME     with --corrupt, damage the guest's memory (see README)
+#   tb_perf_reset / tb_perf_read / tb_perf_note [PREFIX]    xenperf counters
+#   tb_xl_save_restore NAME / tb_xl_migrate_local NAME / tb_xl_migrate_peer NAME
+#   tb_on_peer CMD...            run CMD (a lib.sh function or a command) on host b
+#
+# The environment (from the runner, via /host/job and dom0/init):
+#   TB_SCENARIO TB_HOST(a|b) TB_HOSTS(1|2) TB_XEN(stock|shadow|PATH's name)
+#   TB_CORRUPT(0|1) TB_BOOT TB_KERNEL TB_IP TB_PEER_IP TB_MIGRATE_PORT
+#
+# Everything here checks its own errors and calls tb_fail: `set -e` is off on
+# purpose, because bash ignores it inside functions run from `if` or `||`.
+
+set -uo pipefail
+
+TB_OUT=/host/out/${TB_HOST:-a}
+TB_TMP=/tmp/tb
+TB_GUEST_KERNEL=/host/boot/guest-vmlinuz
+TB_GUEST_INITRD=/host/boot/guest-initrd.gz
+TB_MIGRATE_PORT=${TB_MIGRATE_PORT:-8002}
+: "${TB_XEN:=stock}" "${TB_HOSTS:=1}" "${TB_CORRUPT:=0}" "${TB_BOOT:=}" "${TB_KERNEL:=}"
+: "${TB_IP:=}" "${TB_PEER_IP:=}"
+mkdir -p "$TB_TMP/con" "$TB_OUT"
+
+# ---------------------------------------------------------------- results --
+
+_tb_steps=()       # finished steps, as JSON objects
+_tb_metrics=()     # "key":value of the scenario
+_tb_notes=()       # "key":value of the running step
+_tb_step=          # name of the running step
+_tb_step_t0=0
+_tb_error=
+_tb_t0=${EPOCHREALTIME/./}
+_tb_done=0
+
+# stderr, so that a function's log lines never end up in a caller's $(...)
+tb_log() { printf '[%s %s] %s\n' "${TB_HOST:-a}" "$(cut -d' ' -f1 /proc/uptime)" "$*" >&2; }
+
+# microseconds -> seconds with 3 decimals
+_tb_secs() { printf '%d.%03d' $(($1 / 1000000)) $(($1 % 1000000 / 1000)); }
+_tb_now() { echo "${EPOCHREALTIME/./}"; }
+
+_tb_jstr() {
+    local s=$1
+    s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/}
+    s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
+    printf '"%s"' "$s"
+}
+_tb_jval() {
+    if [[ $1 =~ ^-?(0|[1-9][0-9]*)(\.[0-9]+)?$ || $1 == true || $1 == false || $1 == null ]]; then
+        printf '%s' "$1"
+    else
+        _tb_jstr "$1"
+    fi
+}
+_tb_join() { local IFS=,; printf '%s' "$*"; }
+
+# To the running step, else to the last finished one, else to the scenario.
+# On the peer (inside tb_on_peer), notes travel back to host a as lines.
+tb_note() {
+    local n=${#_tb_steps[@]}
+    if [[ -n ${_tb_agent:-} ]]; then
+        printf 'TB-NOTE %s %s\n' "$1" "$2"
+    elif [[ -n $_tb_step ]]; then
+        _tb_notes+=("$(_tb_jstr "$1"):$(_tb_jval "$2")")
+    elif (( n )); then
+        _tb_steps[n - 1]="${_tb_steps[n - 1]%\}},$(_tb_jstr "$1"):$(_tb_jval "$2")}"
+    else
+        tb_metric "$1" "$2"
+    fi
+}
+tb_metric() { _tb_metrics+=("$(_tb_jstr "$1"):$(_tb_jval "$2")"); }
+
+_tb_end_step() { # OK(true|false) [ERROR]
+    local dt=$(( $(_tb_now) - _tb_step_t0 )) obj
+    obj="{\"name\":$(_tb_jstr "$_tb_step"),\"ok\":$1,\"wall_s\":$(_tb_secs $dt)"
+    (( ${#_tb_notes[@]} )) && obj+=",$(_tb_join "${_tb_notes[@]}")"
+    [[ -n ${2:-} ]] && obj+=",\"error\":$(_tb_jstr "$2")"
+    _tb_steps+=("$obj}")
+    if [[ $1 == true ]]; then
+        tb_log "step $_tb_step: OK in $(_tb_secs $dt) s"
+    else
+        tb_log "step $_tb_step: FAILED after $(_tb_secs $dt) s"
+    fi
+    _tb_step=
+    _tb_notes=()
+}
+
+tb_step() { # NAME CMD...
+    local name=$1 rc=0
+    shift
+    [[ -z $_tb_step ]] || tb_fail "tb_step $name inside step $_tb_step"
+    _tb_step=$name
+    _tb_step_t0=$(_tb_now)
+    tb_log "step $name: $*"
+    "$@" || rc=$?
+    (( rc == 0 )) || tb_fail "$(_tb_sub_error "step $name: '$*' failed (rc=$rc)")"
+    _tb_end_step true
+}
+
+tb_skip() { # NAME WHY
+    _tb_steps+=("{\"name\":$(_tb_jstr "$1"),\"ok\":true,\"skipped\":true,\"reason\":$(_tb_jstr "$2")}")
+    tb_log "step $1: skipped ($2)"
+}
+
+tb_fail() {
+    if [[ -n ${_tb_agent:-} ]]; then
+        echo "FAIL: $*" >&2
+        exit 1
+    fi
+    # In a $(...) or ( ): leave the message for the caller (_tb_sub_error).
+    if (( BASH_SUBSHELL > 0 )); then
+        printf '%s\n' "$*" >"$TB_TMP/fail.$$"
+        exit 1
+    fi
+    [[ -n $_tb_error ]] || _tb_error=$*
+    tb_log "FAIL: $*"
+    [[ -z $_tb_step ]] || _tb_end_step false "$*"
+    exit 1
+}
+
+# _tb_sub_error DEFAULT: the message of a tb_fail in a subshell, or DEFAULT.
+_tb_sub_error() {
+    if [[ -s $TB_TMP/fail.$$ ]]; then
+        cat "$TB_TMP/fail.$$"
+        rm -f "$TB_TMP/fail.$$"
+    else
+        printf '%s\n' "$1"
+    fi
+}
+
+_tb_finish() {
+    local rc=$? ok=true obj f
+    (( _tb_done )) && return
+    _tb_done=1
+    [[ -z $_tb_step ]] || _tb_end_step false "${_tb_error:-interrupted}"
+    if (( rc )) && [[ -z $_tb_error ]]; then
+        _tb_error="scenario exited with status $rc"
+    fi
+    [[ -z $_tb_error ]] || ok=false
+    obj="{\"scenario\":$(_tb_jstr "$TB_SCENARIO"),\"host\":$(_tb_jstr "${TB_HOST:-a}")"
+    obj+=",\"boot\":{\"label\":$(_tb_jstr "$TB_BOOT"),\"xen\":$(_tb_jstr "$TB_XEN"),\"hosts\":$TB_HOSTS"
+    obj+=",\"kernel\":$(_tb_jstr "$TB_KERNEL"),\"uname\":$(_tb_jstr "$(uname -r)"),\"corrupt\":$( ((TB_CORRUPT)) && echo true || echo false)}"
+    obj+=",\"ok\":$ok,\"error\":"
+    if [[ -n $_tb_error ]]; then obj+=$(_tb_jstr "$_tb_error"); else obj+=null; fi
+    obj+=",\"wall_s\":$(_tb_secs $(( $(_tb_now) - _tb_t0 )))"
+    obj+=",\"steps\":[$(_tb_join "${_tb_steps[@]}")],\"metrics\":{$(_tb_join "${_tb_metrics[@]}")}}"
+    f=$TB_OUT/$TB_SCENARIO.json
+    printf '%s\n' "$obj" >"$f.tmp" && mv "$f.tmp" "$f"
+    if [[ $ok == true ]]; then tb_log "scenario $TB_SCENARIO: OK"; else tb_log "scenario $TB_SCENARIO: FAILED: $_tb_error"; fi
+    (( rc )) || [[ $ok == true ]] || exit 1
+}
+
+# ----------------------------------------------------------------- guests --
+# A guest's console is the pty xenconsoled publishes in xenstore; a reader
+# per domain id appends it to $TB_TMP/con/NAME.log.  Commands are lines
+# written to the pty; replies are read from that log, after its length at
+# the time the command was sent.
+
+_tb_domid() { xl domid "$1" 2>/dev/null; }
+
+# _tb_con_attach NAME: sets _tb_tty and _tb_con_log; starts a reader if the
+# domain id changed (after restore or migration).
+_tb_con_attach() {
+    local name=$1 domid i
+    domid=$(_tb_domid "$name") || tb_fail "guest $name does not exist"
+    _tb_con_log=$TB_TMP/con/$name.log
+    touch "$_tb_con_log"
+    for ((i = 0; i < 100; i++)); do
+        _tb_tty=$(xenstore-read "/local/domain/$domid/console/tty" 2>/dev/null) && [[ -c $_tb_tty ]] && break
+        _tb_tty=
+        sleep 0.2
+    done
+    [[ -n $_tb_tty ]] || tb_fail "guest $name (domain $domid) has no console pty in xenstore"
+    if [[ $(cat "$TB_TMP/con/$name.domid" 2>/dev/null) != "$domid" ]] ||
+        ! kill -0 "$(cat "$TB_TMP/con/$name.pid" 2>/dev/null)" 2>/dev/null; then
+        # Raw and without echo, or our commands would be echoed back to the guest.
+        stty -F "$_tb_tty" raw -echo 2>/dev/null
+        # setsid: a reader must outlive the peer agent's subshell that started it.
+        setsid cat "$_tb_tty" >>"$_tb_con_log" 2>/dev/null </dev/null &
+        echo $! >"$TB_TMP/con/$name.pid"
+        echo "$domid" >"$TB_TMP/con/$name.domid"
+    fi
+}
+
+# _tb_con_wait NAME FROM_LINE REGEX TIMEOUT: print the first console line
+# after FROM_LINE that matches REGEX.
+_tb_con_wait() {
+    local name=$1 from=$2 re=$3 limit=$4 t0=$SECONDS line
+    while (( SECONDS - t0 < limit )); do
+        line=$(tail -n "+$((from + 1))" "$_tb_con_log" | tr -d '\r' | grep -m1 -E "$re") &&
+            { printf '%s\n' "$line"; return 0; }
+        if tail -n "+$((from + 1))" "$_tb_con_log" | grep -q 'memtest exited'; then
+            tb_fail "guest $name: the workload exited ($(grep 'memtest exited' "$_tb_con_log" | tail -1 | tr -d '\r'))"
+        fi
+        _tb_domid "$name" >/dev/null || tb_fail "guest $name disappeared (see xl dmesg)"
+        sleep 0.5
+    done
+    return 1
+}
+
+tb_guest_cmd() { # NAME CMD [REGEX [TIMEOUT]]
+    local name=$1 cmd=$2 re=${3:-} limit=${4:-120} n
+    _tb_con_attach "$name"
+    n=$(wc -l <"$_tb_con_log")
+    printf '%s\n' "$cmd" >"$_tb_tty" || tb_fail "cannot write to $name's console $_tb_tty"
+    [[ -n $re ]] || return 0
+    _tb_con_wait "$name" "$n" "$re" "$limit" ||
+        tb_fail "$(_tb_sub_error "guest $name: no reply matching /$re/ to '$cmd' within ${limit}s")"
+}
+
+tb_guest_create() { # NAME pv|pvh MIB [CFG_LINE...]
+    local name=$1 type=$2 mib=$3 cfg=$TB_TMP/$1.cfg line
+    shift 3
+    [[ $type == pv || $type == pvh ]] || tb_fail "guest type must be pv or pvh, not '$type'"
+    {
+        echo "name = \"$name\""
+        echo "type = \"$type\""
+        echo "kernel = \"$TB_GUEST_KERNEL\""
+        echo "ramdisk = \"$TB_GUEST_INITRD\""
+        echo "extra = \"console=hvc0 quiet loglevel=1\""
+        echo "memory = $mib"
+        echo "vcpus = 1"
+        echo "on_crash = \"preserve\""
+        # TCG's emulated SVM gives Xen no instruction length for RDTSCP.
+        [[ $type == pvh ]] && echo 'cpuid = "host,rdtscp=0"'
+        for line in "$@"; do echo "$line"; done
+    } >"$cfg"
+    rm -f "$TB_TMP/con/$name".*
+    timeout 120 xl create "$cfg" >"$TB_TMP/$name.create.log" 2>&1 ||
+        tb_fail "xl create $name failed: $(tail -n 5 "$TB_TMP/$name.create.log")"
+    tb_guest_wait_ready "$name"
+}
+
+tb_guest_wait_ready() { # NAME [TIMEOUT]
+    local name=$1 line
+    _tb_con_attach "$name"
+    line=$(_tb_con_wait "$name" 0 '^memtest ready pages=[0-9]+' "${2:-300}") ||
+        tb_fail "$(_tb_sub_error "guest $name: no 'memtest ready' within ${2:-300}s")"
+    tb_log "guest $name: $line"
+    tb_note "${name}_pages" "${line##*pages=}"
+}
+
+# Prints the verdict line; records it in the current step; fails on FAIL.
+tb_guest_verify() { # NAME
+    local name=$1 v
+    v=$(tb_guest_cmd "$name" verify '^integrity (OK|FAIL)' 600) ||
+        tb_fail "$(_tb_sub_error "guest $name: no verdict")"
+    tb_log "guest $name: $v"
+    tb_note "verdict" "$v"
+    [[ $v == "integrity OK"* ]] || tb_fail "guest $name: $v"
+}
+
+tb_guest_destroy() { # NAME
+    timeout 60 xl destroy "$1" || tb_fail "xl destroy $1 failed"
+}
+
+# With --corrupt the runner asks for proof that a verdict can fail: damage a
+# few pages of the guest behind the workload's back; the next verify must
+# then report FAIL and the scenario must fail.
+tb_corrupt_if_asked() { # NAME [PAGES]
+    (( TB_CORRUPT )) || return 0
+    tb_log "guest $1: --corrupt: corrupting ${2:-8} pages"
+    tb_guest_cmd "$1" "corrupt ${2:-8}" >/dev/null
+}
+
+# ------------------------------------------------------------- counters --
+# xenperf exists only in hypervisors built with CONFIG_PERF_COUNTERS (the
+# shadow build); elsewhere the counters read as null.
+
+tb_perf_reset() { xenperf -r >/dev/null 2>&1 || tb_fail "xenperf -r failed"; }
+
+# prints "WRITABLE_PT_EMULATIONS MMU_UPDATE_CALLS" (null null without counters)
+tb_perf_read() {
+    xenperf 2>/dev/null | awk '
+        /^writable pt emulations / { sub(/.*T= */, ""); w = $1 }
+        /^calls to mmu_update / { sub(/.*T= */, ""); m = $1 }
+        END { printf "%s %s\n", (w == "" ? "null" : w), (m == "" ? "null" : m) }'
+}
+
+tb_perf_note() { # [PREFIX]
+    local w m
+    read -r w m < <(tb_perf_read)
+    tb_note "${1:-}writable_pt_emulations" "$w"
+    tb_note "${1:-}mmu_update_calls" "$m"
+}
+
+# ------------------------------------------------------- save / migrate --
+
+# Stand-ins for ssh, for `xl migrate -s`: xl runs "CMD HOST xl migrate-receive".
+# ssh-local runs the receiver here; ssh-peer connects to the receiver that
+# host b's session keeps listening on TB_MIGRATE_PORT.
+TB_SSH_LOCAL=$TB_TMP/ssh-local
+TB_SSH_PEER=$TB_TMP/ssh-peer
+[[ -x $TB_SSH_LOCAL ]] || printf '#!/bin/sh\nshift\nexec "$@"\n' >"$TB_SSH_LOCAL"
+[[ -x $TB_SSH_PEER ]] || printf '#!/bin/sh\nexec nc "$1" %s\n' "$TB_MIGRATE_PORT" >"$TB_SSH_PEER"
+chmod +x "$TB_SSH_LOCAL" "$TB_SSH_PEER"
+
+# The image goes to tmpfs: a save stream cannot be written to 9p (EFAULT
+# from foreign mappings in the zero-copy path).
+tb_xl_save_restore() { # NAME
+    local img=$TB_TMP/$1.save
+    timeout 600 xl save "$1" "$img" >"$TB_TMP/$1.save.log" 2>&1 ||
+        tb_fail "xl save $1 failed: $(tail -n 5 "$TB_TMP/$1.save.log")"
+    tb_note save_bytes "$(stat -c %s "$img")"
+    timeout 600 xl restore "$img" >"$TB_TMP/$1.restore.log" 2>&1 ||
+        tb_fail "xl restore $1 failed: $(tail -n 5 "$TB_TMP/$1.restore.log")"
+    rm -f "$img"
+}
+
+tb_xl_migrate_local() { # NAME
+    timeout 900 xl migrate -s "$TB_SSH_LOCAL" "$1" localhost >"$TB_TMP/$1.migrate.log" 2>&1 ||
+        tb_fail "xl migrate $1 localhost failed: $(tail -n 5 "$TB_TMP/$1.migrate.log")"
+}
+
+tb_xl_migrate_peer() { # NAME
+    [[ -n $TB_PEER_IP ]] || tb_fail "tb_xl_migrate_peer needs two hosts (# testbed: hosts=2)"
+    timeout 900 xl migrate -s "$TB_SSH_PEER" "$1" "$TB_PEER_IP" >"$TB_TMP/$1.migrate.log" 2>&1 ||
+        tb_fail "xl migrate $1 to $TB_PEER_IP failed: $(tail -n 5 "$TB_TMP/$1.migrate.log")"
+}
+
+# ------------------------------------------------------------------ peer --
+# Host a asks host b through a mailbox on the share (/host/peer): the network
+# between the hosts stays free for the migration streams being measured.
+
+tb_on_peer() { # CMD... ; prints its output, returns its status
+    local id t0=$SECONDS limit=${TB_PEER_TIMEOUT:-900} rc line
+    [[ $TB_HOSTS -gt 1 ]] || tb_fail "tb_on_peer needs two hosts (# testbed: hosts=2)"
+    _tb_peer_seq=$(( ${_tb_peer_seq:-0} + 1 ))
+    id=$$-$_tb_peer_seq
+    mkdir -p /host/peer
+    printf '%q ' "$@" >"/host/peer/.req.$id" && mv "/host/peer/.req.$id" "/host/peer/req.$id" ||
+        tb_fail "cannot post a request to the peer"
+    until [[ -e /host/peer/rc.$id ]]; do
+        (( SECONDS - t0 < limit )) || tb_fail "peer did not answer '$*' within ${limit}s"
+        sleep 0.3
+    done
+    rc=$(cat "/host/peer/rc.$id")
+    while IFS= read -r line; do
+        if [[ $line == "TB-NOTE "* ]]; then
+            line=${line#TB-NOTE }
+            tb_note "${line%% *}" "${line#* }"
+        else
+            printf '%s\n' "$line"
+        fi
+    done <"/host/peer/out.$id"
+    rm -f "/host/peer/rc.$id" "/host/peer/out.$id"
+    return "$rc"
+}
+
+# Host b's service loop (dom0/session): stock receiver on TB_MIGRATE_PORT,
+# then mailbox requests, one at a time, each in a subshell with lib.sh's
+# functions, until host a is done.
+tb_peer_serve() {
+    local req id rc
+    mkdir -p /host/peer
+    setsid nc -ll -p "$TB_MIGRATE_PORT" -e xl migrate-receive \
+        </dev/null >>"$TB_TMP/migrate-receive.log" 2>&1 &
+    touch "$TB_OUT/ready"
+    tb_log "peer: ready (receiver on port $TB_MIGRATE_PORT)"
+    until [[ -e /host/out/a/done || -e /host/stop ]]; do
+        for req in /host/peer/req.*; do
+            [[ -e $req ]] || continue
+            id=${req##*/req.}
+            mv "$req" "$TB_TMP/req.$id"
+            tb_log "peer: $(cat "$TB_TMP/req.$id")"
+            ( _tb_agent=1; eval "$(cat "$TB_TMP/req.$id")" ) >"/host/peer/.out.$id" 2>&1
+            rc=$?
+            sed 's/^/  | /' "/host/peer/.out.$id"
+            mv "/host/peer/.out.$id" "/host/peer/out.$id"
+            echo "$rc" >"/host/peer/.rc.$id" && mv "/host/peer/.rc.$id" "/host/peer/rc.$id"
+        done
+        sleep 0.3
+    done
+    tb_log "peer: host a is done"
+}
+
+# Only a scenario (TB_SCENARIO set) owns a result file; the peer does not.
+if [[ -n ${TB_SCENARIO:-} ]]; then
+    trap _tb_finish EXIT
+    trap 'tb_fail "terminated by SIGTERM (scenario deadline?)"' TERM
+    trap 'tb_fail "interrupted"' INT
+fi

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/* The mapping arena against the test double. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "test.h"
+#include "xen-double.h"
+
+static xmig_pfn_t frames[8192];
+
+static xmig_xen *guest(size_t nr, bool zap)
+{
+    struct dbl_config c = {
+        .type = XMIG_DOM_HVM, .domid = 3, .nr_pfns = nr, .zap = zap,
+    };
+    size_t i;
+
+    for (i = 0; i < nr && i < 8192; i++)
+        frames[i] = i;
+    return dbl_open(&c);
+}
+
+static struct xmig_arena_params params(enum xmig_strategy s, unsigned batch,
+                                       bool bg)
+{
+    struct xmig_arena_params p;
+
+    xmig_arena_params_default(&p);
+    p.strategy = s;
+    p.batch = batch;
+    p.background = bg;
+    return p;
+}
+
+/* Every page of the window holds the frame it claims to. */
+static bool window_ok(const xmig_window *w, const xmig_pfn_t *f, unsigned n)
+{
+    unsigned int i;
+
+    for (i = 0; i < n; i++) {
+        const uint64_t *p = xmig_window_page(w, i);
+
+        if (!p || p[0] != f[i] || p[511] != dbl_frame_word(f[i]))
+            return false;
+    }
+    return xmig_window_page(w, n) == NULL;
+}
+
+static void test_batches(enum xmig_strategy s, bool zap, bool bg)
+{
+    static const unsigned int batches[] = {1, 7, 64, 1024};
+    size_t b;
+
+    for (b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
+        const size_t nr = 3000;
+        unsigned int batch = batches[b];
+        struct xmig_arena_params p = params(s, batch, bg);
+        xmig_xen *x = guest(nr, zap);
+        struct xmig_arena_stats st;
+        struct dbl_stats ds;
+        xmig_arena *a = xmig_arena_open(x, 3, &p);
+        size_t off, bad = 0;
+
+        for (off = 0; off < nr; off += batch) {
+            unsigned int n = nr - off < batch ? (unsigned)(nr - off) : batch;
+            xmig_window *w = xmig_arena_map(a, frames + off, n, NULL);
+
+            if (!w || xmig_window_count(w) != n ||
+                !window_ok(w, frames + off, n))
+                bad++;
+            xmig_arena_release(a, w);
+        }
+        ASSERT_INT_EQ(bad, 0);
+        ASSERT_INT_EQ(xmig_arena_drain(a), 0);
+        xmig_arena_get_stats(a, &st);
+        ASSERT_U64_EQ(st.frames_mapped, nr);
+        ASSERT_U64_EQ(st.map_calls, (nr + batch - 1) / batch);
+        if (s == XMIG_STRATEGY_PER_BATCH)
+            ASSERT_U64_EQ(st.unmap_calls, st.map_calls);
+        dbl_get_stats(x, &ds);
+        ASSERT_U64_EQ(ds.live_pages, 0);
+        ASSERT_U64_EQ(ds.hole_maps, 0);
+        if (s == XMIG_STRATEGY_KERNEL && zap && nr / batch > p.slots)
+            ASSERT_TRUE(ds.refill_calls > 0 && ds.zap_calls > 0);
+        /* Over-sized and empty batches are refused. */
+        ASSERT_PTR_NULL(xmig_arena_map(a, frames, batch + 1, NULL));
+        ASSERT_INT_EQ(errno, EINVAL);
+        ASSERT_PTR_NULL(xmig_arena_map(a, frames, 0, NULL));
+        ASSERT_INT_EQ(xmig_arena_close(a), 0);
+        xmig_xen_close(x);
+    }
+}
+
+static void test_frame_error(enum xmig_strategy s, bool zap)
+{
+    struct xmig_arena_params p = params(s, 256, false);
+    xmig_xen *x = guest(1024, zap);
+    xmig_arena *a = xmig_arena_open(x, 3, &p);
+    struct dbl_stats ds;
+    int err[256];
+    xmig_window *w;
+    unsigned int i, nbad = 0;
+
+    /* Let the kernel strategy keep a mapping first, then fail a refill. */
+    w = xmig_arena_map(a, frames + 512, 256, NULL);
+    xmig_arena_release(a, w);
+    xmig_arena_drain(a);
+
+    dbl_fail_frame(x, 300, EFAULT);
+    w = xmig_arena_map(a, frames + 256, 256, err);
+    ASSERT_PTR_NULL(w);
+    ASSERT_INT_EQ(errno, EFAULT);
+    ASSERT_INT_EQ(err[300 - 256], EFAULT);
+    for (i = 0; i < 256; i++)
+        nbad += err[i] != 0;
+    ASSERT_INT_EQ(nbad, 1);
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.live_pages, 0);
+
+    /* The arena recovers: the next batch maps fine. */
+    dbl_fail_frame(x, XMIG_INVALID_FRAME, 0);
+    w = xmig_arena_map(a, frames, 256, err);
+    ASSERT_PTR_NONNULL(w);
+    if (w)
+        ASSERT_TRUE(window_ok(w, frames, 256));
+    xmig_arena_release(a, w);
+    ASSERT_INT_EQ(xmig_arena_close(a), 0);
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.live_pages, 0);
+    xmig_xen_close(x);
+}
+
+static void test_call_fails(enum xmig_strategy s)
+{
+    struct xmig_arena_params p = params(s, 128, true);
+    xmig_xen *x = guest(1024, true);
+    xmig_arena *a = xmig_arena_open(x, 3, &p);
+    struct dbl_stats ds;
+
+    dbl_fail_next_map(x, ENOMEM);
+    ASSERT_PTR_NULL(xmig_arena_map(a, frames, 128, NULL));
+    ASSERT_INT_EQ(errno, ENOMEM);
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.live_pages, 0);
+    ASSERT_INT_EQ(xmig_arena_close(a), 0);
+    xmig_xen_close(x);
+}
+
+static void test_drain_on_close(enum xmig_strategy s, bool zap)
+{
+    struct xmig_arena_params p = params(s, 64, true);
+    xmig_xen *x = guest(4096, zap);
+    xmig_arena *a;
+    struct dbl_stats ds;
+    xmig_window *kept[2];
+    unsigned int i;
+
+    p.slots = 16;
+    p.reclaim = 8;
+    a = xmig_arena_open(x, 3, &p);
+    dbl_set_reclaim_delay_us(x, 2000);
+    for (i = 0; i < 40; i++) {
+        xmig_window *w = xmig_arena_map(a, frames + i * 64, 64, NULL);
+
+        ASSERT_PTR_NONNULL(w);
+        xmig_arena_release(a, w);
+    }
+    /* Two windows are never given back: close must unmap them too. */
+    kept[0] = xmig_arena_map(a, frames + 40 * 64, 64, NULL);
+    kept[1] = xmig_arena_map(a, frames + 41 * 64, 64, NULL);
+    ASSERT_TRUE(kept[0] && kept[1]);
+    dbl_get_stats(x, &ds);
+    ASSERT_TRUE(ds.live_pages >= 2 * 64);
+    ASSERT_INT_EQ(xmig_arena_close(a), 0);
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.live_pages, 0);
+    ASSERT_TRUE(ds.reclaim_calls + ds.zap_calls + ds.unmap_calls > 0);
+    xmig_xen_close(x);
+}
+
+static void test_bulk_run(void)
+{
+    struct xmig_arena_params p = params(XMIG_STRATEGY_ARENA, 32, false);
+    xmig_xen *x = guest(1024, false);
+    xmig_window *w[8];
+    struct dbl_stats ds;
+    xmig_arena *a;
+    unsigned int i;
+
+    p.slots = 8;
+    p.reclaim = 8;
+    a = xmig_arena_open(x, 3, &p);
+    for (i = 0; i < 8; i++)
+        w[i] = xmig_arena_map(a, frames + i * 32, 32, NULL);
+    for (i = 0; i < 8; i++)
+        xmig_arena_release(a, w[i]);
+    /* Eight adjacent windows, one call to unmap them all. */
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.reclaim_calls, 1);
+    ASSERT_U64_EQ(ds.live_pages, 0);
+    ASSERT_INT_EQ(xmig_arena_close(a), 0);
+    xmig_xen_close(x);
+}
+
+static void test_exhausted(void)
+{
+    struct xmig_arena_params p = params(XMIG_STRATEGY_ARENA, 16, false);
+    xmig_xen *x = guest(1024, false);
+    xmig_window *a1, *a2, *a3;
+    xmig_arena *a;
+
+    p.slots = 2;
+    a = xmig_arena_open(x, 3, &p);
+    a1 = xmig_arena_map(a, frames, 16, NULL);
+    a2 = xmig_arena_map(a, frames + 16, 16, NULL);
+    a3 = xmig_arena_map(a, frames + 32, 16, NULL);
+    ASSERT_TRUE(a1 && a2);
+    ASSERT_PTR_NULL(a3);
+    ASSERT_INT_EQ(errno, ENOSPC);
+    xmig_arena_release(a, a1);
+    a3 = xmig_arena_map(a, frames + 32, 16, NULL);
+    ASSERT_PTR_NONNULL(a3);
+    if (a3)
+        ASSERT_TRUE(window_ok(a3, frames + 32, 16));
+    xmig_arena_release(a, a2);
+    xmig_arena_release(a, a3);
+    ASSERT_INT_EQ(xmig_arena_close(a), 0);
+    xmig_xen_close(x);
+}
+
+static void test_kernel_fallback(void)
+{
+    struct xmig_arena_params p = params(XMIG_STRATEGY_KERNEL, 64, false);
+    xmig_xen *x = guest(64, false);
+    xmig_arena *a = xmig_arena_open(x, 3, &p);
+
+    ASSERT_INT_EQ(xmig_arena_strategy(a), XMIG_STRATEGY_ARENA);
+    xmig_arena_close(a);
+    xmig_xen_close(x);
+
+    x = guest(64, true);
+    a = xmig_arena_open(x, 3, &p);
+    ASSERT_INT_EQ(xmig_arena_strategy(a), XMIG_STRATEGY_KERNEL);
+    xmig_arena_close(a);
+    xmig_xen_close(x);
+}
+
+int main(void)
+{
+    static const struct {
+        enum xmig_strategy s;
+        bool zap;
+        const char *name;
+    } cfg[] = {
+        {XMIG_STRATEGY_PER_BATCH, false, "per-batch"},
+        {XMIG_STRATEGY_ARENA, false, "arena"},
+        {XMIG_STRATEGY_KERNEL, true, "kernel"},
+    };
+    char name[96];
+    size_t i;
+
+    xmig_arena_close(NULL); /* NULL-safe */
+    for (i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++) {
+        snprintf(name, sizeof(name), "%s: batch boundaries", cfg[i].name);
+        TEST_START(name);
+        test_batches(cfg[i].s, cfg[i].zap, false);
+        TEST_DONE();
+        snprintf(name, sizeof(name), "%s: batch boundaries, background",
+                 cfg[i].name);
+        TEST_START(name);
+        test_batches(cfg[i].s, cfg[i].zap, true);
+        TEST_DONE();
+        snprintf(name, sizeof(name), "%s: per-frame error leaves nothing mapped",
+                 cfg[i].name);
+        TEST_START(name);
+        test_frame_error(cfg[i].s, cfg[i].zap);
+        TEST_DONE();
+        snprintf(name, sizeof(name), "%s: failed map call leaves nothing mapped",
+                 cfg[i].name);
+        TEST_START(name);
+        test_call_fails(cfg[i].s);
+        TEST_DONE();
+        snprintf(name, sizeof(name), "%s: close drains background unmap",
+                 cfg[i].name);
+        TEST_START(name);
+        test_drain_on_close(cfg[i].s, cfg[i].zap);
+        TEST_DONE();
+    }
+    TEST_START("arena: adjacent windows reclaimed in one call");
+    test_bulk_run();
+    TEST_DONE();
+    TEST_START("arena: all windows in use, then one comes back");
+    test_exhausted();
+    TEST_DONE();
+    TEST_START("kernel: falls back to arena without the ioctl");
+    test_kernel_fallback();
+    TEST_DONE();
+    return TEST_EXIT();
+}

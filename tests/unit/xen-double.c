@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/* The test double of Xen; see xen-double.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <stdint.h>
+#include <xen/xen.h>
+
+#include "xen-double.h"
+
+#define PAGE XMIG_PAGE_SIZE
+#define EPP (PAGE / 8)
+#define MFN_BASE 0x1000
+#define SHINFO_MFN 0x800000
+#define FLL_MFN 0x800001
+#define FL_MFN0 0x800010
+#define LEAF_MFN0 0x801000
+#define SET_SIZE (1u << 18)
+
+struct dbl {
+    struct dbl_config c;
+    bool *hole;
+    pthread_mutex_t lock;
+    uintptr_t *set; /* open addressing, 0 = empty, 1 = deleted */
+    struct dbl_stats st;
+    xmig_pfn_t fail_frame;
+    int fail_errno;
+    int fail_next;
+    unsigned int reclaim_delay_us;
+    bool dead;
+};
+
+static struct dbl *D(xmig_xen *x)
+{
+    return x->priv;
+}
+
+static size_t slot_of(uintptr_t a)
+{
+    return (size_t)((a >> 12) * 0x9e3779b97f4a7c15ULL >> 46) & (SET_SIZE - 1);
+}
+
+/* Called with the lock held. */
+static void set_add(struct dbl *d, uintptr_t a)
+{
+    size_t i = slot_of(a);
+
+    while (d->set[i] > 1 && d->set[i] != a)
+        i = (i + 1) & (SET_SIZE - 1);
+    if (d->set[i] != a) {
+        d->set[i] = a;
+        d->st.live_pages++;
+    }
+}
+
+static void set_del(struct dbl *d, uintptr_t a)
+{
+    size_t i = slot_of(a);
+
+    while (d->set[i]) {
+        if (d->set[i] == a) {
+            d->set[i] = 1;
+            d->st.live_pages--;
+            return;
+        }
+        i = (i + 1) & (SET_SIZE - 1);
+    }
+}
+
+uint64_t dbl_frame_word(xmig_pfn_t frame)
+{
+    return frame * 0x9e3779b97f4a7c15ULL + 0x5555;
+}
+
+xmig_pfn_t dbl_pfn_to_frame(xmig_xen *x, xmig_pfn_t pfn)
+{
+    struct dbl *d = D(x);
+
+    if (pfn >= d->c.nr_pfns || d->hole[pfn])
+        return d->c.type == XMIG_DOM_PV ? XMIG_INVALID_FRAME : pfn;
+    /* Scrambled so that a pfn used where an mfn belongs shows up. */
+    return d->c.type == XMIG_DOM_PV ? MFN_BASE + pfn * 7 : pfn;
+}
+
+/* Which pfn a data frame holds, or -1 if none. */
+static long frame_to_pfn(struct dbl *d, xmig_pfn_t f)
+{
+    xmig_pfn_t pfn = f;
+
+    if (d->c.type == XMIG_DOM_PV) {
+        if (f < MFN_BASE || (f - MFN_BASE) % 7)
+            return -1;
+        pfn = (f - MFN_BASE) / 7;
+    }
+    if (pfn >= d->c.nr_pfns || d->hole[pfn])
+        return -1;
+    return (long)pfn;
+}
+
+static bool fill_frame(xmig_xen *x, xmig_pfn_t f, uint64_t *w)
+{
+    struct dbl *d = D(x);
+    size_t i, nleaves = (d->c.nr_pfns + EPP - 1) / EPP;
+
+    memset(w, 0, PAGE);
+    if (d->c.type == XMIG_DOM_PV && f == SHINFO_MFN) {
+        struct shared_info *s = (struct shared_info *)w;
+
+        s->arch.max_pfn = d->c.nr_pfns;
+        s->arch.pfn_to_mfn_frame_list_list = FLL_MFN;
+        return true;
+    }
+    if (d->c.type == XMIG_DOM_PV && f == FLL_MFN) {
+        for (i = 0; i < (nleaves + EPP - 1) / EPP; i++)
+            w[i] = FL_MFN0 + i;
+        return true;
+    }
+    if (d->c.type == XMIG_DOM_PV && f >= FL_MFN0 && f < FL_MFN0 + 16) {
+        for (i = 0; i < EPP; i++) {
+            size_t leaf = (f - FL_MFN0) * EPP + i;
+
+            if (leaf < nleaves)
+                w[i] = LEAF_MFN0 + leaf;
+        }
+        return true;
+    }
+    if (d->c.type == XMIG_DOM_PV && f >= LEAF_MFN0 &&
+        f < LEAF_MFN0 + nleaves) {
+        for (i = 0; i < EPP; i++)
+            w[i] = dbl_pfn_to_frame(x, (f - LEAF_MFN0) * EPP + i);
+        return true;
+    }
+    if (frame_to_pfn(d, f) < 0)
+        return false;
+    w[0] = f;
+    for (i = 1; i < EPP; i++)
+        w[i] = dbl_frame_word(f);
+    return true;
+}
+
+static void dbl_close(xmig_xen *x)
+{
+    struct dbl *d = D(x);
+
+    pthread_mutex_destroy(&d->lock);
+    free(d->set);
+    free(d->hole);
+    free(d);
+}
+
+static int dbl_domain_by_name(xmig_xen *x, const char *name, uint32_t *domid_r)
+{
+    if (strcmp(name, "guest") == 0 && !D(x)->dead) {
+        *domid_r = D(x)->c.domid;
+        return 0;
+    }
+    xmig__seterr(x, ESRCH, "domain '%s' not found", name);
+    return -1;
+}
+
+static int dbl_domain_info(xmig_xen *x, uint32_t domid,
+                           struct xmig_dominfo *info_r)
+{
+    struct dbl *d = D(x);
+
+    if (domid != d->c.domid || d->dead) {
+        xmig__seterr(x, ESRCH, "domain %u does not exist", domid);
+        return -1;
+    }
+    info_r->domid = domid;
+    info_r->type = d->c.type;
+    info_r->guest_width = 8;
+    info_r->nr_pages = d->c.nr_pfns - d->c.nr_holes;
+    info_r->max_gpfn = d->c.nr_pfns - 1;
+    info_r->shared_info_frame = SHINFO_MFN;
+    strcpy(info_r->name, "guest");
+    return 0;
+}
+
+static int dbl_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
+                          xmig_pfn_t *frames)
+{
+    struct dbl *d = D(x);
+    unsigned int i;
+
+    if (n > XMIG_MAX_BATCH) {
+        errno = E2BIG;
+        return -1;
+    }
+    pthread_mutex_lock(&d->lock);
+    d->st.type_calls++;
+    pthread_mutex_unlock(&d->lock);
+    if (d->dead) {
+        xmig__seterr(x, ESRCH, "domain %u: cannot read page types", domid);
+        return -1;
+    }
+    for (i = 0; i < n; i++)
+        frames[i] = frame_to_pfn(d, frames[i]) < 0 ? frames[i] | DBL_XTAB
+                                                    : frames[i];
+    return 0;
+}
+
+/* Fill [addr, +n pages) as the hypervisor would; errors per frame. */
+static void populate(xmig_xen *x, uint8_t *addr, unsigned int n,
+                     const xmig_pfn_t *frames, int *err)
+{
+    struct dbl *d = D(x);
+    unsigned int i;
+
+    pthread_mutex_lock(&d->lock);
+    for (i = 0; i < n; i++) {
+        uint64_t *w = (uint64_t *)(addr + (size_t)i * PAGE);
+
+        if (d->dead) {
+            err[i] = ESRCH;
+        } else if (frames[i] == d->fail_frame && d->fail_errno) {
+            err[i] = d->fail_errno;
+        } else if (!fill_frame(x, frames[i], w)) {
+            d->st.hole_maps++;
+            err[i] = EINVAL;
+        } else {
+            err[i] = 0;
+            set_add(d, (uintptr_t)w);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+static bool fail_call(struct dbl *d)
+{
+    bool fail;
+
+    pthread_mutex_lock(&d->lock);
+    fail = d->fail_next != 0;
+    if (fail) {
+        errno = d->fail_next;
+        d->fail_next = 0;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return fail;
+}
+
+static void *dbl_map(xmig_xen *x, uint32_t domid, unsigned int n,
+                     const xmig_pfn_t *frames, int *err)
+{
+    struct dbl *d = D(x);
+    void *p;
+
+    pthread_mutex_lock(&d->lock);
+    d->st.map_calls++;
+    pthread_mutex_unlock(&d->lock);
+    if (fail_call(d))
+        return NULL;
+    p = mmap(NULL, (size_t)n * PAGE, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    populate(x, p, n, frames, err);
+    mprotect(p, (size_t)n * PAGE, PROT_READ);
+    return p;
+}
+
+static void forget(xmig_xen *x, void *addr, unsigned int n)
+{
+    struct dbl *d = D(x);
+    unsigned int i;
+
+    pthread_mutex_lock(&d->lock);
+    for (i = 0; i < n; i++)
+        set_del(d, (uintptr_t)addr + (size_t)i * PAGE);
+    pthread_mutex_unlock(&d->lock);
+}
+
+static int dbl_unmap(xmig_xen *x, void *addr, unsigned int n)
+{
+    struct dbl *d = D(x);
+
+    pthread_mutex_lock(&d->lock);
+    d->st.unmap_calls++;
+    pthread_mutex_unlock(&d->lock);
+    forget(x, addr, n);
+    return munmap(addr, (size_t)n * PAGE);
+}
+
+static int dbl_map_at(xmig_xen *x, uint32_t domid, void *addr, unsigned int n,
+                      const xmig_pfn_t *frames, int *err, bool refill)
+{
+    struct dbl *d = D(x);
+    void *p;
+
+    pthread_mutex_lock(&d->lock);
+    d->st.map_at_calls++;
+    if (refill)
+        d->st.refill_calls++;
+    pthread_mutex_unlock(&d->lock);
+    if (refill && !d->c.zap) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (fail_call(d))
+        return -1;
+    p = mmap(addr, (size_t)n * PAGE, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    populate(x, p, n, frames, err);
+    mprotect(p, (size_t)n * PAGE, PROT_READ);
+    return 0;
+}
+
+static int dbl_reclaim(xmig_xen *x, void *addr, unsigned int n)
+{
+    struct dbl *d = D(x);
+    void *p;
+
+    pthread_mutex_lock(&d->lock);
+    d->st.reclaim_calls++;
+    pthread_mutex_unlock(&d->lock);
+    if (d->reclaim_delay_us)
+        usleep(d->reclaim_delay_us);
+    forget(x, addr, n);
+    p = mmap(addr, (size_t)n * PAGE, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    return p == MAP_FAILED ? -1 : 0;
+}
+
+static int dbl_zap(xmig_xen *x, void *addr, unsigned int n)
+{
+    struct dbl *d = D(x);
+
+    if (!d->c.zap) {
+        errno = ENOTTY;
+        return -1;
+    }
+    pthread_mutex_lock(&d->lock);
+    d->st.zap_calls++;
+    pthread_mutex_unlock(&d->lock);
+    if (d->reclaim_delay_us)
+        usleep(d->reclaim_delay_us);
+    forget(x, addr, n);
+    /* The mapping stays; its pages are gone. */
+    return mprotect(addr, (size_t)n * PAGE, PROT_NONE);
+}
+
+static int dbl_perfc_reset(xmig_xen *x)
+{
+    xmig__seterr(x, ENOSYS, "no hypervisor counters in the test double");
+    return -1;
+}
+
+static int dbl_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
+{
+    return dbl_perfc_reset(x);
+}
+
+static const struct xmig_xen_ops dbl_ops = {
+    .name = "double",
+    .close = dbl_close,
+    .domain_by_name = dbl_domain_by_name,
+    .domain_info = dbl_domain_info,
+    .page_types = dbl_page_types,
+    .map = dbl_map,
+    .unmap = dbl_unmap,
+    .map_at = dbl_map_at,
+    .reclaim = dbl_reclaim,
+    .zap = dbl_zap,
+    .perfc_reset = dbl_perfc_reset,
+    .perfc_read = dbl_perfc_read,
+};
+
+xmig_xen *dbl_open(const struct dbl_config *c)
+{
+    struct dbl *d = calloc(1, sizeof(*d));
+    xmig_xen *x;
+    size_t i;
+
+    if (!d)
+        return NULL;
+    d->c = *c;
+    d->hole = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->hole));
+    d->set = calloc(SET_SIZE, sizeof(*d->set));
+    d->fail_frame = XMIG_INVALID_FRAME;
+    pthread_mutex_init(&d->lock, NULL);
+    for (i = 0; i < c->nr_holes; i++)
+        if (c->holes[i] < c->nr_pfns)
+            d->hole[c->holes[i]] = true;
+    x = xmig__xen_new(&dbl_ops, d, NULL, NULL);
+    if (!x || !d->hole || !d->set)
+        abort();
+    if (c->zap)
+        x->caps |= XMIG_CAP_ZAP;
+    return x;
+}
+
+void dbl_fail_frame(xmig_xen *x, xmig_pfn_t frame, int errnum)
+{
+    D(x)->fail_frame = frame;
+    D(x)->fail_errno = errnum;
+}
+
+void dbl_fail_next_map(xmig_xen *x, int errnum)
+{
+    D(x)->fail_next = errnum;
+}
+
+void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us)
+{
+    D(x)->reclaim_delay_us = us;
+}
+
+void dbl_kill_domain(xmig_xen *x)
+{
+    pthread_mutex_lock(&D(x)->lock);
+    D(x)->dead = true;
+    pthread_mutex_unlock(&D(x)->lock);
+}
+
+void dbl_get_stats(xmig_xen *x, struct dbl_stats *s)
+{
+    pthread_mutex_lock(&D(x)->lock);
+    *s = D(x)->st;
+    pthread_mutex_unlock(&D(x)->lock);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * A test double of Xen behind libxmig's ops table: guests whose frames hold
+ * known contents, holes, PV p2m trees, injectable failures, and an exact
+ * account of what is mapped.  Unit tests only: it proves nothing about Xen.
+ */
+#ifndef XMIG_XEN_DOUBLE_H
+#define XMIG_XEN_DOUBLE_H
+
+#include "private.h"
+
+#define DBL_XTAB (0xfU << 28)
+
+struct dbl_config {
+    enum xmig_domtype type;
+    uint32_t domid;
+    size_t nr_pfns;          /* guest pfns 0 .. nr_pfns-1 */
+    const size_t *holes;     /* pfns with no memory */
+    size_t nr_holes;
+    bool zap;                /* kernel has the batched unmap */
+};
+
+struct dbl_stats {
+    size_t live_pages;       /* mapped now */
+    uint64_t map_calls, map_at_calls, refill_calls, unmap_calls,
+        reclaim_calls, zap_calls, type_calls;
+    uint64_t hole_maps;      /* frames mapped that had no memory */
+};
+
+xmig_xen *dbl_open(const struct dbl_config *c);
+/* The byte a frame's pages are filled with, besides its number. */
+uint64_t dbl_frame_word(xmig_pfn_t frame);
+/* Frame that a pfn lives in (PV: a scrambled mfn; else the pfn). */
+xmig_pfn_t dbl_pfn_to_frame(xmig_xen *x, xmig_pfn_t pfn);
+void dbl_fail_frame(xmig_xen *x, xmig_pfn_t frame, int errnum);
+void dbl_fail_next_map(xmig_xen *x, int errnum);
+void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us);
+void dbl_kill_domain(xmig_xen *x);
+void dbl_get_stats(xmig_xen *x, struct dbl_stats *s);
+
+#endif
