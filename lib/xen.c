@@ -27,12 +27,49 @@ _Static_assert(sizeof(xen_pfn_t) == sizeof(xmig_pfn_t), "xen_pfn_t size");
 int xc_get_pfn_type_batch(xc_interface *xch, uint32_t dom, unsigned int num,
                           xen_pfn_t *arr);
 
+/* Routes the Xen libraries' messages to our logger instead of stderr. */
+struct xen_logger {
+    xentoollog_logger vtable;
+    xmig_xen *x; /* NULL until the handle exists: drop messages until then */
+};
+
 struct xen_priv {
+    struct xen_logger logger;
     xc_interface *xch;
     xenforeignmemory_handle *fmem;
     struct xs_handle *xsh; /* opened on first use: only names need it */
     int privcmd;
 };
+
+static void fwd_vmessage(xentoollog_logger *l, xentoollog_level level,
+                         int errnoval, const char *context, const char *fmt,
+                         va_list al) __attribute__((format(printf, 5, 0)));
+
+static void fwd_vmessage(xentoollog_logger *l, xentoollog_level level,
+                         int errnoval, const char *context, const char *fmt,
+                         va_list al)
+{
+    struct xen_logger *xl = (struct xen_logger *)l;
+    char msg[400];
+
+    if (!xl->x)
+        return;
+    vsnprintf(msg, sizeof(msg), fmt, al);
+    /* Failures reach the user through our own error; this is detail. */
+    xmig__log(xl->x, XMIG_LOG_DEBUG, "%s: %s%s%s", context ? context : "xen",
+              msg, errnoval >= 0 ? ": " : "",
+              errnoval >= 0 ? strerror(errnoval) : "");
+}
+
+static void fwd_progress(xentoollog_logger *l, const char *context,
+                         const char *doing_what, int percent,
+                         unsigned long done, unsigned long total)
+{
+}
+
+static void fwd_destroy(xentoollog_logger *l)
+{
+}
 
 static struct xen_priv *priv(xmig_xen *x)
 {
@@ -331,6 +368,9 @@ xmig_xen *xmig_xen_open(xmig_log_fn *log, void *log_arg, char **err_r)
         goto err;
     }
     p->privcmd = -1;
+    p->logger.vtable.vmessage = fwd_vmessage;
+    p->logger.vtable.progress = fwd_progress;
+    p->logger.vtable.destroy = fwd_destroy;
     /*
      * privcmd first: its errno tells "no Xen" from "not root" before the
      * Xen libraries print their own complaints on stderr.
@@ -349,13 +389,13 @@ xmig_xen *xmig_xen_open(xmig_log_fn *log, void *log_arg, char **err_r)
             msg = why("cannot open %s: %s", privcmd_paths[0], strerror(saved));
         goto err;
     }
-    p->xch = xc_interface_open(NULL, NULL, 0);
+    p->xch = xc_interface_open(&p->logger.vtable, &p->logger.vtable, 0);
     if (!p->xch) {
         saved = errno;
         msg = why("cannot open libxenctrl: %s", strerror(saved));
         goto err;
     }
-    p->fmem = xenforeignmemory_open(NULL, 0);
+    p->fmem = xenforeignmemory_open(&p->logger.vtable, 0);
     if (!p->fmem) {
         saved = errno;
         msg = why("cannot open libxenforeignmemory: %s", strerror(saved));
@@ -366,6 +406,7 @@ xmig_xen *xmig_xen_open(xmig_log_fn *log, void *log_arg, char **err_r)
         saved = ENOMEM;
         goto err;
     }
+    p->logger.x = x;
     if (ioctl(p->privcmd, IOCTL_PRIVCMD_UNMAP_RANGE, &probe) == 0)
         x->caps |= XMIG_CAP_ZAP;
     xmig__log(x, XMIG_LOG_DEBUG, "privcmd batched unmap: %s",
