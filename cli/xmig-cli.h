@@ -29,6 +29,10 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* cmd-bench.c */
 extern const struct cmd_entry cmd_bench_entry;
 
+/* cmd-migrate.c */
+extern const struct cmd_entry cmd_migrate_entry;
+extern const struct cmd_entry cmd_save_entry;
+
 /* json.c: just enough JSON to print results. */
 struct json {
     FILE *f;

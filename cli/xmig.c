@@ -12,6 +12,8 @@ bool cli_verbose;
 
 static const struct cmd_entry *const cmd_table[] = {
     &cmd_bench_entry,
+    &cmd_migrate_entry,
+    &cmd_save_entry,
 };
 
 #define NCMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))

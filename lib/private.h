@@ -7,8 +7,25 @@
 #define XMIG_PRIVATE_H
 
 #include <stdarg.h>
+#include <sys/types.h>
 
 #include "xmig.h"
+
+/* What the libxc engine calls back into while it runs. */
+struct xmig__save_hooks {
+    /* 0 once the guest has suspended, -1 if it did not. */
+    int (*suspend)(void *arg);
+    /* Returns XMIG_POLICY_*; dirty_count is -1 when not known. */
+    int (*policy)(void *arg, unsigned int iteration,
+                  unsigned long total_written, long dirty_count);
+    /* Pages done out of total in the current pass; may be NULL. */
+    void (*progress)(void *arg, unsigned long done, unsigned long total);
+    void *arg;
+};
+
+#define XMIG_POLICY_ABORT (-1)
+#define XMIG_POLICY_CONTINUE 0
+#define XMIG_POLICY_STOP_AND_COPY 1
 
 /*
  * One instance per backend.  Every member is implemented.  Per-frame errors
@@ -49,6 +66,20 @@ struct xmig_xen_ops {
     int (*zap)(xmig_xen *x, void *addr, unsigned int n);
     int (*perfc_reset)(xmig_xen *x);
     int (*perfc_read)(xmig_xen *x, const char *name, uint64_t *val_r);
+
+    /* --- toolstack operations, as xl does them (libxl) --- */
+    /* The domain's configuration as xl's JSON; the caller frees it. */
+    int (*config_json)(xmig_xen *x, uint32_t domid, char **json_r);
+    int (*rename)(xmig_xen *x, uint32_t domid, const char *old_name,
+                  const char *new_name);
+    int (*destroy)(xmig_xen *x, uint32_t domid);
+    /* Ask the guest to suspend and wait until it has (or time out). */
+    int (*suspend)(xmig_xen *x, uint32_t domid);
+    /* Undo a suspend: the guest sees its suspend hypercall cancelled. */
+    int (*resume)(xmig_xen *x, uint32_t domid);
+    /* libxenguest's engine: the libxc stream v3 onto fd. */
+    int (*libxc_save)(xmig_xen *x, uint32_t domid, int fd, bool live,
+                      const struct xmig__save_hooks *hooks);
 };
 
 struct xmig_xen {
@@ -67,6 +98,27 @@ void xmig__seterr(xmig_xen *x, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void xmig__log(xmig_xen *x, enum xmig_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* transport.c: where the stream goes, and where answers come from. */
+struct xmig__transport {
+    int wfd;   /* the stream */
+    int rfd;   /* the receiver's answers (-1 for a file) */
+    pid_t pid; /* ssh or exec child, or -1 */
+    bool is_file;
+};
+int xmig__transport_open(xmig_xen *x, const char *dest, const char *ssh_cmd,
+                         struct xmig__transport *t);
+int xmig__file_open(xmig_xen *x, const char *path, struct xmig__transport *t);
+/* Closes both ends and reaps the child (killing it after a grace period). */
+void xmig__transport_close(struct xmig__transport *t);
+
+/* handshake.c: the xl migrate protocol. */
+int xmig__read_exact(xmig_xen *x, int fd, void *buf, size_t len,
+                     int timeout_ms, const char *what);
+int xmig__expect(xmig_xen *x, int fd, const char *msg, size_t len,
+                 int timeout_ms, const char *what);
+int xmig__write_all(xmig_xen *x, int fd, const void *buf, size_t len,
+                    const char *what);
 
 /* p2m.c: the PV guest's pfn -> mfn table, copied out of the guest. */
 int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,

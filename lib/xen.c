@@ -14,32 +14,17 @@
 #include <unistd.h>
 
 #include <xenctrl.h>
-#include <xenforeignmemory.h>
-#include <xenstore.h>
 #include <xen/sys/privcmd.h>
 
 #include "private.h"
 #include "privcmd-xmig.h"
+#include "xen-priv.h"
 
 _Static_assert(sizeof(xen_pfn_t) == sizeof(xmig_pfn_t), "xen_pfn_t size");
 
 /* Exported by libxenctrl but declared only in its private header. */
 int xc_get_pfn_type_batch(xc_interface *xch, uint32_t dom, unsigned int num,
                           xen_pfn_t *arr);
-
-/* Routes the Xen libraries' messages to our logger instead of stderr. */
-struct xen_logger {
-    xentoollog_logger vtable;
-    xmig_xen *x; /* NULL until the handle exists: drop messages until then */
-};
-
-struct xen_priv {
-    struct xen_logger logger;
-    xc_interface *xch;
-    xenforeignmemory_handle *fmem;
-    struct xs_handle *xsh; /* opened on first use: only names need it */
-    int privcmd;
-};
 
 static void fwd_vmessage(xentoollog_logger *l, xentoollog_level level,
                          int errnoval, const char *context, const char *fmt,
@@ -65,16 +50,17 @@ static void fwd_progress(xentoollog_logger *l, const char *context,
                          const char *doing_what, int percent,
                          unsigned long done, unsigned long total)
 {
+    struct xen_logger *xl = (struct xen_logger *)l;
+
+    /* libxenguest reports pages sent within a pass this way. */
+    if (xl->progress)
+        xl->progress(xl->progress_arg, done, total);
 }
 
 static void fwd_destroy(xentoollog_logger *l)
 {
 }
 
-static struct xen_priv *priv(xmig_xen *x)
-{
-    return x->priv;
-}
 
 static void xen_close(xmig_xen *x)
 {
@@ -82,6 +68,7 @@ static void xen_close(xmig_xen *x)
 
     if (!p)
         return;
+    xmig__libxl_close(p);
     if (p->xsh)
         xs_close(p->xsh);
     if (p->privcmd >= 0)
@@ -323,7 +310,7 @@ out:
     return rc;
 }
 
-static const struct xmig_xen_ops xen_ops = {
+const struct xmig_xen_ops xmig__xen_ops = {
     .name = "xen",
     .close = xen_close,
     .domain_by_name = xen_domain_by_name,
@@ -336,6 +323,12 @@ static const struct xmig_xen_ops xen_ops = {
     .zap = xen_zap,
     .perfc_reset = xen_perfc_reset,
     .perfc_read = xen_perfc_read,
+    .config_json = xmig__libxl_config_json,
+    .rename = xmig__libxl_rename,
+    .destroy = xmig__libxl_destroy,
+    .suspend = xmig__libxl_suspend,
+    .resume = xmig__libxl_resume,
+    .libxc_save = xmig__libxc_save,
 };
 
 static char *why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -401,7 +394,7 @@ xmig_xen *xmig_xen_open(xmig_log_fn *log, void *log_arg, char **err_r)
         msg = why("cannot open libxenforeignmemory: %s", strerror(saved));
         goto err;
     }
-    x = xmig__xen_new(&xen_ops, p, log, log_arg);
+    x = xmig__xen_new(&xmig__xen_ops, p, log, log_arg);
     if (!x) {
         saved = ENOMEM;
         goto err;

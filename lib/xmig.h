@@ -181,6 +181,81 @@ int xmig_arena_close(xmig_arena *a);
 int xmig_perfc_reset(xmig_xen *x);
 int xmig_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r);
 
+/* ------------------------------------------------------------------ */
+/*
+ * Jobs: send one domain to a stock receiver (migrate) or a file (save).
+ * A failed job leaves the guest running on the source, unpaused, with
+ * log-dirty off and nothing mapped.
+ */
+
+enum xmig_job_kind {
+    XMIG_JOB_MIGRATE,
+    XMIG_JOB_SAVE,
+};
+
+enum xmig_engine {
+    XMIG_ENGINE_LIBXC, /* libxenguest's xc_domain_save: the reference */
+};
+
+struct xmig_policy {
+    unsigned int max_iters; /* live passes before stop-and-copy */
+    long target_dirty;      /* stop once a pass leaves fewer dirty pages */
+    bool abort_if_busy;     /* at max_iters give up instead of stopping */
+};
+
+void xmig_policy_default(struct xmig_policy *p);
+
+enum xmig_event_type {
+    XMIG_EV_PHASE, /* phase names: connect, stream, suspend, handshake, done */
+    XMIG_EV_PASS,  /* a pre-copy pass finished */
+    XMIG_EV_PROGRESS,
+};
+
+struct xmig_event {
+    enum xmig_event_type type;
+    const char *phase;
+    unsigned int pass;      /* 0 = the first full pass */
+    uint64_t sent;          /* pages sent in this pass so far (or in total) */
+    uint64_t remaining;     /* pages left in this pass, as far as known */
+    long dirty;             /* dirty pages found after the pass, -1 unknown */
+    double mib_s;           /* this pass's throughput */
+    double dirty_rate;      /* dirty pages per second during the pass */
+    double elapsed_s;       /* since the job started */
+};
+
+typedef void xmig_event_fn(void *arg, const struct xmig_event *ev);
+
+struct xmig_job_params {
+    enum xmig_job_kind kind;
+    const char *domain;     /* name or id */
+    const char *dest;       /* migrate: ssh://, exec:, tcp://; save: path */
+    const char *ssh_command; /* replaces "ssh" for ssh:// (may hold options) */
+    bool live;
+    bool keep;              /* save: resume the guest instead of destroying */
+    enum xmig_engine engine;
+    struct xmig_policy policy;
+    xmig_event_fn *event;
+    void *event_arg;
+};
+
+struct xmig_job_result {
+    uint32_t domid;
+    unsigned int passes;
+    uint64_t pages_sent;
+    double total_s;
+    double downtime_s;      /* guest suspended until it ran again (or end) */
+    bool guest_on_source;   /* where the guest is after the job */
+};
+
+void xmig_job_params_default(struct xmig_job_params *p);
+/*
+ * Runs the job in the calling thread.  0 on success; -1 with errno and
+ * xmig_xen_error() otherwise.  SIGPIPE is blocked in the calling thread
+ * while the job runs, so a vanished receiver is an error, not a signal.
+ */
+int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
+                 struct xmig_job_result *r);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t xmig_now_ns(void);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /* The test double of Xen; see xen-double.h. */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct dbl {
     int fail_next;
     unsigned int reclaim_delay_us;
     bool dead;
+    struct dbl_guest g;
 };
 
 static struct dbl *D(xmig_xen *x)
@@ -154,7 +156,7 @@ static void dbl_close(xmig_xen *x)
 
 static int dbl_domain_by_name(xmig_xen *x, const char *name, uint32_t *domid_r)
 {
-    if (strcmp(name, "guest") == 0 && !D(x)->dead) {
+    if (strcmp(name, D(x)->g.name) == 0 && !D(x)->dead) {
         *domid_r = D(x)->c.domid;
         return 0;
     }
@@ -177,7 +179,7 @@ static int dbl_domain_info(xmig_xen *x, uint32_t domid,
     info_r->nr_pages = d->c.nr_pfns - d->c.nr_holes;
     info_r->max_gpfn = d->c.nr_pfns - 1;
     info_r->shared_info_frame = SHINFO_MFN;
-    strcpy(info_r->name, "guest");
+    snprintf(info_r->name, sizeof(info_r->name), "%s", d->g.name);
     return 0;
 }
 
@@ -357,6 +359,101 @@ static int dbl_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
     return dbl_perfc_reset(x);
 }
 
+static int dbl_config_json(xmig_xen *x, uint32_t domid, char **json_r)
+{
+    *json_r = strdup("{\"c_info\":{\"name\":\"guest\"}}");
+    return *json_r ? 0 : -1;
+}
+
+static int dbl_rename(xmig_xen *x, uint32_t domid, const char *old_name,
+                      const char *new_name)
+{
+    struct dbl_guest *g = &D(x)->g;
+
+    if (strcmp(old_name, g->name) != 0) {
+        xmig__seterr(x, EINVAL, "rename: domain is not called '%s'", old_name);
+        return -1;
+    }
+    snprintf(g->name, sizeof(g->name), "%s", new_name);
+    return 0;
+}
+
+static int dbl_destroy(xmig_xen *x, uint32_t domid)
+{
+    D(x)->g.destroyed = true;
+    D(x)->dead = true;
+    return 0;
+}
+
+static int dbl_suspend(xmig_xen *x, uint32_t domid)
+{
+    struct dbl_guest *g = &D(x)->g;
+
+    if (g->refuse_suspend) {
+        xmig__seterr(x, ETIMEDOUT, "domain %u did not suspend", domid);
+        return -1;
+    }
+    g->suspended = true;
+    g->suspends++;
+    return 0;
+}
+
+static int dbl_resume(xmig_xen *x, uint32_t domid)
+{
+    struct dbl_guest *g = &D(x)->g;
+
+    if (!g->suspended) {
+        xmig__seterr(x, EINVAL, "resume of a running domain");
+        return -1;
+    }
+    g->suspended = false;
+    g->resumes++;
+    return 0;
+}
+
+/*
+ * Not libxenguest: three passes of made-up numbers, a suspend, and a
+ * libxc END record as the whole "stream", so that tests can check the
+ * framing around it and what a job does when things fail.
+ */
+static int dbl_libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
+                          const struct xmig__save_hooks *h)
+{
+    static const uint8_t libxc_end[8];
+    struct dbl_guest *g = &D(x)->g;
+    long dirty[] = {1000, 300, 40};
+    unsigned int i;
+    unsigned long written = 0;
+
+    g->logdirty = live;
+    for (i = 0; live && i < 3; i++) {
+        int d = h->policy(h->arg, i, written, dirty[i]);
+
+        if (h->progress)
+            h->progress(h->arg, (unsigned long)dirty[i], (unsigned long)dirty[i]);
+        written += (unsigned long)dirty[i];
+        if (d != XMIG_POLICY_CONTINUE)
+            break;
+        d = h->policy(h->arg, i + 1, written, -1);
+        if (d == XMIG_POLICY_ABORT) {
+            g->logdirty = false;
+            errno = EBUSY;
+            return -1;
+        }
+        if (d != XMIG_POLICY_CONTINUE)
+            break;
+    }
+    if (h->suspend(h->arg) < 0) {
+        g->logdirty = false;
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    g->logdirty = false;
+    if (write(fd, libxc_end, sizeof(libxc_end)) != sizeof(libxc_end))
+        return -1;
+    return 0;
+}
+
 static const struct xmig_xen_ops dbl_ops = {
     .name = "double",
     .close = dbl_close,
@@ -370,6 +467,12 @@ static const struct xmig_xen_ops dbl_ops = {
     .zap = dbl_zap,
     .perfc_reset = dbl_perfc_reset,
     .perfc_read = dbl_perfc_read,
+    .config_json = dbl_config_json,
+    .rename = dbl_rename,
+    .destroy = dbl_destroy,
+    .suspend = dbl_suspend,
+    .resume = dbl_resume,
+    .libxc_save = dbl_libxc_save,
 };
 
 xmig_xen *dbl_open(const struct dbl_config *c)
@@ -384,6 +487,7 @@ xmig_xen *dbl_open(const struct dbl_config *c)
     d->hole = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->hole));
     d->set = calloc(SET_SIZE, sizeof(*d->set));
     d->fail_frame = XMIG_INVALID_FRAME;
+    strcpy(d->g.name, "guest");
     pthread_mutex_init(&d->lock, NULL);
     for (i = 0; i < c->nr_holes; i++)
         if (c->holes[i] < c->nr_pfns)
@@ -417,6 +521,11 @@ void dbl_kill_domain(xmig_xen *x)
     pthread_mutex_lock(&D(x)->lock);
     D(x)->dead = true;
     pthread_mutex_unlock(&D(x)->lock);
+}
+
+struct dbl_guest *dbl_guest(xmig_xen *x)
+{
+    return &D(x)->g;
 }
 
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s)

@@ -27,7 +27,19 @@ struct dbl_stats {
     uint64_t hole_maps;      /* frames mapped that had no memory */
 };
 
+/* What toolstack operations did to the guest. */
+struct dbl_guest {
+    char name[64];
+    bool suspended;
+    bool destroyed;
+    bool logdirty;
+    bool refuse_suspend;
+    unsigned int suspends;
+    unsigned int resumes;
+};
+
 xmig_xen *dbl_open(const struct dbl_config *c);
+struct dbl_guest *dbl_guest(xmig_xen *x);
 /* The byte a frame's pages are filled with, besides its number. */
 uint64_t dbl_frame_word(xmig_pfn_t frame);
 /* Frame that a pfn lives in (PV: a scrambled mfn; else the pfn). */

@@ -1,0 +1,506 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * One job: send one domain to a stock receiver or to a file.  Ties the
+ * framing, the engine, suspend and the xl handshake together, and makes
+ * sure that a failure leaves the guest running on the source.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "private.h"
+#include "stream.h"
+
+/* A receiver may spend a long time creating the domain (devices, qemu). */
+#define BANNER_TIMEOUT_MS (120 * 1000)
+#define READY_TIMEOUT_MS (600 * 1000)
+#define REPORT_TIMEOUT_MS (120 * 1000)
+
+struct job {
+    xmig_xen *x;
+    const struct xmig_job_params *p;
+    struct xmig_job_result *r;
+    struct xmig_dominfo info;
+    uint64_t t0;
+    uint64_t t_suspend;
+    bool suspended;
+
+    /* The pass being sent, as the engine's policy calls reveal it. */
+    unsigned int pass;
+    uint64_t pass_pages;
+    uint64_t pass_t0;
+    double pass_s;
+    uint64_t last_progress;
+    bool policy_said_abort;
+    long last_dirty;
+};
+
+void xmig_policy_default(struct xmig_policy *p)
+{
+    /* Stock libxenguest's simple policy. */
+    p->max_iters = 5;
+    p->target_dirty = 50;
+    p->abort_if_busy = false;
+}
+
+void xmig_job_params_default(struct xmig_job_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->live = true;
+    p->engine = XMIG_ENGINE_LIBXC;
+    xmig_policy_default(&p->policy);
+}
+
+static double since(uint64_t t)
+{
+    return (double)(xmig_now_ns() - t) / 1e9;
+}
+
+static void emit(struct job *j, struct xmig_event *ev)
+{
+    ev->elapsed_s = since(j->t0);
+    if (j->p->event)
+        j->p->event(j->p->event_arg, ev);
+}
+
+static void phase(struct job *j, const char *name)
+{
+    struct xmig_event ev = {.type = XMIG_EV_PHASE, .phase = name, .dirty = -1};
+
+    emit(j, &ev);
+}
+
+/* The pass that just ended, with the dirty pages it left behind. */
+static void end_pass(struct job *j, long dirty_after)
+{
+    struct xmig_event ev = {.type = XMIG_EV_PASS, .pass = j->pass};
+    double s = since(j->pass_t0);
+
+    ev.sent = j->pass_pages;
+    ev.dirty = dirty_after;
+    ev.mib_s = s > 0 ? (double)j->pass_pages * XMIG_PAGE_SIZE / s / 1048576 : 0;
+    ev.dirty_rate = s > 0 && dirty_after >= 0 ? (double)dirty_after / s : 0;
+    j->r->pages_sent += j->pass_pages;
+    j->r->passes = j->pass + 1;
+    emit(j, &ev);
+}
+
+static int hook_policy(void *arg, unsigned int iteration,
+                       unsigned long total_written, long dirty_count)
+{
+    struct job *j = arg;
+    const struct xmig_policy *pol = &j->p->policy;
+
+    if (dirty_count < 0) {
+        /* Pass iteration-1 is on the wire: should there be another? */
+        j->pass_s = since(j->pass_t0);
+        if (iteration < pol->max_iters)
+            return XMIG_POLICY_CONTINUE;
+        if (pol->abort_if_busy && j->last_dirty > pol->target_dirty) {
+            end_pass(j, -1);
+            j->policy_said_abort = true;
+            return XMIG_POLICY_ABORT;
+        }
+        return XMIG_POLICY_STOP_AND_COPY;
+    }
+    /* A pass of dirty_count pages is about to be sent. */
+    if (iteration > 0)
+        end_pass(j, dirty_count);
+    j->pass = iteration;
+    j->pass_pages = (uint64_t)dirty_count;
+    j->pass_t0 = xmig_now_ns();
+    j->last_dirty = dirty_count;
+    if (iteration > 0 && dirty_count <= pol->target_dirty)
+        return XMIG_POLICY_STOP_AND_COPY;
+    return XMIG_POLICY_CONTINUE;
+}
+
+static void hook_progress(void *arg, unsigned long done, unsigned long total)
+{
+    struct job *j = arg;
+    struct xmig_event ev = {.type = XMIG_EV_PROGRESS, .pass = j->pass};
+    uint64_t now = xmig_now_ns();
+    double s = since(j->pass_t0);
+
+    j->pass_pages = total;
+    /* Progress lines twice a second are plenty; the last one always. */
+    if (done != total && now - j->last_progress < 500000000u)
+        return;
+    j->last_progress = now;
+    ev.sent = done;
+    ev.remaining = total > done ? total - done : 0;
+    ev.dirty = -1;
+    ev.mib_s = s > 0 ? (double)done * XMIG_PAGE_SIZE / s / 1048576 : 0;
+    emit(j, &ev);
+}
+
+static int hook_suspend(void *arg)
+{
+    struct job *j = arg;
+
+    if (j->p->live && j->pass_pages)
+        end_pass(j, -1);
+    phase(j, "suspend");
+    j->t_suspend = xmig_now_ns();
+    if (j->x->ops->suspend(j->x, j->info.domid) < 0)
+        return -1;
+    j->suspended = true;
+    /* Stop-and-copy: whatever the final CLEAN finds, sent while paused. */
+    j->pass = j->p->live ? j->pass + 1 : 0;
+    j->pass_pages = 0;
+    j->pass_t0 = xmig_now_ns();
+    return 0;
+}
+
+/*
+ * Sinks that pin user pages (9p, some zero-copy paths) refuse writes
+ * straight from foreign mappings with EFAULT.  Files go through a pipe
+ * and this thread, which copies; pipes and sockets copy anyway.
+ */
+struct relay {
+    int in;
+    int out;
+    int err;
+    uint64_t bytes;
+    pthread_t thread;
+};
+
+static void *relay_main(void *arg)
+{
+    struct relay *rl = arg;
+    char buf[1 << 16];
+
+    for (;;) {
+        ssize_t n = read(rl->in, buf, sizeof(buf)), off = 0;
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n < 0)
+                rl->err = errno;
+            break;
+        }
+        while (off < n) {
+            ssize_t w = write(rl->out, buf + off, (size_t)(n - off));
+
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                rl->err = errno;
+                goto out;
+            }
+            off += w;
+        }
+        rl->bytes += (uint64_t)n;
+    }
+out:
+    /* The engine sees EPIPE on its next write instead of blocking. */
+    close(rl->in);
+    rl->in = -1;
+    return NULL;
+}
+
+static int relay_start(xmig_xen *x, struct relay *rl, int out, int *wfd_r)
+{
+    int fds[2];
+
+    memset(rl, 0, sizeof(*rl));
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        xmig__seterr(x, errno, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    rl->in = fds[0];
+    rl->out = out;
+    if (pthread_create(&rl->thread, NULL, relay_main, rl) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        xmig__seterr(x, EAGAIN, "cannot start the copy thread");
+        return -1;
+    }
+    *wfd_r = fds[1];
+    return 0;
+}
+
+/* Closes the engine's end and waits: 0 if everything reached the file. */
+static int relay_finish(xmig_xen *x, struct relay *rl, int wfd)
+{
+    close(wfd);
+    pthread_join(rl->thread, NULL);
+    if (rl->in >= 0)
+        close(rl->in);
+    if (rl->err) {
+        xmig__seterr(x, rl->err, "writing the save file: %s",
+                     strerror(rl->err));
+        return -1;
+    }
+    return 0;
+}
+
+static int write_framing(struct job *j, int fd)
+{
+    struct xmig_buf b;
+    char *json = NULL;
+    int rc = -1;
+
+    xmig_buf_init(&b);
+    if (j->x->ops->config_json(j->x, j->info.domid, &json) < 0)
+        goto out;
+    if (xmig_stream_xl_header(&b, json) < 0 ||
+        xmig_stream_libxl_header(&b) < 0 ||
+        xmig_stream_libxl_record(&b, LIBXL_REC_LIBXC_CONTEXT, NULL, 0) < 0) {
+        xmig__seterr(j->x, ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = xmig__write_all(j->x, fd, b.p, b.len, "the stream header");
+out:
+    free(json);
+    xmig_buf_dispose(&b);
+    return rc;
+}
+
+static int write_end(struct job *j, int fd)
+{
+    struct xmig_buf b;
+    int rc;
+
+    xmig_buf_init(&b);
+    if (xmig_stream_libxl_record(&b, LIBXL_REC_END, NULL, 0) < 0) {
+        xmig__seterr(j->x, ENOMEM, "out of memory");
+        return -1;
+    }
+    rc = xmig__write_all(j->x, fd, b.p, b.len, "the end of the stream");
+    xmig_buf_dispose(&b);
+    return rc;
+}
+
+static int run_engine(struct job *j, int fd)
+{
+    const struct xmig__save_hooks hooks = {
+        .suspend = hook_suspend,
+        .policy = hook_policy,
+        .progress = hook_progress,
+        .arg = j,
+    };
+    int rc;
+
+    phase(j, "stream");
+    j->pass_t0 = xmig_now_ns();
+    rc = j->x->ops->libxc_save(j->x, j->info.domid, fd, j->p->live, &hooks);
+    if (rc < 0 && j->policy_said_abort)
+        xmig__seterr(j->x, EBUSY,
+                     "domain %u did not converge in %u passes (%ld pages "
+                     "dirty, target %ld): migration abandoned",
+                     j->info.domid, j->p->policy.max_iters, j->last_dirty,
+                     j->p->policy.target_dirty);
+    else if (rc == 0)
+        end_pass(j, 0);
+    return rc;
+}
+
+/* Undo whatever was done to the source; keeps the first error message. */
+static void give_back(struct job *j)
+{
+    char err[sizeof(j->x->err)];
+    int saved = errno;
+
+    memcpy(err, j->x->err, sizeof(err));
+    if (j->suspended) {
+        phase(j, "resume");
+        if (j->x->ops->resume(j->x, j->info.domid) == 0)
+            j->suspended = false;
+        else
+            xmig__log(j->x, XMIG_LOG_ERROR, "%s", j->x->err);
+    }
+    memcpy(j->x->err, err, sizeof(err));
+    errno = saved;
+}
+
+/* The xl handshake after the stream; see xen-stream.md §3.2. */
+static int handshake(struct job *j, struct xmig__transport *t)
+{
+    char away[sizeof(j->info.name) + 16];
+    uint8_t status;
+    xmig_xen *x = j->x;
+
+    phase(j, "handshake");
+    if (xmig__expect(x, t->rfd, XL_MIG_READY, XL_MIG_READY_LEN,
+                     READY_TIMEOUT_MS, "the receiver's 'ready' message") < 0)
+        return -1;
+    /* Before the go-ahead: the receiver takes the name next. */
+    snprintf(away, sizeof(away), "%s--migratedaway", j->info.name);
+    if (x->ops->rename(x, j->info.domid, j->info.name, away) < 0)
+        return -1;
+    if (xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN,
+                        "the go-ahead") < 0) {
+        /* Nobody read it, so nobody runs the guest: take it back. */
+        char err[sizeof(x->err)];
+
+        memcpy(err, x->err, sizeof(err));
+        x->ops->rename(x, j->info.domid, away, j->info.name);
+        memcpy(x->err, err, sizeof(err));
+        return -1;
+    }
+    if (xmig__expect(x, t->rfd, XL_MIG_REPORT, XL_MIG_REPORT_LEN,
+                     REPORT_TIMEOUT_MS, "the receiver's report") < 0 ||
+        xmig__read_exact(x, t->rfd, &status, 1, REPORT_TIMEOUT_MS,
+                         "the receiver's status") < 0) {
+        /*
+         * The receiver may or may not be running the guest now: xl calls
+         * this "failed badly".  Keep ours, renamed, suspended, for the
+         * admin to decide.
+         */
+        char cause[128];
+
+        memcpy(cause, x->err, sizeof(cause) - 1);
+        cause[sizeof(cause) - 1] = 0;
+        xmig__seterr(x, EPROTO, "%s: the receiver's state is unknown; "
+                                "domain %u stays suspended here as '%s'",
+                     cause, j->info.domid, away);
+        j->suspended = false;
+        j->r->guest_on_source = false;
+        return -1;
+    }
+    j->r->downtime_s = since(j->t_suspend);
+    if (status != 0) {
+        /* The receiver destroyed its copy: take ours back. */
+        x->ops->rename(x, j->info.domid, away, j->info.name);
+        xmig__seterr(x, EREMOTEIO, "the receiver could not unpause the "
+                                   "domain (status %u)", status);
+        return -1;
+    }
+    j->suspended = false;
+    j->r->guest_on_source = false;
+    if (x->ops->destroy(x, j->info.domid) < 0)
+        xmig__log(x, XMIG_LOG_WARN, "migrated, but %s", x->err);
+    return 0;
+}
+
+static int check_domain(struct job *j)
+{
+    xmig_xen *x = j->x;
+    uint32_t domid;
+
+    if (xmig_domain_find(x, j->p->domain, &domid) < 0 ||
+        xmig_domain_info(x, domid, &j->info) < 0)
+        return -1;
+    j->r->domid = domid;
+    if (domid == 0) {
+        xmig__seterr(x, EINVAL, "domain 0 cannot be migrated");
+        return -1;
+    }
+    if (j->info.dying || j->info.shutdown) {
+        xmig__seterr(x, EINVAL, "domain %u is shutting down", domid);
+        return -1;
+    }
+    if (j->info.type == XMIG_DOM_HVM) {
+        xmig__seterr(x, EOPNOTSUPP, "domain %u is HVM: its device model state "
+                                    "is not supported yet", domid);
+        return -1;
+    }
+    if (!j->info.name[0]) {
+        xmig__seterr(x, EINVAL, "domain %u has no name in xenstore", domid);
+        return -1;
+    }
+    return 0;
+}
+
+static int run(struct job *j)
+{
+    const struct xmig_job_params *p = j->p;
+    struct xmig__transport t = {.wfd = -1, .rfd = -1, .pid = -1};
+    xmig_xen *x = j->x;
+    struct relay rl;
+    bool relaying = false;
+    int fd, rc = -1;
+
+    if (check_domain(j) < 0)
+        return -1;
+    j->r->guest_on_source = true;
+    phase(j, "connect");
+    if (p->kind == XMIG_JOB_SAVE) {
+        if (xmig__file_open(x, p->dest, &t) < 0)
+            return -1;
+    } else {
+        if (xmig__transport_open(x, p->dest, p->ssh_command, &t) < 0)
+            return -1;
+        if (xmig__expect(x, t.rfd, XL_MIG_BANNER, XL_MIG_BANNER_LEN,
+                         BANNER_TIMEOUT_MS, "the receiver's banner") < 0)
+            goto out;
+    }
+    fd = t.wfd;
+    if (t.is_file) {
+        if (relay_start(x, &rl, t.wfd, &fd) < 0)
+            goto out;
+        relaying = true;
+    }
+    if (write_framing(j, fd) < 0 || run_engine(j, fd) < 0 ||
+        write_end(j, fd) < 0)
+        goto out;
+    if (relaying) {
+        relaying = false;
+        if (relay_finish(x, &rl, fd) < 0)
+            goto out;
+        if (fsync(t.wfd) < 0) {
+            xmig__seterr(x, errno, "writing '%s': %s", p->dest,
+                         strerror(errno));
+            goto out;
+        }
+        j->r->downtime_s = since(j->t_suspend);
+        if (p->keep) {
+            rc = 0;
+            goto out; /* give_back resumes it */
+        }
+        j->suspended = false;
+        j->r->guest_on_source = false;
+        if (x->ops->destroy(x, j->info.domid) < 0)
+            goto out;
+        rc = 0;
+    } else {
+        rc = handshake(j, &t);
+    }
+out:
+    if (relaying)
+        relay_finish(x, &rl, fd);
+    give_back(j);
+    if (rc == 0 && j->suspended) {
+        rc = -1; /* --keep, but the guest would not resume */
+        j->r->guest_on_source = true;
+    }
+    xmig__transport_close(&t);
+    if (rc < 0 && p->kind == XMIG_JOB_SAVE && t.is_file)
+        unlink(p->dest);
+    return rc;
+}
+
+int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
+                 struct xmig_job_result *r)
+{
+    struct job j = {.x = x, .p = p, .r = r, .last_dirty = -1};
+    sigset_t pipe_set, old;
+    struct timespec zero = {0, 0};
+    int rc, saved;
+
+    memset(r, 0, sizeof(*r));
+    x->err[0] = 0;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    j.t0 = xmig_now_ns();
+    rc = run(&j);
+    saved = errno;
+    r->total_s = since(j.t0);
+    /* Swallow the SIGPIPEs a dead receiver raised, then unblock. */
+    while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+        ;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    phase(&j, rc == 0 ? "done" : "failed");
+    errno = saved;
+    return rc;
+}

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * The framing against hand-checked bytes, and whole jobs against receivers
+ * that behave and misbehave, with the test double standing in for Xen.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stream.h"
+#include "test.h"
+#include "xen-double.h"
+
+static void test_xl_header(void)
+{
+    static const uint8_t want[] = {
+        'X', 'e', 'n', ' ', 's', 'a', 'v', 'e', 'd', ' ', 'd', 'o', 'm', 'a',
+        'i', 'n', ',', ' ', 'x', 'l', ' ', 'f', 'o', 'r', 'm', 'a', 't', '\n',
+        ' ', 0, ' ', '\r',     /* magic, 32 bytes with its NULs */
+        4, 3, 2, 1,            /* byteorder 0x01020304, little-endian */
+        3, 0, 0, 0,            /* mandatory: JSON | STREAMv2 */
+        0, 0, 0, 0,            /* optional flags */
+        7, 0, 0, 0,            /* optional data: 4 + config_len */
+        3, 0, 0, 0,            /* config_len, NUL included */
+        '{', '}', 0,
+    };
+    struct xmig_buf b;
+
+    xmig_buf_init(&b);
+    ASSERT_INT_EQ(xmig_stream_xl_header(&b, "{}"), 0);
+    ASSERT_U64_EQ(b.len, sizeof(want));
+    ASSERT_TRUE(b.len == sizeof(want) && memcmp(b.p, want, b.len) == 0);
+    xmig_buf_dispose(&b);
+    xmig_buf_dispose(&b);
+}
+
+static void test_libxl(void)
+{
+    static const uint8_t want[] = {
+        'L', 'i', 'b', 'x', 'l', 'F', 'm', 't', /* ident, big-endian */
+        0, 0, 0, 2,                            /* version 2 */
+        0, 0, 0, 0,                            /* options */
+        1, 0, 0, 0, 0, 0, 0, 0,                /* LIBXC_CONTEXT, empty */
+        3, 0, 0, 0, 11, 0, 0, 0,               /* EMULATOR_CONTEXT, 11 */
+        'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k',
+        0, 0, 0, 0, 0,                         /* padding to 8 */
+        0, 0, 0, 0, 0, 0, 0, 0,                /* END */
+    };
+    struct xmig_buf b;
+
+    xmig_buf_init(&b);
+    ASSERT_INT_EQ(xmig_stream_libxl_header(&b), 0);
+    ASSERT_INT_EQ(xmig_stream_libxl_record(&b, LIBXL_REC_LIBXC_CONTEXT, NULL, 0),
+                  0);
+    ASSERT_INT_EQ(xmig_stream_libxl_record(&b, LIBXL_REC_EMULATOR_CONTEXT,
+                                           "abcdefghijk", 11),
+                  0);
+    ASSERT_INT_EQ(xmig_stream_libxl_record(&b, LIBXL_REC_END, NULL, 0), 0);
+    ASSERT_U64_EQ(b.len, sizeof(want));
+    ASSERT_TRUE(b.len == sizeof(want) && memcmp(b.p, want, b.len) == 0);
+    xmig_buf_dispose(&b);
+}
+
+static void test_handshake_strings(void)
+{
+    /* tools/xl/xl.h: the banner has no NUL, the others carry theirs. */
+    ASSERT_U64_EQ(XL_MIG_BANNER_LEN, 54);
+    ASSERT_U64_EQ(XL_MIG_READY_LEN, 34);
+    ASSERT_U64_EQ(XL_MIG_GO_LEN, 44);
+    ASSERT_U64_EQ(XL_MIG_REPORT_LEN, 39);
+}
+
+/* ---- receivers ---- */
+
+enum rx_mode {
+    RX_OK,
+    RX_CLOSE_AT_ONCE,
+    RX_DIE_MID_STREAM,
+    RX_REJECT,
+    RX_STATUS_FAIL,
+};
+
+struct rx {
+    enum rx_mode mode;
+    int lfd;
+    int port;
+    bool framing_ok;
+    bool got_go;
+    pthread_t thread;
+};
+
+static bool rd(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    while (len) {
+        ssize_t r = read(fd, p, len);
+
+        if (r <= 0)
+            return false;
+        p += r;
+        len -= (size_t)r;
+    }
+    return true;
+}
+
+static bool wr(int fd, const void *buf, size_t len)
+{
+    return send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len;
+}
+
+static void *rx_main(void *arg)
+{
+    static const uint8_t zero8[8], ctx_rec[8] = {1};
+    struct rx *rx = arg;
+    uint8_t hdr[48], buf[512], status;
+    uint32_t optlen;
+    int fd = accept(rx->lfd, NULL, NULL);
+
+    if (fd < 0)
+        return NULL;
+    if (rx->mode == RX_CLOSE_AT_ONCE)
+        goto out;
+    if (!wr(fd, XL_MIG_BANNER, XL_MIG_BANNER_LEN) || !rd(fd, hdr, sizeof(hdr)))
+        goto out;
+    memcpy(&optlen, hdr + 44, 4);
+    if (memcmp(hdr, XL_MAGIC, XL_MAGIC_LEN) != 0 || optlen > sizeof(buf) ||
+        !rd(fd, buf, optlen))
+        goto out;
+    if (rx->mode == RX_DIE_MID_STREAM)
+        goto out;
+    if (!rd(fd, buf, 16) || memcmp(buf, "LibxlFmt\0\0\0\2\0\0\0\0", 16) != 0 ||
+        !rd(fd, buf, 8) || memcmp(buf, ctx_rec, 8) != 0 ||
+        !rd(fd, buf, 8) || memcmp(buf, zero8, 8) != 0 || /* libxc END */
+        !rd(fd, buf, 8) || memcmp(buf, zero8, 8) != 0)   /* libxl END */
+        goto out;
+    rx->framing_ok = true;
+    if (rx->mode == RX_REJECT)
+        goto out;
+    if (!wr(fd, XL_MIG_READY, XL_MIG_READY_LEN) || !rd(fd, buf, XL_MIG_GO_LEN) ||
+        memcmp(buf, XL_MIG_GO, XL_MIG_GO_LEN) != 0)
+        goto out;
+    rx->got_go = true;
+    status = rx->mode == RX_STATUS_FAIL ? 3 : 0;
+    wr(fd, XL_MIG_REPORT, XL_MIG_REPORT_LEN);
+    wr(fd, &status, 1);
+out:
+    close(fd);
+    return NULL;
+}
+
+static void rx_start(struct rx *rx, enum rx_mode mode)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    struct timeval tv = {10, 0};
+
+    memset(rx, 0, sizeof(*rx));
+    rx->mode = mode;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    rx->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(rx->lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (bind(rx->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(rx->lfd, 1) < 0 ||
+        getsockname(rx->lfd, (struct sockaddr *)&sa, &len) < 0)
+        abort();
+    rx->port = ntohs(sa.sin_port);
+    pthread_create(&rx->thread, NULL, rx_main, rx);
+}
+
+static void rx_stop(struct rx *rx)
+{
+    pthread_join(rx->thread, NULL);
+    close(rx->lfd);
+}
+
+static xmig_xen *pv_guest(void)
+{
+    struct dbl_config c = {.type = XMIG_DOM_PV, .domid = 9, .nr_pfns = 2048};
+
+    return dbl_open(&c);
+}
+
+static int migrate(xmig_xen *x, const char *dest, struct xmig_job_result *r,
+                   const struct xmig_policy *pol)
+{
+    struct xmig_job_params p;
+
+    xmig_job_params_default(&p);
+    p.kind = XMIG_JOB_MIGRATE;
+    p.domain = "guest";
+    p.dest = dest;
+    if (pol)
+        p.policy = *pol;
+    return xmig_job_run(x, &p, r);
+}
+
+/* After a failure: running here, unsuspended, original name, log-dirty off. */
+static void assert_left_running(xmig_xen *x, const struct xmig_job_result *r)
+{
+    struct dbl_guest *g = dbl_guest(x);
+
+    ASSERT_TRUE(!g->suspended);
+    ASSERT_TRUE(!g->destroyed);
+    ASSERT_TRUE(!g->logdirty);
+    ASSERT_TRUE(strcmp(g->name, "guest") == 0);
+    ASSERT_INT_EQ(g->suspends, g->resumes);
+    ASSERT_TRUE(r->guest_on_source);
+}
+
+static void test_migrate_ok(void)
+{
+    xmig_xen *x = pv_guest();
+    struct xmig_job_result r;
+    struct dbl_guest *g = dbl_guest(x);
+    char dest[64];
+    struct rx rx;
+
+    rx_start(&rx, RX_OK);
+    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
+    ASSERT_INT_EQ(migrate(x, dest, &r, NULL), 0);
+    rx_stop(&rx);
+    ASSERT_TRUE(rx.framing_ok && rx.got_go);
+    ASSERT_TRUE(g->destroyed);
+    ASSERT_TRUE(strcmp(g->name, "guest--migratedaway") == 0);
+    ASSERT_INT_EQ(g->suspends, 1);
+    ASSERT_INT_EQ(g->resumes, 0);
+    ASSERT_TRUE(!r.guest_on_source);
+    /* 1000, 300, then 40 <= 50 stops: three live passes and the final one. */
+    ASSERT_INT_EQ(r.passes, 4);
+    ASSERT_U64_EQ(r.pages_sent, 1340);
+    xmig_xen_close(x);
+}
+
+static void test_migrate_fails(enum rx_mode mode, const char *pattern)
+{
+    xmig_xen *x = pv_guest();
+    struct xmig_job_result r;
+    char dest[64];
+    struct rx rx;
+
+    rx_start(&rx, mode);
+    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
+    ASSERT_INT_EQ(migrate(x, dest, &r, NULL), -1);
+    rx_stop(&rx);
+    if (!strstr(xmig_xen_error(x), pattern))
+        TEST_FAIL("error '%s' lacks '%s'", xmig_xen_error(x), pattern);
+    assert_left_running(x, &r);
+    xmig_xen_close(x);
+}
+
+static void test_exec_receiver_exits(void)
+{
+    xmig_xen *x = pv_guest();
+    struct xmig_job_result r;
+
+    ASSERT_INT_EQ(migrate(x, "exec:exit 0", &r, NULL), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "banner") != NULL);
+    assert_left_running(x, &r);
+    ASSERT_INT_EQ(dbl_guest(x)->suspends, 0);
+    ASSERT_INT_EQ(migrate(x, "nowhere", &r, NULL), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "bad destination") != NULL);
+    ASSERT_INT_EQ(migrate(x, "ssh://a;rm -rf /", &r, NULL), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "bad destination") != NULL);
+    xmig_xen_close(x);
+}
+
+static void test_abort_if_busy(void)
+{
+    struct xmig_policy pol = {.max_iters = 1, .target_dirty = 10,
+                              .abort_if_busy = true};
+    xmig_xen *x = pv_guest();
+    struct xmig_job_result r;
+    char dest[64];
+    struct rx rx;
+
+    rx_start(&rx, RX_DIE_MID_STREAM);
+    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
+    ASSERT_INT_EQ(migrate(x, dest, &r, &pol), -1);
+    rx_stop(&rx);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "did not converge") != NULL);
+    assert_left_running(x, &r);
+    ASSERT_INT_EQ(dbl_guest(x)->suspends, 0);
+    xmig_xen_close(x);
+}
+
+static void test_save(bool keep)
+{
+    char path[] = "/tmp/xmig-test-save-XXXXXX";
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    xmig_xen *x = pv_guest();
+    struct stat st;
+    int fd = mkstemp(path);
+
+    close(fd);
+    xmig_job_params_default(&p);
+    p.kind = XMIG_JOB_SAVE;
+    p.domain = "9";
+    p.dest = path;
+    p.live = false;
+    p.keep = keep;
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), 0);
+    /* 48 + 4 + config, libxl header, LIBXC_CONTEXT, libxc END, libxl END */
+    ASSERT_INT_EQ(stat(path, &st), 0);
+    ASSERT_U64_EQ(st.st_size, 48 + 4 + strlen("{\"c_info\":{\"name\":\"guest\"}}") + 1 +
+                                  16 + 8 + 8 + 8);
+    ASSERT_TRUE(dbl_guest(x)->destroyed == !keep);
+    ASSERT_INT_EQ(dbl_guest(x)->resumes, keep ? 1 : 0);
+    unlink(path);
+
+    /* An unwritable file: nothing is touched. */
+    p.dest = "/nonexistent-dir/xmig.save";
+    if (!keep) {
+        xmig_xen_close(x);
+        x = pv_guest();
+    }
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "cannot write") != NULL);
+    ASSERT_TRUE(!dbl_guest(x)->suspended && !dbl_guest(x)->destroyed);
+    p.domain = "nosuch";
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "not found") != NULL);
+    xmig_xen_close(x);
+}
+
+int main(void)
+{
+    TEST_START("xl header bytes");
+    test_xl_header();
+    TEST_DONE();
+    TEST_START("libxl header and records bytes, padding");
+    test_libxl();
+    TEST_DONE();
+    TEST_START("handshake message lengths");
+    test_handshake_strings();
+    TEST_DONE();
+    TEST_START("migrate: framing, handshake, source destroyed");
+    test_migrate_ok();
+    TEST_DONE();
+    TEST_START("migrate: receiver closes at once");
+    test_migrate_fails(RX_CLOSE_AT_ONCE, "banner");
+    TEST_DONE();
+    TEST_START("migrate: receiver dies mid-stream");
+    test_migrate_fails(RX_DIE_MID_STREAM, "");
+    TEST_DONE();
+    TEST_START("migrate: receiver rejects the domain");
+    test_migrate_fails(RX_REJECT, "'ready'");
+    TEST_DONE();
+    TEST_START("migrate: receiver cannot unpause");
+    test_migrate_fails(RX_STATUS_FAIL, "could not unpause");
+    TEST_DONE();
+    TEST_START("migrate: exec receiver exits, bad destinations");
+    test_exec_receiver_exits();
+    TEST_DONE();
+    TEST_START("migrate: --abort-if-busy gives up and leaves the guest");
+    test_abort_if_busy();
+    TEST_DONE();
+    TEST_START("save: file layout, destroy; unwritable file; unknown domain");
+    test_save(false);
+    TEST_DONE();
+    TEST_START("save --keep: resumes instead of destroying");
+    test_save(true);
+    TEST_DONE();
+    return TEST_EXIT();
+}
