@@ -24,11 +24,16 @@ int xmig__read_exact(xmig_xen *x, int fd, void *buf, size_t len,
         ssize_t r;
         int pr;
 
+        if (xmig__cancelled(x)) {
+            xmig__seterr(x, ECANCELED, "cancelled while waiting for %s", what);
+            return -1;
+        }
         if (now >= deadline) {
             xmig__seterr(x, ETIMEDOUT, "timed out waiting for %s", what);
             return -1;
         }
-        pr = poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
+        /* Short slices, so that a cancel is noticed. */
+        pr = poll(&pfd, 1, 200);
         if (pr < 0 && errno == EINTR)
             continue;
         if (pr < 0) {

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -98,6 +99,8 @@ static int hook_policy(void *arg, unsigned int iteration,
     struct job *j = arg;
     const struct xmig_policy *pol = &j->p->policy;
 
+    if (xmig__cancelled(j->x))
+        return XMIG_POLICY_ABORT;
     if (dirty_count < 0) {
         /* Pass iteration-1 is on the wire: should there be another? */
         j->pass_s = since(j->pass_t0);
@@ -145,6 +148,8 @@ static int hook_suspend(void *arg)
 {
     struct job *j = arg;
 
+    if (xmig__cancelled(j->x))
+        return -1;
     if (j->p->live && j->pass_pages)
         end_pass(j, -1);
     phase(j, "suspend");
@@ -165,6 +170,7 @@ static int hook_suspend(void *arg)
  * and this thread, which copies; pipes and sockets copy anyway.
  */
 struct relay {
+    xmig_xen *x;
     int in;
     int out;
     int err;
@@ -178,8 +184,18 @@ static void *relay_main(void *arg)
     char buf[1 << 16];
 
     for (;;) {
-        ssize_t n = read(rl->in, buf, sizeof(buf)), off = 0;
+        struct pollfd pfd = {.fd = rl->in, .events = POLLIN};
+        ssize_t n, off = 0;
 
+        /* Wake up now and then: a cancel must not wait for the engine. */
+        if (poll(&pfd, 1, 100) == 0) {
+            if (xmig__cancelled(rl->x)) {
+                rl->err = ECANCELED;
+                break;
+            }
+            continue;
+        }
+        n = read(rl->in, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -212,6 +228,7 @@ static int relay_start(xmig_xen *x, struct relay *rl, int out, int *wfd_r)
     int fds[2];
 
     memset(rl, 0, sizeof(*rl));
+    rl->x = x;
     if (pipe2(fds, O_CLOEXEC) < 0) {
         xmig__seterr(x, errno, "pipe: %s", strerror(errno));
         return -1;
@@ -293,7 +310,9 @@ static int run_engine(struct job *j, int fd)
     phase(j, "stream");
     j->pass_t0 = xmig_now_ns();
     rc = j->x->ops->libxc_save(j->x, j->info.domid, fd, j->p->live, &hooks);
-    if (rc < 0 && j->policy_said_abort)
+    if (rc < 0 && xmig__cancelled(j->x))
+        xmig__seterr(j->x, ECANCELED, "cancelled");
+    else if (rc < 0 && j->policy_said_abort)
         xmig__seterr(j->x, EBUSY,
                      "domain %u did not converge in %u passes (%ld pages "
                      "dirty, target %ld): migration abandoned",
@@ -333,11 +352,16 @@ static int handshake(struct job *j, struct xmig__transport *t)
     if (xmig__expect(x, t->rfd, XL_MIG_READY, XL_MIG_READY_LEN,
                      READY_TIMEOUT_MS, "the receiver's 'ready' message") < 0)
         return -1;
+    if (xmig__cancelled(x)) {
+        xmig__seterr(x, ECANCELED, "cancelled");
+        return -1;
+    }
     /* Before the go-ahead: the receiver takes the name next. */
     snprintf(away, sizeof(away), "%s--migratedaway", j->info.name);
     if (x->ops->rename(x, j->info.domid, j->info.name, away) < 0)
         return -1;
-    if (xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN,
+    if (xmig__cancelled(x) ||
+        xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN,
                         "the go-ahead") < 0) {
         /* Nobody read it, so nobody runs the guest: take it back. */
         char err[sizeof(x->err)];
@@ -423,6 +447,10 @@ static int run(struct job *j)
     if (check_domain(j) < 0)
         return -1;
     j->r->guest_on_source = true;
+    if (xmig__cancelled(x)) {
+        xmig__seterr(x, ECANCELED, "cancelled");
+        return -1;
+    }
     phase(j, "connect");
     if (p->kind == XMIG_JOB_SAVE) {
         if (xmig__file_open(x, p->dest, &t) < 0)
@@ -430,6 +458,7 @@ static int run(struct job *j)
     } else {
         if (xmig__transport_open(x, p->dest, p->ssh_command, &t) < 0)
             return -1;
+        xmig__cancel_attach(p->cancel, &t);
         if (xmig__expect(x, t.rfd, XL_MIG_BANNER, XL_MIG_BANNER_LEN,
                          BANNER_TIMEOUT_MS, "the receiver's banner") < 0)
             goto out;
@@ -493,7 +522,12 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
     j.t0 = xmig_now_ns();
+    x->cancel = p->cancel;
     rc = run(&j);
+    /* Whatever broke first, a cancelled job says so. */
+    if (rc < 0 && xmig__cancelled(x) && r->guest_on_source)
+        xmig__seterr(x, ECANCELED, "cancelled");
+    x->cancel = NULL;
     saved = errno;
     r->total_s = since(j.t0);
     /* Swallow the SIGPIPEs a dead receiver raised, then unblock. */

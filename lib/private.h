@@ -84,6 +84,7 @@ struct xmig_xen_ops {
 
 struct xmig_xen {
     const struct xmig_xen_ops *ops;
+    xmig_cancel *cancel; /* of the job running on this handle, if any */
     void *priv;
     xmig_log_fn *log;
     void *log_arg;
@@ -111,6 +112,12 @@ int xmig__transport_open(xmig_xen *x, const char *dest, const char *ssh_cmd,
 int xmig__file_open(xmig_xen *x, const char *path, struct xmig__transport *t);
 /* Closes both ends and reaps the child (killing it after a grace period). */
 void xmig__transport_close(struct xmig__transport *t);
+
+/* cancel.c */
+bool xmig__cancelled(xmig_xen *x);
+/* While registered, a cancel breaks the transport so blocked I/O ends. */
+void xmig__cancel_attach(xmig_cancel *c, struct xmig__transport *t);
+void xmig__cancel_detach(xmig_cancel *c);
 
 /* handshake.c: the xl migrate protocol. */
 int xmig__read_exact(xmig_xen *x, int fd, void *buf, size_t len,

@@ -225,6 +225,18 @@ struct xmig_event {
 
 typedef void xmig_event_fn(void *arg, const struct xmig_event *ev);
 
+/*
+ * A cancel token, shared between a job and whoever may stop it (another
+ * thread).  A cancelled job stops at the next point where it can, and
+ * leaves the guest running on the source; after the go-ahead has been sent
+ * to the receiver the guest is the receiver's and cancel has no effect.
+ */
+typedef struct xmig_cancel xmig_cancel;
+xmig_cancel *xmig_cancel_new(void);
+void xmig_cancel_free(xmig_cancel *c); /* NULL-safe; not while a job runs */
+void xmig_cancel_request(xmig_cancel *c);
+bool xmig_cancel_requested(const xmig_cancel *c);
+
 struct xmig_job_params {
     enum xmig_job_kind kind;
     const char *domain;     /* name or id */
@@ -236,6 +248,7 @@ struct xmig_job_params {
     struct xmig_policy policy;
     xmig_event_fn *event;
     void *event_arg;
+    xmig_cancel *cancel;    /* may be NULL */
 };
 
 struct xmig_job_result {

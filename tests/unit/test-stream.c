@@ -83,6 +83,7 @@ enum rx_mode {
     RX_DIE_MID_STREAM,
     RX_REJECT,
     RX_STATUS_FAIL,
+    RX_STALL,
 };
 
 struct rx {
@@ -142,6 +143,12 @@ static void *rx_main(void *arg)
     rx->framing_ok = true;
     if (rx->mode == RX_REJECT)
         goto out;
+    if (rx->mode == RX_STALL) {
+        /* Never answers; waits for the sender to hang up. */
+        while (read(fd, buf, sizeof(buf)) > 0)
+            ;
+        goto out;
+    }
     if (!wr(fd, XL_MIG_READY, XL_MIG_READY_LEN) || !rd(fd, buf, XL_MIG_GO_LEN) ||
         memcmp(buf, XL_MIG_GO, XL_MIG_GO_LEN) != 0)
         goto out;
@@ -289,6 +296,63 @@ static void test_abort_if_busy(void)
     xmig_xen_close(x);
 }
 
+struct canceller {
+    xmig_cancel *c;
+    unsigned int ms;
+};
+
+static void *cancel_later(void *arg)
+{
+    struct canceller *cl = arg;
+
+    usleep(cl->ms * 1000);
+    xmig_cancel_request(cl->c);
+    return NULL;
+}
+
+static void test_cancel(void)
+{
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    struct canceller cl = {.ms = 300};
+    xmig_xen *x = pv_guest();
+    char dest[64];
+    pthread_t th;
+    uint64_t t0;
+    struct rx rx;
+
+    /* Cancelled before it starts: nothing happens at all. */
+    cl.c = xmig_cancel_new();
+    xmig_cancel_request(cl.c);
+    xmig_job_params_default(&p);
+    p.domain = "guest";
+    p.dest = "exec:exit 0";
+    p.cancel = cl.c;
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "cancelled") != NULL);
+    ASSERT_INT_EQ(dbl_guest(x)->suspends, 0);
+    xmig_cancel_free(cl.c);
+
+    /* Cancelled while the receiver keeps it waiting for 'ready'. */
+    cl.c = xmig_cancel_new();
+    rx_start(&rx, RX_STALL);
+    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
+    p.dest = dest;
+    p.cancel = cl.c;
+    pthread_create(&th, NULL, cancel_later, &cl);
+    t0 = xmig_now_ns();
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ASSERT_TRUE(xmig_now_ns() - t0 < 5000000000ULL);
+    pthread_join(th, NULL);
+    rx_stop(&rx);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "cancelled") != NULL);
+    assert_left_running(x, &r);
+    ASSERT_INT_EQ(dbl_guest(x)->suspends, 1);
+    xmig_cancel_free(cl.c);
+    xmig_cancel_free(NULL);
+    xmig_xen_close(x);
+}
+
 static void test_save(bool keep)
 {
     char path[] = "/tmp/xmig-test-save-XXXXXX";
@@ -360,6 +424,9 @@ int main(void)
     TEST_DONE();
     TEST_START("migrate: --abort-if-busy gives up and leaves the guest");
     test_abort_if_busy();
+    TEST_DONE();
+    TEST_START("cancel: before the start, and while waiting for 'ready'");
+    test_cancel();
     TEST_DONE();
     TEST_START("save: file layout, destroy; unwritable file; unknown domain");
     test_save(false);

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * Cancelling a running job from another thread.  The flag is polled at the
+ * job's decision points; breaking the transport ends a write or read that
+ * is blocked on a slow or vanished receiver.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "private.h"
+
+struct xmig_cancel {
+    atomic_bool requested;
+    pthread_mutex_t lock;
+    struct xmig__transport *t;
+};
+
+xmig_cancel *xmig_cancel_new(void)
+{
+    xmig_cancel *c = calloc(1, sizeof(*c));
+
+    if (c)
+        pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+void xmig_cancel_free(xmig_cancel *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+void xmig_cancel_request(xmig_cancel *c)
+{
+    atomic_store(&c->requested, true);
+    pthread_mutex_lock(&c->lock);
+    if (c->t) {
+        /* The receiver's end goes away: the engine's next write fails. */
+        if (c->t->pid > 0)
+            kill(c->t->pid, SIGTERM);
+        else if (!c->t->is_file && c->t->wfd >= 0)
+            shutdown(c->t->wfd, SHUT_RDWR);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+bool xmig_cancel_requested(const xmig_cancel *c)
+{
+    return c && atomic_load(&((xmig_cancel *)c)->requested);
+}
+
+bool xmig__cancelled(xmig_xen *x)
+{
+    return xmig_cancel_requested(x->cancel);
+}
+
+void xmig__cancel_attach(xmig_cancel *c, struct xmig__transport *t)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->t = t;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void xmig__cancel_detach(xmig_cancel *c)
+{
+    xmig__cancel_attach(c, NULL);
+}

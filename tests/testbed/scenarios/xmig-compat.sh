@@ -1,0 +1,131 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# testbed: xen=shadow timeout=3000
+#
+# xmig-compat: whatever xmig sends, stock xl accepts.  On one host, for a PV
+# guest (shadow Xen: PV log-dirty) and a PVH guest:
+#   stock xl save/restore and xl migrate, for comparison;
+#   xmig save -> stock xl restore ("restore OK"), the image kept for
+#   verify-stream-v2 on the build host;
+#   xmig migrate -> stock xl migrate-receive over exec: ("migrate OK");
+# the guest's integrity verdict after each, and wall time and downtime of
+# each migration, measured the same way for xl and xmig (xmig-probe).
+# Then the bad cases: an unknown domain, a receiver that exits at once, one
+# that dies mid-stream, one that rejects the domain, an unwritable save
+# file.  Each must fail with one clear line and leave the guest running
+# here, unpaused, with log-dirty off.
+
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+MIB=128
+PROBE=/host/root/usr/libexec/xmig/xmig-probe
+BANNER='xl migration receiver ready, send binary domain data.\n'
+mkdir -p "$TB_OUT/streams"
+
+# migrate_timed NAME CMD...: run a migration of NAME with the downtime
+# probe watching; notes wall and downtime.
+migrate_timed() {
+    local name=$1 id probe_out=$TB_TMP/$1.downtime rc=0 t0 dt
+    shift
+    id=$(xl domid "$name") || return 1
+    "$PROBE" downtime "$id" 900 >"$probe_out" &
+    local probe=$!
+    t0=$(_tb_now)
+    "$@" || rc=$?
+    dt=$(($(_tb_now) - t0))
+    wait "$probe" || { echo "downtime probe failed" >&2; rc=1; }
+    ((rc == 0)) || return "$rc"
+    tb_note migrate_wall_s "$(_tb_secs $dt)"
+    tb_note downtime_s "$(cut -d= -f2 "$probe_out")"
+    echo "$name: wall $(_tb_secs $dt) s, $(cat "$probe_out")"
+}
+
+xl_migrate() { migrate_timed "$1" tb_xl_migrate_local "$1"; }
+
+xmig_migrate() { # NAME
+    local json=$TB_OUT/xmig-migrate-$1.json
+    migrate_timed "$1" xmig migrate "$1" "exec:xl migrate-receive" --json >"$json" ||
+        { cat "$json"; return 1; }
+    grep '"event":"result"' "$json"
+    tb_note xmig_downtime_s "$(grep -o '"downtime_s":[0-9.]*' "$json" | tail -1 | cut -d: -f2)"
+    echo "migrate OK $1"
+}
+
+xmig_save_restore() { # NAME
+    local img=$TB_TMP/$1.xmig.save t0 dt
+    t0=$(_tb_now)
+    xmig save "$1" "$img" || return 1
+    dt=$(($(_tb_now) - t0))
+    tb_note save_wall_s "$(_tb_secs $dt)"
+    tb_note save_bytes "$(stat -c %s "$img")"
+    # For verify-stream-v2 on the build host (the runner's post-check).
+    cp "$img" "$TB_OUT/streams/$1.xlsave" || return 1
+    xl domid "$1" >/dev/null 2>&1 && { echo "$1 still exists after xmig save" >&2; return 1; }
+    timeout 600 xl restore "$img" >"$TB_TMP/$1.xrestore.log" 2>&1 ||
+        { tail -n 5 "$TB_TMP/$1.xrestore.log"; return 1; }
+    rm -f "$img"
+    echo "restore OK $1"
+}
+
+# The guest is where it was, running, log-dirty off.
+intact() { # NAME DOMID
+    local id st ld
+    id=$(xl domid "$1" 2>/dev/null) || { echo "$1 is gone" >&2; return 1; }
+    [[ $id == "$2" ]] || { echo "$1 moved from domain $2 to $id" >&2; return 1; }
+    st=$("$PROBE" state "$id") || return 1
+    ld=$("$PROBE" logdirty "$id") || return 1
+    echo "$1: domain $id $st, log-dirty $ld"
+    [[ $st == running && $ld == off ]]
+}
+
+# bad NAME PATTERN CMD...: CMD fails with exit 1 and PATTERN on its last
+# stderr line, and NAME is intact afterwards.
+bad() {
+    local name=$1 pattern=$2 id err rc=0
+    shift 2
+    id=$(xl domid "$name") || return 1
+    err=$("$@" 2>&1 >/dev/null) || rc=$?
+    echo "'$*' -> exit $rc: $err"
+    [[ $rc == 1 ]] || { echo "expected exit 1" >&2; return 1; }
+    grep -q -- "$pattern" <<<"$err" || { echo "expected /$pattern/" >&2; return 1; }
+    intact "$name" "$id"
+}
+
+tb_step create-pv tb_guest_create pv pv "$MIB"
+tb_step create-pvh tb_guest_create pvh pvh "$MIB"
+tb_corrupt_if_asked pv
+
+# Stock tools first: the reference figures.
+tb_step xl-save-restore-pv tb_xl_save_restore pv
+tb_step verify-pv-xl-restored tb_guest_verify pv
+tb_step xl-migrate-pv xl_migrate pv
+tb_step verify-pv-xl-migrated tb_guest_verify pv
+tb_step xl-migrate-pvh xl_migrate pvh
+tb_step verify-pvh-xl-migrated tb_guest_verify pvh
+
+# xmig to stock receivers.
+tb_step xmig-save-restore-pv xmig_save_restore pv
+tb_step verify-pv-xmig-restored tb_guest_verify pv
+tb_step xmig-save-restore-pvh xmig_save_restore pvh
+tb_step verify-pvh-xmig-restored tb_guest_verify pvh
+tb_step xmig-migrate-pv xmig_migrate pv
+tb_step verify-pv-xmig-migrated tb_guest_verify pv
+tb_step xmig-migrate-pvh xmig_migrate pvh
+tb_step verify-pvh-xmig-migrated tb_guest_verify pvh
+
+# Bad cases, each leaving pv as it was.
+tb_step bad-unknown-domain bad pv "domain 'no-such-guest' not found" \
+    xmig migrate no-such-guest "exec:xl migrate-receive"
+tb_step bad-receiver-exits bad pv "banner" xmig migrate pv "exec:exit 0"
+tb_step bad-receiver-dies bad pv "receiver\|Broken pipe\|failed" \
+    xmig migrate pv "exec:printf '$BANNER'; head -c 4000000 >/dev/null"
+# A domain called pv--incoming makes the stock receiver refuse to create
+# its copy: a real rejection by a real xl.
+tb_step create-blocker tb_guest_create pv--incoming pv 64
+tb_step bad-receiver-rejects bad pv "receiver\|Broken pipe\|failed" \
+    xmig migrate pv "exec:xl migrate-receive"
+tb_step destroy-blocker tb_guest_destroy pv--incoming
+tb_step bad-unwritable-file bad pv "cannot write '/proc/xmig.save'" \
+    xmig save pv /proc/xmig.save
+tb_step verify-pv-after-bad-cases tb_guest_verify pv
