@@ -99,17 +99,41 @@ static void print_result(const struct render *rd, const struct xmig_job_params *
         json_dbl(&j, "total_s", r->total_s);
         json_dbl(&j, "downtime_s", r->downtime_s);
         json_str(&j, "guest", r->guest_on_source ? "source" : "destination");
+        json_str(&j, "engine", p->engine == XMIG_ENGINE_XMIG ? "xmig" : "libxc");
+        if (p->engine == XMIG_ENGINE_XMIG) {
+            const struct xmig_engine_stats *e = &r->engine;
+
+            json_str(&j, "strategy", xmig_strategy_name(p->arena.strategy));
+            json_u64(&j, "bytes", e->bytes);
+            json_u64(&j, "data_pages", e->pages);
+            json_u64(&j, "reused", e->reused);
+            json_u64(&j, "deferred", e->deferred);
+            json_u64(&j, "map_calls", e->arena.map_calls);
+            json_u64(&j, "unmap_calls", e->arena.unmap_calls);
+            json_dbl(&j, "map_s", (double)e->arena.map_ns / 1e9);
+            json_dbl(&j, "unmap_s", (double)e->arena.unmap_ns / 1e9);
+        }
         if (!ok)
             json_str(&j, "error", error);
         json_close(&j, '}');
         json_end(&j);
         return;
     }
-    if (ok)
-        printf("domain %u %s %s: %u passes, %" PRIu64
-               " pages, %.1f s, downtime %.3f s\n",
-               r->domid, p->kind == XMIG_JOB_SAVE ? "saved to" : "migrated to",
-               p->dest, r->passes, r->pages_sent, r->total_s, r->downtime_s);
+    if (!ok)
+        return;
+    printf("domain %u %s %s: %u passes, %" PRIu64
+           " pages, %.1f s, downtime %.3f s\n",
+           r->domid, p->kind == XMIG_JOB_SAVE ? "saved to" : "migrated to",
+           p->dest, r->passes, r->pages_sent, r->total_s, r->downtime_s);
+    if (p->engine == XMIG_ENGINE_XMIG)
+        printf("engine xmig (%s): %" PRIu64 " MiB written, %" PRIu64
+               " pages reused, %" PRIu64 " map calls (%.3f s), %" PRIu64
+               " unmap calls (%.3f s)\n",
+               xmig_strategy_name(p->arena.strategy), r->engine.bytes >> 20,
+               r->engine.reused, r->engine.arena.map_calls,
+               (double)r->engine.arena.map_ns / 1e9,
+               r->engine.arena.unmap_calls,
+               (double)r->engine.arena.unmap_ns / 1e9);
 }
 
 static int parse_num(const char *opt, const char *s, long min, long max,
@@ -141,6 +165,9 @@ static int run(const struct cmd_entry *e, enum xmig_job_kind kind, int argc,
         {"engine", required_argument, NULL, 'e'},
         {"ssh-command", required_argument, NULL, 's'},
         {"keep", no_argument, NULL, 'k'},
+        {"downtime-ms", required_argument, NULL, 'D'},
+        {"strategy", required_argument, NULL, 'S'},
+        {"batch", required_argument, NULL, 'b'},
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
@@ -179,11 +206,31 @@ static int run(const struct cmd_entry *e, enum xmig_job_kind kind, int argc,
             p.policy.abort_if_busy = true;
             break;
         case 'e':
-            if (strcmp(optarg, "libxc") != 0) {
-                cli_error("unknown engine '%s' (libxc)", optarg);
+            if (strcmp(optarg, "libxc") == 0) {
+                p.engine = XMIG_ENGINE_LIBXC;
+            } else if (strcmp(optarg, "xmig") == 0) {
+                p.engine = XMIG_ENGINE_XMIG;
+            } else {
+                cli_error("unknown engine '%s' (xmig, libxc)", optarg);
                 return EXIT_USAGE;
             }
-            p.engine = XMIG_ENGINE_LIBXC;
+            break;
+        case 'D':
+            if (parse_num("--downtime-ms", optarg, 1, 3600000, &v) < 0)
+                return EXIT_USAGE;
+            p.policy.downtime_ms = (unsigned int)v;
+            break;
+        case 'S':
+            if (xmig_strategy_parse(optarg, &p.arena.strategy) < 0) {
+                cli_error("unknown strategy '%s' (per-batch, arena, kernel)",
+                          optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'b':
+            if (parse_num("--batch", optarg, 1, XMIG_MAX_BATCH, &v) < 0)
+                return EXIT_USAGE;
+            p.arena.batch = (unsigned int)v;
             break;
         case 's':
             p.ssh_command = optarg;
@@ -237,7 +284,8 @@ static int cmd_save(int argc, char **argv)
 const struct cmd_entry cmd_migrate_entry = {
     .name = "migrate",
     .usage = "DOMAIN DEST [--live|--no-live] [--max-iters N] [--target-dirty N] "
-             "[--abort-if-busy] [--engine libxc] [--ssh-command CMD] [--json]",
+             "[--abort-if-busy] [--downtime-ms MS] [--engine xmig|libxc] "
+             "[--strategy S] [--batch N] [--ssh-command CMD] [--json]",
     .help = "send DOMAIN to a stock `xl migrate-receive` at DEST: "
             "ssh://[user@]host[:port], exec:COMMAND or tcp://host:port",
     .exec = cmd_migrate,
@@ -246,7 +294,7 @@ const struct cmd_entry cmd_migrate_entry = {
 const struct cmd_entry cmd_save_entry = {
     .name = "save",
     .usage = "DOMAIN FILE [--live] [--keep] [--max-iters N] [--target-dirty N] "
-             "[--json]",
+             "[--engine xmig|libxc] [--strategy S] [--json]",
     .help = "save DOMAIN to FILE for stock `xl restore`, then destroy it "
             "(--keep: resume it instead)",
     .exec = cmd_save,

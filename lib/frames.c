@@ -49,7 +49,7 @@ int xmig_frames_scan(xmig_xen *x, const struct xmig_dominfo *info,
 
     xmig_frames_dispose(f);
     if (info->type == XMIG_DOM_PV) {
-        if (xmig__p2m_read(x, info, &p2m, &nr) < 0)
+        if (xmig__p2m_read(x, info, &p2m, &nr, NULL, NULL) < 0)
             return -1;
     } else {
         nr = (size_t)info->max_gpfn + 1;

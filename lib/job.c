@@ -55,7 +55,8 @@ void xmig_job_params_default(struct xmig_job_params *p)
 {
     memset(p, 0, sizeof(*p));
     p->live = true;
-    p->engine = XMIG_ENGINE_LIBXC;
+    p->engine = XMIG_ENGINE_XMIG;
+    xmig_arena_params_default(&p->arena);
     xmig_policy_default(&p->policy);
 }
 
@@ -114,6 +115,19 @@ static int hook_policy(void *arg, unsigned int iteration,
         return XMIG_POLICY_STOP_AND_COPY;
     }
     /* A pass of dirty_count pages is about to be sent. */
+    if (iteration > 0 && pol->downtime_ms && j->pass_s > 0 && j->pass_pages) {
+        /* At the last pass's rate, would the rest fit in the downtime? */
+        double rate = (double)j->pass_pages / j->pass_s;
+
+        if ((double)dirty_count / rate * 1000 <= pol->downtime_ms) {
+            end_pass(j, dirty_count);
+            j->pass = iteration;
+            j->pass_pages = 0;
+            j->pass_t0 = xmig_now_ns();
+            j->last_dirty = dirty_count;
+            return XMIG_POLICY_STOP_AND_COPY;
+        }
+    }
     if (iteration > 0)
         end_pass(j, dirty_count);
     j->pass = iteration;
@@ -309,7 +323,12 @@ static int run_engine(struct job *j, int fd)
 
     phase(j, "stream");
     j->pass_t0 = xmig_now_ns();
-    rc = j->x->ops->libxc_save(j->x, j->info.domid, fd, j->p->live, &hooks);
+    if (j->p->engine == XMIG_ENGINE_XMIG)
+        rc = xmig__engine_save(j->x, &j->info, fd, j->p->live, &j->p->arena,
+                               &hooks, &j->r->engine);
+    else
+        rc = j->x->ops->libxc_save(j->x, j->info.domid, fd, j->p->live,
+                                   &hooks);
     if (rc < 0 && xmig__cancelled(j->x))
         xmig__seterr(j->x, ECANCELED, "cancelled");
     else if (rc < 0 && j->policy_said_abort)

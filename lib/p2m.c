@@ -78,7 +78,7 @@ static int copy_leaves(xmig_xen *x, uint32_t domid, const xmig_pfn_t *mfns,
 }
 
 static int p2m_tree(xmig_xen *x, uint32_t domid, xmig_pfn_t fll_mfn,
-                    size_t nr, xmig_pfn_t *out)
+                    size_t nr, xmig_pfn_t *out, xmig_pfn_t **leaves_r)
 {
     size_t nleaves = (nr + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE;
     size_t nfl = (nleaves + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE, i;
@@ -105,13 +105,16 @@ static int p2m_tree(xmig_xen *x, uint32_t domid, xmig_pfn_t fll_mfn,
     }
     rc = copy_leaves(x, domid, leaves, nleaves, nr, out);
 out:
-    free(leaves);
+    if (rc == 0 && leaves_r)
+        *leaves_r = leaves;
+    else
+        free(leaves);
     return rc;
 }
 
 /* Walk the guest's 4-level page tables from p2m_cr3 to the list's leaves. */
 static int p2m_list(xmig_xen *x, uint32_t domid, uint64_t cr3, uint64_t vaddr,
-                    size_t nr, xmig_pfn_t *out)
+                    size_t nr, xmig_pfn_t *out, xmig_pfn_t **leaves_r)
 {
     size_t nleaves = (nr + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE, i;
     xmig_pfn_t cached[4] = {XMIG_INVALID_FRAME, XMIG_INVALID_FRAME,
@@ -163,12 +166,16 @@ static int p2m_list(xmig_xen *x, uint32_t domid, uint64_t cr3, uint64_t vaddr,
     }
     rc = copy_leaves(x, domid, leaves, nleaves, nr, out);
 out:
-    free(leaves);
+    if (rc == 0 && leaves_r)
+        *leaves_r = leaves;
+    else
+        free(leaves);
     return rc;
 }
 
 int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
-                   xmig_pfn_t **p2m_r, size_t *nr_r)
+                   xmig_pfn_t **p2m_r, size_t *nr_r, xmig_pfn_t **leaves_r,
+                   uint64_t *generation_r)
 {
     struct shared_info *shinfo;
     struct arch_shared_info arch;
@@ -204,9 +211,13 @@ int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
         return -1;
     }
     if (arch.p2m_cr3)
-        rc = p2m_list(x, info->domid, arch.p2m_cr3, arch.p2m_vaddr, nr, p2m);
+        rc = p2m_list(x, info->domid, arch.p2m_cr3, arch.p2m_vaddr, nr, p2m,
+                      leaves_r);
     else
-        rc = p2m_tree(x, info->domid, arch.pfn_to_mfn_frame_list_list, nr, p2m);
+        rc = p2m_tree(x, info->domid, arch.pfn_to_mfn_frame_list_list, nr, p2m,
+                      leaves_r);
+    if (generation_r)
+        *generation_r = arch.p2m_cr3 ? arch.p2m_generation : 0;
     if (rc < 0) {
         free(p2m);
         return -1;

@@ -80,6 +80,40 @@ struct xmig_xen_ops {
     /* libxenguest's engine: the libxc stream v3 onto fd. */
     int (*libxc_save)(xmig_xen *x, uint32_t domid, int fd, bool live,
                       const struct xmig__save_hooks *hooks);
+
+    /*
+     * --- what xmig's own engine reads; blobs are malloc'd, caller frees ---
+     */
+    int (*xen_version)(xmig_xen *x, uint32_t *major_r, uint32_t *minor_r);
+    /* CPUID leaves (24 bytes each) and MSRs (16 bytes each). */
+    int (*cpu_policy)(xmig_xen *x, uint32_t domid, void **leaves_r,
+                      uint32_t *nr_leaves_r, void **msrs_r,
+                      uint32_t *nr_msrs_r);
+    int (*logdirty_enable)(xmig_xen *x, uint32_t domid);
+    int (*logdirty_off)(xmig_xen *x, uint32_t domid);
+    /*
+     * CLEAN: the dirty bitmap of nr pfns into bitmap (caller's memory,
+     * (nr + 63) / 64 words) and clear it in Xen.
+     */
+    int (*logdirty_clean)(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
+                          size_t nr, bool final, uint64_t *dirty_r);
+    /* 24 bytes: the X86_TSC_INFO record body. */
+    int (*tsc_info)(xmig_xen *x, uint32_t domid, void *rec24);
+    int (*vcpu_online)(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                       bool *online_r);
+    /* PV: the 64-bit vcpu_guest_context (5168 bytes). */
+    int (*pv_vcpu_context)(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                           void *ctx, size_t len);
+    /* PV: extended, xsave, msr blobs; *len_r = 0 when there is none. */
+    int (*pv_vcpu_blob)(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                        unsigned int rec_type, void **blob_r, size_t *len_r);
+    int (*hvm_context)(xmig_xen *x, uint32_t domid, void **blob_r,
+                       size_t *len_r);
+    int (*hvm_param)(xmig_xen *x, uint32_t domid, unsigned int index,
+                     uint64_t *val_r);
+    /* PV: the machine-to-phys table, read-only; m2p_unmap undoes it. */
+    int (*m2p_map)(xmig_xen *x, const uint64_t **m2p_r, uint64_t *nr_r);
+    void (*m2p_unmap)(xmig_xen *x, const uint64_t *m2p, uint64_t nr);
 };
 
 struct xmig_xen {
@@ -127,8 +161,20 @@ int xmig__expect(xmig_xen *x, int fd, const char *msg, size_t len,
 int xmig__write_all(xmig_xen *x, int fd, const void *buf, size_t len,
                     const char *what);
 
+/* engine.c: xmig's own engine, writing the libxc stream v3 onto fd. */
+int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
+                      bool live, const struct xmig_arena_params *ap,
+                      const struct xmig__save_hooks *hooks,
+                      struct xmig_engine_stats *st);
+
 /* p2m.c: the PV guest's pfn -> mfn table, copied out of the guest. */
+/*
+ * leaves_r (may be NULL) receives the mfns of the frames holding the p2m,
+ * (nr + 511) / 512 of them; generation_r (may be NULL) the linear list's
+ * p2m_generation (0 for the tree).
+ */
 int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
-                   xmig_pfn_t **p2m_r, size_t *nr_r);
+                   xmig_pfn_t **p2m_r, size_t *nr_r, xmig_pfn_t **leaves_r,
+                   uint64_t *generation_r);
 
 #endif /* XMIG_PRIVATE_H */

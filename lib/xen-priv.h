@@ -47,4 +47,27 @@ int xmig__libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
                      const struct xmig__save_hooks *hooks);
 void xmig__libxl_close(struct xen_priv *p);
 
+/* xen-engine.c */
+int xmig__xe_xen_version(xmig_xen *x, uint32_t *major_r, uint32_t *minor_r);
+int xmig__xe_cpu_policy(xmig_xen *x, uint32_t domid, void **leaves_r,
+                        uint32_t *nr_leaves_r, void **msrs_r,
+                        uint32_t *nr_msrs_r);
+int xmig__xe_logdirty_enable(xmig_xen *x, uint32_t domid);
+int xmig__xe_logdirty_off(xmig_xen *x, uint32_t domid);
+int xmig__xe_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
+                            size_t nr, bool final, uint64_t *dirty_r);
+int xmig__xe_tsc_info(xmig_xen *x, uint32_t domid, void *rec24);
+int xmig__xe_vcpu_online(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                         bool *online_r);
+int xmig__xe_pv_vcpu_context(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                             void *ctx, size_t len);
+int xmig__xe_pv_vcpu_blob(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                          unsigned int rec_type, void **blob_r, size_t *len_r);
+int xmig__xe_hvm_context(xmig_xen *x, uint32_t domid, void **blob_r,
+                         size_t *len_r);
+int xmig__xe_hvm_param(xmig_xen *x, uint32_t domid, unsigned int index,
+                       uint64_t *val_r);
+int xmig__xe_m2p_map(xmig_xen *x, const uint64_t **m2p_r, uint64_t *nr_r);
+void xmig__xe_m2p_unmap(xmig_xen *x, const uint64_t *m2p, uint64_t nr);
+
 #endif

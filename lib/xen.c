@@ -140,6 +140,7 @@ static int xen_domain_info(xmig_xen *x, uint32_t domid,
     info_r->dying = info.dying;
     info_r->nr_pages = info.nr_pages;
     info_r->shared_info_frame = info.shared_info_frame;
+    info_r->max_vcpu_id = info.max_vcpu_id;
     if (info_r->type == XMIG_DOM_PV) {
         if (xc_domain_get_guest_width(p->xch, domid, &width) < 0) {
             xmig__seterr(x, errno, "domain %u: cannot read guest width: %s",
@@ -329,6 +330,19 @@ const struct xmig_xen_ops xmig__xen_ops = {
     .suspend = xmig__libxl_suspend,
     .resume = xmig__libxl_resume,
     .libxc_save = xmig__libxc_save,
+    .xen_version = xmig__xe_xen_version,
+    .cpu_policy = xmig__xe_cpu_policy,
+    .logdirty_enable = xmig__xe_logdirty_enable,
+    .logdirty_off = xmig__xe_logdirty_off,
+    .logdirty_clean = xmig__xe_logdirty_clean,
+    .tsc_info = xmig__xe_tsc_info,
+    .vcpu_online = xmig__xe_vcpu_online,
+    .pv_vcpu_context = xmig__xe_pv_vcpu_context,
+    .pv_vcpu_blob = xmig__xe_pv_vcpu_blob,
+    .hvm_context = xmig__xe_hvm_context,
+    .hvm_param = xmig__xe_hvm_param,
+    .m2p_map = xmig__xe_m2p_map,
+    .m2p_unmap = xmig__xe_m2p_unmap,
 };
 
 static char *why(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -72,6 +72,7 @@ struct xmig_dominfo {
     uint64_t nr_pages;           /* populated pages, as Xen counts them */
     xmig_pfn_t max_gpfn;         /* highest gfn (HVM/PVH) */
     xmig_pfn_t shared_info_frame;
+    unsigned int max_vcpu_id;
     char name[64];
 };
 
@@ -195,12 +196,23 @@ enum xmig_job_kind {
 
 enum xmig_engine {
     XMIG_ENGINE_LIBXC, /* libxenguest's xc_domain_save: the reference */
+    XMIG_ENGINE_XMIG,  /* ours: all page I/O through the mapping arena */
+};
+
+/* What xmig's own engine did (zero for the libxc engine). */
+struct xmig_engine_stats {
+    uint64_t pages;     /* PAGE_DATA entries with data */
+    uint64_t bytes;     /* stream bytes written */
+    uint64_t reused;    /* pages read through a mapping kept from a pass */
+    uint64_t deferred;  /* PV page tables sent again after suspend */
+    struct xmig_arena_stats arena; /* both arenas added up */
 };
 
 struct xmig_policy {
     unsigned int max_iters; /* live passes before stop-and-copy */
     long target_dirty;      /* stop once a pass leaves fewer dirty pages */
     bool abort_if_busy;     /* at max_iters give up instead of stopping */
+    unsigned int downtime_ms; /* stop once the rest fits in this, 0: off */
 };
 
 void xmig_policy_default(struct xmig_policy *p);
@@ -245,6 +257,7 @@ struct xmig_job_params {
     bool live;
     bool keep;              /* save: resume the guest instead of destroying */
     enum xmig_engine engine;
+    struct xmig_arena_params arena; /* own engine only */
     struct xmig_policy policy;
     xmig_event_fn *event;
     void *event_arg;
@@ -258,6 +271,7 @@ struct xmig_job_result {
     double total_s;
     double downtime_s;      /* guest suspended until it ran again (or end) */
     bool guest_on_source;   /* where the guest is after the job */
+    struct xmig_engine_stats engine;
 };
 
 void xmig_job_params_default(struct xmig_job_params *p);

@@ -57,7 +57,7 @@ static void check_scan(enum xmig_domtype type, size_t nr, const size_t *holes,
 /* Scan, then map everything through the arena: what bench map does. */
 static void check_end_to_end(enum xmig_domtype type)
 {
-    static const size_t holes[] = {5, 6, 7, 1000, 2047};
+    static const size_t holes[] = {5, 6, 7, 1000, 2040};
     struct dbl_config c = {
         .type = type, .domid = 7, .nr_pfns = 2048, .holes = holes,
         .nr_holes = 5,
@@ -82,6 +82,9 @@ static void check_end_to_end(enum xmig_domtype type)
         for (i = 0; w && i < n; i++) {
             const uint64_t *pg = xmig_window_page(w, i);
 
+            /* The last pfns of a PV guest hold its p2m, not a pattern. */
+            if (type == XMIG_DOM_PV && f.pfn[off + i] >= 2048 - 4)
+                continue;
             if (pg[0] != f.frame[off + i])
                 bad++;
         }
@@ -124,7 +127,7 @@ static void check_vanished(enum xmig_domtype type)
 
 int main(void)
 {
-    static const size_t holes[] = {0, 1023, 1024, 2500, 2501, 2502, 4999};
+    static const size_t holes[] = {0, 1023, 1024, 2500, 2501, 2502, 4980};
     static const size_t none[] = {0};
 
     TEST_START("hvm: holes are never listed");

@@ -199,6 +199,7 @@ static int migrate(xmig_xen *x, const char *dest, struct xmig_job_result *r,
     struct xmig_job_params p;
 
     xmig_job_params_default(&p);
+    p.engine = XMIG_ENGINE_LIBXC; /* the double's stand-in: see xen-double.c */
     p.kind = XMIG_JOB_MIGRATE;
     p.domain = "guest";
     p.dest = dest;
@@ -325,6 +326,7 @@ static void test_cancel(void)
     cl.c = xmig_cancel_new();
     xmig_cancel_request(cl.c);
     xmig_job_params_default(&p);
+    p.engine = XMIG_ENGINE_LIBXC;
     p.domain = "guest";
     p.dest = "exec:exit 0";
     p.cancel = cl.c;
@@ -364,6 +366,7 @@ static void test_save(bool keep)
 
     close(fd);
     xmig_job_params_default(&p);
+    p.engine = XMIG_ENGINE_LIBXC;
     p.kind = XMIG_JOB_SAVE;
     p.domain = "9";
     p.dest = path;

@@ -19,7 +19,6 @@
 #define SHINFO_MFN 0x800000
 #define FLL_MFN 0x800001
 #define FL_MFN0 0x800010
-#define LEAF_MFN0 0x801000
 #define SET_SIZE (1u << 18)
 
 struct dbl {
@@ -103,10 +102,22 @@ static long frame_to_pfn(struct dbl *d, xmig_pfn_t f)
     return (long)pfn;
 }
 
+static size_t nleaves_of(const struct dbl *d)
+{
+    return (d->c.nr_pfns + EPP - 1) / EPP;
+}
+
+/* PV: the p2m's leaf pages are the guest's last pfns, as in a real guest. */
+static xmig_pfn_t leaf_mfn(xmig_xen *x, size_t leaf)
+{
+    return dbl_pfn_to_frame(x, D(x)->c.nr_pfns - 1 - leaf);
+}
+
 static bool fill_frame(xmig_xen *x, xmig_pfn_t f, uint64_t *w)
 {
     struct dbl *d = D(x);
-    size_t i, nleaves = (d->c.nr_pfns + EPP - 1) / EPP;
+    size_t i, nleaves = nleaves_of(d);
+    long pfn;
 
     memset(w, 0, PAGE);
     if (d->c.type == XMIG_DOM_PV && f == SHINFO_MFN) {
@@ -126,18 +137,26 @@ static bool fill_frame(xmig_xen *x, xmig_pfn_t f, uint64_t *w)
             size_t leaf = (f - FL_MFN0) * EPP + i;
 
             if (leaf < nleaves)
-                w[i] = LEAF_MFN0 + leaf;
+                w[i] = leaf_mfn(x, leaf);
         }
         return true;
     }
-    if (d->c.type == XMIG_DOM_PV && f >= LEAF_MFN0 &&
-        f < LEAF_MFN0 + nleaves) {
+    pfn = frame_to_pfn(d, f);
+    if (pfn < 0)
+        return false;
+    if (d->c.type == XMIG_DOM_PV && (size_t)pfn >= d->c.nr_pfns - nleaves) {
+        size_t leaf = d->c.nr_pfns - 1 - (size_t)pfn;
+
         for (i = 0; i < EPP; i++)
-            w[i] = dbl_pfn_to_frame(x, (f - LEAF_MFN0) * EPP + i);
+            w[i] = dbl_pfn_to_frame(x, leaf * EPP + i);
         return true;
     }
-    if (frame_to_pfn(d, f) < 0)
-        return false;
+    if (d->c.pagetables && pfn == 1) {
+        /* An L4: one guest entry, one of Xen's slots to be scrubbed. */
+        w[0] = (dbl_pfn_to_frame(x, 2) << 12) | 0x67;
+        w[256] = 0xdead000ULL | 0x63;
+        return true;
+    }
     w[0] = f;
     for (i = 1; i < EPP; i++)
         w[i] = dbl_frame_word(f);
@@ -200,9 +219,14 @@ static int dbl_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
         xmig__seterr(x, ESRCH, "domain %u: cannot read page types", domid);
         return -1;
     }
-    for (i = 0; i < n; i++)
-        frames[i] = frame_to_pfn(d, frames[i]) < 0 ? frames[i] | DBL_XTAB
-                                                    : frames[i];
+    for (i = 0; i < n; i++) {
+        long pfn = frame_to_pfn(d, frames[i]);
+
+        if (pfn < 0)
+            frames[i] |= DBL_XTAB;
+        else if (d->c.pagetables && pfn == 1)
+            frames[i] |= DBL_L4PIN;
+    }
     return 0;
 }
 
@@ -454,6 +478,132 @@ static int dbl_libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
     return 0;
 }
 
+/* ---- what xmig's own engine reads ---- */
+
+static int dbl_xen_version(xmig_xen *x, uint32_t *major_r, uint32_t *minor_r)
+{
+    *major_r = 4;
+    *minor_r = 17;
+    return 0;
+}
+
+static int dbl_cpu_policy(xmig_xen *x, uint32_t domid, void **leaves_r,
+                          uint32_t *nr_leaves_r, void **msrs_r,
+                          uint32_t *nr_msrs_r)
+{
+    *leaves_r = calloc(2, 24);
+    *msrs_r = calloc(1, 16);
+    *nr_leaves_r = 2;
+    *nr_msrs_r = 1;
+    return 0;
+}
+
+static int dbl_logdirty_enable(xmig_xen *x, uint32_t domid)
+{
+    D(x)->g.logdirty = true;
+    D(x)->g.cleans = 0;
+    return 0;
+}
+
+static int dbl_logdirty_off(xmig_xen *x, uint32_t domid)
+{
+    D(x)->g.logdirty = false;
+    return 0;
+}
+
+/* A hot set that halves each pass: pfns 16 .. 16 + (256 >> pass). */
+static int dbl_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
+                              size_t nr, bool final, uint64_t *dirty_r)
+{
+    struct dbl *d = D(x);
+    size_t i, n = 256u >> (d->g.cleans < 8 ? d->g.cleans : 8);
+
+    if (!d->g.logdirty) {
+        errno = EINVAL;
+        return -1;
+    }
+    d->g.cleans++;
+    memset(bitmap, 0, (nr + 63) / 64 * 8);
+    *dirty_r = 0;
+    for (i = 16; i < 16 + n && i < nr; i++) {
+        bitmap[i / 64] |= 1ULL << (i % 64);
+        (*dirty_r)++;
+    }
+    return 0;
+}
+
+static int dbl_tsc_info(xmig_xen *x, uint32_t domid, void *rec24)
+{
+    memset(rec24, 0, 24);
+    return 0;
+}
+
+static int dbl_vcpu_online(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                           bool *online_r)
+{
+    *online_r = vcpu == 0;
+    return 0;
+}
+
+/* vcpu0 with start_info in pfn 5, its page tables rooted at pfn 1. */
+static int dbl_pv_vcpu_context(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                               void *ctx, size_t len)
+{
+    struct vcpu_guest_context *c = ctx;
+
+    memset(ctx, 0, len);
+    c->user_regs.rdx = dbl_pfn_to_frame(x, 5);
+    c->ctrlreg[3] = dbl_pfn_to_frame(x, 1) << 12;
+    return 0;
+}
+
+static int dbl_pv_vcpu_blob(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                            unsigned int rec_type, void **blob_r, size_t *len_r)
+{
+    *blob_r = NULL;
+    *len_r = 0;
+    return 0;
+}
+
+static int dbl_hvm_context(xmig_xen *x, uint32_t domid, void **blob_r,
+                           size_t *len_r)
+{
+    *blob_r = calloc(1, 64);
+    *len_r = 64;
+    return *blob_r ? 0 : -1;
+}
+
+static int dbl_hvm_param(xmig_xen *x, uint32_t domid, unsigned int index,
+                         uint64_t *val_r)
+{
+    *val_r = index == 1 /* STORE_PFN */ ? 0xfeffc : 0;
+    return 0;
+}
+
+/* The double's M2P: every data frame back to its pfn, the rest unknown. */
+static int dbl_m2p_map(xmig_xen *x, const uint64_t **m2p_r, uint64_t *nr_r)
+{
+    struct dbl *d = D(x);
+    uint64_t nr = MFN_BASE + d->c.nr_pfns * 7 + 1, *m2p, i;
+
+    m2p = malloc(nr * sizeof(*m2p));
+    if (!m2p)
+        return -1;
+    for (i = 0; i < nr; i++)
+        m2p[i] = ~0ULL;
+    for (i = 0; i < d->c.nr_pfns; i++)
+        if (!d->hole[i])
+            m2p[dbl_pfn_to_frame(x, i)] = i;
+    *m2p_r = m2p;
+    *nr_r = nr;
+    return 0;
+}
+
+static void dbl_m2p_unmap(xmig_xen *x, const uint64_t *m2p, uint64_t nr)
+{
+    free((void *)m2p);
+}
+
 static const struct xmig_xen_ops dbl_ops = {
     .name = "double",
     .close = dbl_close,
@@ -473,6 +623,19 @@ static const struct xmig_xen_ops dbl_ops = {
     .suspend = dbl_suspend,
     .resume = dbl_resume,
     .libxc_save = dbl_libxc_save,
+    .xen_version = dbl_xen_version,
+    .cpu_policy = dbl_cpu_policy,
+    .logdirty_enable = dbl_logdirty_enable,
+    .logdirty_off = dbl_logdirty_off,
+    .logdirty_clean = dbl_logdirty_clean,
+    .tsc_info = dbl_tsc_info,
+    .vcpu_online = dbl_vcpu_online,
+    .pv_vcpu_context = dbl_pv_vcpu_context,
+    .pv_vcpu_blob = dbl_pv_vcpu_blob,
+    .hvm_context = dbl_hvm_context,
+    .hvm_param = dbl_hvm_param,
+    .m2p_map = dbl_m2p_map,
+    .m2p_unmap = dbl_m2p_unmap,
 };
 
 xmig_xen *dbl_open(const struct dbl_config *c)

@@ -10,6 +10,7 @@
 #include "private.h"
 
 #define DBL_XTAB (0xfU << 28)
+#define DBL_L4PIN (0xcU << 28) /* L4TAB | LPINTAB */
 
 struct dbl_config {
     enum xmig_domtype type;
@@ -18,6 +19,7 @@ struct dbl_config {
     const size_t *holes;     /* pfns with no memory */
     size_t nr_holes;
     bool zap;                /* kernel has the batched unmap */
+    bool pagetables;         /* PV: pfn 1 is a pinned L4 */
 };
 
 struct dbl_stats {
@@ -36,6 +38,7 @@ struct dbl_guest {
     bool refuse_suspend;
     unsigned int suspends;
     unsigned int resumes;
+    unsigned int cleans;
 };
 
 xmig_xen *dbl_open(const struct dbl_config *c);

@@ -48,8 +48,22 @@ _tb_error=
 _tb_t0=${EPOCHREALTIME/./}
 _tb_done=0
 
+# Every process costs dearly in a PV dom0 under TCG (each exec is a storm of
+# trapped page-table writes), so what runs often here is bash builtins only.
+
 # stderr, so that a function's log lines never end up in a caller's $(...)
-tb_log() { printf '[%s %s] %s\n' "${TB_HOST:-a}" "$(cut -d' ' -f1 /proc/uptime)" "$*" >&2; }
+tb_log() {
+    local up
+    read -r up _ </proc/uptime
+    printf '[%s %s] %s\n' "${TB_HOST:-a}" "$up" "$*" >&2
+}
+
+# tb_sleep SECONDS (fractions allowed): a read timing out on a FIFO that
+# nobody writes, instead of a sleep process.
+mkfifo "$TB_TMP/.sleep.$$" 2>/dev/null
+exec {_tb_sleep_fd}<>"$TB_TMP/.sleep.$$"
+rm -f "$TB_TMP/.sleep.$$"
+tb_sleep() { read -r -t "$1" -u "$_tb_sleep_fd" _ || :; }
 
 # microseconds -> seconds with 3 decimals
 _tb_secs() { printf '%d.%03d' $(($1 / 1000000)) $(($1 % 1000000 / 1000)); }
@@ -58,7 +72,7 @@ _tb_now() { echo "${EPOCHREALTIME/./}"; }
 _tb_jstr() {
     local s=$1
     s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/}
-    s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037')
+    s=${s//[$'\001'-$'\037']/}
     printf '"%s"' "$s"
 }
 _tb_jval() {
@@ -174,54 +188,70 @@ _tb_finish() {
 
 _tb_domid() { xl domid "$1" 2>/dev/null; }
 
-# _tb_con_attach NAME: sets _tb_tty and _tb_con_log; starts a reader if the
-# domain id changed (after restore or migration).
+# _tb_con_attach NAME: sets _tb_domid, _tb_tty and _tb_con_log; starts a
+# reader if the domain id changed (after restore or migration).
 _tb_con_attach() {
-    local name=$1 domid i
-    domid=$(_tb_domid "$name") || tb_fail "guest $name does not exist"
+    local name=$1 i old= pid=
+    _tb_domid=$(_tb_domid "$name") || tb_fail "guest $name does not exist"
     _tb_con_log=$TB_TMP/con/$name.log
-    touch "$_tb_con_log"
+    [[ -f $_tb_con_log ]] || : >"$_tb_con_log"
+    [[ -f $TB_TMP/con/$name.domid ]] && read -r old _tb_tty pid <"$TB_TMP/con/$name.domid"
+    [[ $old == "$_tb_domid" ]] && kill -0 "$pid" 2>/dev/null && return 0
     for ((i = 0; i < 100; i++)); do
-        _tb_tty=$(xenstore-read "/local/domain/$domid/console/tty" 2>/dev/null) && [[ -c $_tb_tty ]] && break
+        _tb_tty=$(xenstore-read "/local/domain/$_tb_domid/console/tty" 2>/dev/null) &&
+            [[ -c $_tb_tty ]] && break
         _tb_tty=
-        sleep 0.2
+        tb_sleep 0.2
     done
-    [[ -n $_tb_tty ]] || tb_fail "guest $name (domain $domid) has no console pty in xenstore"
-    if [[ $(cat "$TB_TMP/con/$name.domid" 2>/dev/null) != "$domid" ]] ||
-        ! kill -0 "$(cat "$TB_TMP/con/$name.pid" 2>/dev/null)" 2>/dev/null; then
-        # Raw and without echo, or our commands would be echoed back to the guest.
-        stty -F "$_tb_tty" raw -echo 2>/dev/null
-        # setsid: a reader must outlive the peer agent's subshell that started it.
-        setsid cat "$_tb_tty" >>"$_tb_con_log" 2>/dev/null </dev/null &
-        echo $! >"$TB_TMP/con/$name.pid"
-        echo "$domid" >"$TB_TMP/con/$name.domid"
-    fi
+    [[ -n $_tb_tty ]] || tb_fail "guest $name (domain $_tb_domid) has no console pty in xenstore"
+    # Raw and without echo, or our commands would be echoed back to the guest.
+    stty -F "$_tb_tty" raw -echo 2>/dev/null
+    # setsid: a reader must outlive the peer agent's subshell that started it.
+    setsid cat "$_tb_tty" >>"$_tb_con_log" 2>/dev/null </dev/null &
+    echo "$_tb_domid $_tb_tty $!" >"$TB_TMP/con/$name.domid"
 }
 
-# _tb_con_wait NAME FROM_LINE REGEX TIMEOUT: print the first console line
-# after FROM_LINE that matches REGEX.
+# _tb_con_wait NAME FD REGEX TIMEOUT: read console lines from FD (the log,
+# opened by the caller where the reply may start) until one matches REGEX;
+# sets TB_REPLY to it.
 _tb_con_wait() {
-    local name=$1 from=$2 re=$3 limit=$4 t0=$SECONDS line
+    local name=$1 fd=$2 re=$3 limit=$4 t0=$SECONDS checked=$SECONDS buf= line
     while (( SECONDS - t0 < limit )); do
-        line=$(tail -n "+$((from + 1))" "$_tb_con_log" | tr -d '\r' | grep -m1 -E "$re") &&
-            { printf '%s\n' "$line"; return 0; }
-        if tail -n "+$((from + 1))" "$_tb_con_log" | grep -q 'memtest exited'; then
-            tb_fail "guest $name: the workload exited ($(grep 'memtest exited' "$_tb_con_log" | tail -1 | tr -d '\r'))"
+        # At the end of the file read fails, leaving a partial line in $line.
+        while IFS= read -r -u "$fd" line; do
+            line=${buf}${line%$'\r'}
+            buf=
+            if [[ $line =~ $re ]]; then
+                TB_REPLY=$line
+                return 0
+            fi
+            [[ $line != "memtest exited"* ]] || tb_fail "guest $name: the workload exited ($line)"
+        done
+        buf+=$line
+        if (( SECONDS - checked >= 10 )); then
+            checked=$SECONDS
+            _tb_domid "$name" >/dev/null || tb_fail "guest $name disappeared (see xl dmesg)"
         fi
-        _tb_domid "$name" >/dev/null || tb_fail "guest $name disappeared (see xl dmesg)"
-        sleep 0.5
+        tb_sleep 0.2
     done
     return 1
 }
 
+# Sends one protocol line; with REGEX, waits for the reply line matching it,
+# prints it and leaves it in TB_REPLY.
 tb_guest_cmd() { # NAME CMD [REGEX [TIMEOUT]]
-    local name=$1 cmd=$2 re=${3:-} limit=${4:-120} n
+    local name=$1 cmd=$2 re=${3:-} limit=${4:-120} fd rc=0
+    TB_REPLY=
     _tb_con_attach "$name"
-    n=$(wc -l <"$_tb_con_log")
-    printf '%s\n' "$cmd" >"$_tb_tty" || tb_fail "cannot write to $name's console $_tb_tty"
-    [[ -n $re ]] || return 0
-    _tb_con_wait "$name" "$n" "$re" "$limit" ||
-        tb_fail "$(_tb_sub_error "guest $name: no reply matching /$re/ to '$cmd' within ${limit}s")"
+    exec {fd}<"$_tb_con_log"
+    while read -r -u "$fd" _; do :; done   # skip what was said before
+    printf '%s\n' "$cmd" >"$_tb_tty" || { exec {fd}<&-; tb_fail "cannot write to $name's console $_tb_tty"; }
+    if [[ -n $re ]]; then
+        _tb_con_wait "$name" "$fd" "$re" "$limit" || rc=1
+    fi
+    exec {fd}<&-
+    (( rc == 0 )) || tb_fail "guest $name: no reply matching /$re/ to '$cmd' within ${limit}s"
+    [[ -z $re ]] || printf '%s\n' "$TB_REPLY"
 }
 
 tb_guest_create() { # NAME pv|pvh MIB [CFG_LINE...]
@@ -248,22 +278,23 @@ tb_guest_create() { # NAME pv|pvh MIB [CFG_LINE...]
 }
 
 tb_guest_wait_ready() { # NAME [TIMEOUT]
-    local name=$1 line
+    local name=$1 limit=${2:-300} fd rc=0
     _tb_con_attach "$name"
-    line=$(_tb_con_wait "$name" 0 '^memtest ready pages=[0-9]+' "${2:-300}") ||
-        tb_fail "$(_tb_sub_error "guest $name: no 'memtest ready' within ${2:-300}s")"
-    tb_log "guest $name: $line"
-    tb_note "${name}_pages" "${line##*pages=}"
+    exec {fd}<"$_tb_con_log"
+    _tb_con_wait "$name" "$fd" '^memtest ready pages=[0-9]+' "$limit" || rc=1
+    exec {fd}<&-
+    (( rc == 0 )) || tb_fail "guest $name: no 'memtest ready' within ${limit}s"
+    tb_log "guest $name: $TB_REPLY"
+    [[ $TB_REPLY =~ pages=([0-9]+) ]] && tb_note "${name}_pages" "${BASH_REMATCH[1]}"
 }
 
 # Prints the verdict line; records it in the current step; fails on FAIL.
 tb_guest_verify() { # NAME
-    local name=$1 v
-    v=$(tb_guest_cmd "$name" verify '^integrity (OK|FAIL)' 600) ||
-        tb_fail "$(_tb_sub_error "guest $name: no verdict")"
-    tb_log "guest $name: $v"
-    tb_note "verdict" "$v"
-    [[ $v == "integrity OK"* ]] || tb_fail "guest $name: $v"
+    local name=$1
+    tb_guest_cmd "$name" verify '^integrity (OK|FAIL)' 600 >/dev/null
+    tb_log "guest $name: $TB_REPLY"
+    tb_note verdict "$TB_REPLY"
+    [[ $TB_REPLY == "integrity OK"* ]] || tb_fail "guest $name: $TB_REPLY"
 }
 
 tb_guest_destroy() { # NAME
@@ -348,7 +379,7 @@ tb_on_peer() { # CMD... ; prints its output, returns its status
         tb_fail "cannot post a request to the peer"
     until [[ -e /host/peer/rc.$id ]]; do
         (( SECONDS - t0 < limit )) || tb_fail "peer did not answer '$*' within ${limit}s"
-        sleep 0.3
+        tb_sleep 0.3
     done
     rc=$(cat "/host/peer/rc.$id")
     while IFS= read -r line; do
@@ -385,7 +416,7 @@ tb_peer_serve() {
             mv "/host/peer/.out.$id" "/host/peer/out.$id"
             echo "$rc" >"/host/peer/.rc.$id" && mv "/host/peer/.rc.$id" "/host/peer/rc.$id"
         done
-        sleep 0.3
+        tb_sleep 0.3
     done
     tb_log "peer: host a is done"
 }

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * A request line -> struct request: JSON, then the command and the type
+ * and range of each argument (PROTOCOL.md §3).  Pure: no I/O, no global
+ * state, so that tests/fuzz/ can drive it directly.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "xmigd.h"
+
+static const struct {
+    const char *name;
+    enum request_cmd cmd;
+} commands[] = {
+    {"hello", REQ_HELLO},   {"migrate", REQ_MIGRATE}, {"save", REQ_SAVE},
+    {"evacuate", REQ_EVACUATE}, {"list", REQ_LIST},   {"status", REQ_STATUS},
+    {"watch", REQ_WATCH},   {"cancel", REQ_CANCEL},   {"stats", REQ_STATS},
+    {"domains", REQ_DOMAINS},
+};
+
+void request_init(struct request *rq)
+{
+    memset(rq, 0, sizeof(*rq));
+}
+
+void request_dispose(struct request *rq)
+{
+    if (!rq)
+        return;
+    json_doc_free(rq->doc);
+    request_init(rq);
+}
+
+const char *request_cmd_name(enum request_cmd cmd)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (commands[i].cmd == cmd)
+            return commands[i].name;
+    return "?";
+}
+
+static int bad(struct request_error *e, const char *code, const char *fmt,
+               ...) __attribute__((format(printf, 3, 4)));
+
+static int bad(struct request_error *e, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    e->code = code;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int want(struct request_error *e, const char *key, const char *what,
+                const struct json *v)
+{
+    return bad(e, "bad_request", "'%s' must be %s, not %s", key, what,
+               json_type_name(v->type));
+}
+
+static int get_str(const struct json *root, const char *key, bool required,
+                   size_t max, const char **s_r, struct request_error *e)
+{
+    const struct json *v = json_get(root, key);
+
+    if (!v) {
+        if (required)
+            return bad(e, "bad_request", "'%s' is required", key);
+        return 0;
+    }
+    if (v->type != JSON_STRING)
+        return want(e, key, "a string", v);
+    if (!v->len)
+        return bad(e, "bad_request", "'%s' must not be empty", key);
+    if (v->len > max)
+        return bad(e, "bad_request", "'%s' is longer than %zu bytes", key,
+                   max);
+    *s_r = v->s;
+    return 0;
+}
+
+static int get_bool(const struct json *root, const char *key, bool *has_r,
+                    bool *b_r, struct request_error *e)
+{
+    const struct json *v = json_get(root, key);
+
+    if (!v)
+        return 0;
+    if (v->type != JSON_BOOL)
+        return want(e, key, "true or false", v);
+    if (has_r)
+        *has_r = true;
+    *b_r = v->b;
+    return 0;
+}
+
+static int get_int(const struct json *root, const char *key, long long min,
+                   long long max, bool *has_r, long long *i_r,
+                   struct request_error *e)
+{
+    const struct json *v = json_get(root, key);
+
+    if (!v)
+        return 0;
+    if (v->type != JSON_INT)
+        return want(e, key, "an integer", v);
+    if (v->i < min || v->i > max)
+        return bad(e, "bad_request", "'%s' must be from %lld to %lld", key,
+                   min, max);
+    *has_r = true;
+    *i_r = v->i;
+    return 0;
+}
+
+/* The arguments shared by migrate, save and evacuate. */
+static int job_args(const struct json *root, struct request *rq,
+                    struct request_error *e)
+{
+    long long n;
+
+    if (get_bool(root, "live", &rq->has_live, &rq->live, e) < 0 ||
+        get_bool(root, "watch", NULL, &rq->watch, e) < 0 ||
+        get_bool(root, "abort_if_busy", &rq->has_abort_if_busy,
+                 &rq->abort_if_busy, e) < 0 ||
+        get_str(root, "engine", false, 32, &rq->engine, e) < 0 ||
+        get_str(root, "ssh_command", false, 1024, &rq->ssh_command, e) < 0)
+        return -1;
+    if (get_int(root, "max_iters", 1, 1000, &rq->has_max_iters, &n, e) < 0)
+        return -1;
+    if (rq->has_max_iters)
+        rq->max_iters = (unsigned int)n;
+    if (get_int(root, "target_dirty", 0, 1LL << 40, &rq->has_target_dirty, &n,
+                e) < 0)
+        return -1;
+    if (rq->has_target_dirty)
+        rq->target_dirty = (long)n;
+    if (rq->engine && strcmp(rq->engine, "libxc") != 0)
+        return bad(e, "bad_request", "unknown engine '%s' (libxc)",
+                   rq->engine);
+    return 0;
+}
+
+static int args(const struct json *root, struct request *rq,
+                struct request_error *e)
+{
+    bool has = false;
+    long long n;
+
+    switch (rq->cmd) {
+    case REQ_HELLO:
+    case REQ_LIST:
+    case REQ_STATS:
+    case REQ_DOMAINS:
+        return 0;
+    case REQ_MIGRATE:
+    case REQ_SAVE:
+        if (get_str(root, "domain", true, 256, &rq->domain, e) < 0 ||
+            get_str(root, rq->cmd == REQ_SAVE ? "file" : "dest", true, 4096,
+                    &rq->dest, e) < 0 ||
+            job_args(root, rq, e) < 0)
+            return -1;
+        if (rq->cmd == REQ_SAVE) {
+            if (rq->dest[0] != '/')
+                return bad(e, "bad_request",
+                           "'file' must be an absolute path");
+            if (get_bool(root, "keep", NULL, &rq->keep, e) < 0)
+                return -1;
+        }
+        return 0;
+    case REQ_EVACUATE:
+        rq->parallel = 1;
+        if (get_str(root, "dest", true, 4096, &rq->dest, e) < 0 ||
+            job_args(root, rq, e) < 0 ||
+            get_int(root, "parallel", 1, XMIGD_MAX_PARALLEL, &has, &n, e) < 0)
+            return -1;
+        if (has)
+            rq->parallel = (unsigned int)n;
+        return 0;
+    case REQ_STATUS:
+    case REQ_WATCH:
+    case REQ_CANCEL:
+        if (get_int(root, "job", 1, INT64_MAX, &rq->has_job, &n, e) < 0)
+            return -1;
+        if (rq->has_job)
+            rq->job = (uint64_t)n;
+        else if (rq->cmd != REQ_WATCH)
+            return bad(e, "bad_request", "'job' is required");
+        return 0;
+    }
+    return bad(e, "internal", "unhandled command");
+}
+
+int request_decode(struct request *rq, const char *line, size_t len,
+                   struct request_error *e)
+{
+    char why[128];
+    const struct json *root, *v;
+    size_t i;
+
+    request_dispose(rq);
+    rq->doc = json_parse(line, len, why, sizeof(why));
+    if (!rq->doc)
+        return bad(e, "bad_json", "malformed JSON: %s", why);
+    root = json_root(rq->doc);
+    if (root->type != JSON_OBJECT)
+        return bad(e, "bad_request", "a request must be a JSON object, "
+                                     "not %s", json_type_name(root->type));
+    v = json_get(root, "id");
+    if (v) {
+        if (v->type != JSON_INT && v->type != JSON_STRING)
+            return want(e, "id", "an integer or a string", v);
+        if (v->type == JSON_STRING && v->len > XMIGD_ID_MAX)
+            return bad(e, "bad_request", "'id' is longer than %d bytes",
+                       XMIGD_ID_MAX);
+        rq->id = v;
+    }
+    v = json_get(root, "protocol");
+    if (v && (v->type != JSON_INT || v->i != XMIGD_PROTOCOL))
+        return bad(e, "unsupported_protocol",
+                   "this daemon speaks protocol %d only", XMIGD_PROTOCOL);
+    v = json_get(root, "cmd");
+    if (!v)
+        return bad(e, "bad_request", "'cmd' is required");
+    if (v->type != JSON_STRING)
+        return want(e, "cmd", "a string", v);
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(v->s, commands[i].name) == 0)
+            break;
+    if (i == sizeof(commands) / sizeof(commands[0]))
+        return bad(e, "unknown_command", "unknown command '%.64s'", v->s);
+    rq->cmd = commands[i].cmd;
+    return args(root, rq, e);
+}

@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * xmig's own page engine, the parts PV and HVM share: headers, CPU policy,
+ * log-dirty and the pre-copy passes, PAGE_DATA batches through the arena,
+ * and writing straight from foreign mappings.  The record order is the one
+ * stock libxenguest writes (xen-stream.md section 1.5).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+/*
+ * Write every byte of iov.  Sinks that pin user pages (9p, some zero-copy
+ * paths) refuse foreign mappings with EFAULT: from then on pages are
+ * copied through a bounce buffer first.
+ */
+int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt)
+{
+    while (cnt > 0) {
+        int n = cnt > IOV_MAX ? IOV_MAX : cnt;
+        ssize_t r;
+
+        if (e->copy_writes) {
+            size_t len = iov[0].iov_len > XMIG_PAGE_SIZE ? XMIG_PAGE_SIZE
+                                                          : iov[0].iov_len;
+
+            memcpy(e->bounce, iov[0].iov_base, len);
+            r = write(e->fd, e->bounce, len);
+        } else {
+            r = writev(e->fd, iov, n);
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EFAULT && !e->copy_writes) {
+            xmig__log(e->x, XMIG_LOG_INFO,
+                      "the sink refuses foreign pages: copying them");
+            e->copy_writes = true;
+            continue;
+        }
+        if (r < 0) {
+            xmig__seterr(e->x, errno, "writing the stream: %s",
+                         errno == EPIPE ? "the receiver has gone away"
+                                        : strerror(errno));
+            return -1;
+        }
+        e->st->bytes += (uint64_t)r;
+        while (r > 0 && cnt > 0) {
+            if ((size_t)r >= iov[0].iov_len) {
+                r -= (ssize_t)iov[0].iov_len;
+                iov++;
+                cnt--;
+            } else {
+                iov[0].iov_base = (uint8_t *)iov[0].iov_base + r;
+                iov[0].iov_len -= (size_t)r;
+                r = 0;
+            }
+        }
+        while (cnt > 0 && iov[0].iov_len == 0) {
+            iov++;
+            cnt--;
+        }
+    }
+    return 0;
+}
+
+/* A record whose body is a header and a second part, padded to 8. */
+int xmig__engine_record2(struct engine *e, uint32_t type, const void *hdr,
+                         size_t hlen, const void *body, size_t blen)
+{
+    static const uint8_t zero[8];
+    uint32_t rh[2] = {type, (uint32_t)(hlen + blen)};
+    struct iovec iov[4] = {
+        {rh, sizeof(rh)},
+        {(void *)hdr, hlen},
+        {(void *)body, blen},
+        {(void *)zero, (8 - ((hlen + blen) & 7)) & 7},
+    };
+
+    if (hlen + blen > (128u << 20)) {
+        xmig__seterr(e->x, E2BIG, "record %#x too large", type);
+        return -1;
+    }
+    return xmig__engine_write(e, iov, 4);
+}
+
+int xmig__engine_record(struct engine *e, uint32_t type, const void *body,
+                        size_t len)
+{
+    return xmig__engine_record2(e, type, body, len, NULL, 0);
+}
+
+static int write_headers(struct engine *e)
+{
+    struct xmig_buf b;
+    uint32_t major, minor;
+    int rc = -1;
+
+    if (e->x->ops->xen_version(e->x, &major, &minor) < 0)
+        return -1;
+    xmig_buf_init(&b);
+    /* Image header: big-endian; domain header: little-endian. */
+    if (xmig_buf_put_be64(&b, ~0ULL) < 0 ||
+        xmig_buf_put_be32(&b, 0x58454e46) < 0 || /* "XENF" */
+        xmig_buf_put_be32(&b, 3) < 0 || xmig_buf_put_be32(&b, 0) < 0 ||
+        xmig_buf_put_be32(&b, 0) < 0 ||
+        xmig_buf_put_le32(&b, e->info.type == XMIG_DOM_PV ? DHDR_TYPE_X86_PV
+                                                          : DHDR_TYPE_X86_HVM) <
+            0 ||
+        xmig_buf_put_le32(&b, XMIG_PAGE_SHIFT) < 0 ||
+        xmig_buf_put_le32(&b, major) < 0 || xmig_buf_put_le32(&b, minor) < 0) {
+        xmig__seterr(e->x, ENOMEM, "out of memory");
+        goto out;
+    }
+    {
+        struct iovec iov = {b.p, b.len};
+
+        rc = xmig__engine_write(e, &iov, 1);
+    }
+out:
+    xmig_buf_dispose(&b);
+    return rc;
+}
+
+/* CPUID and MSR policy go before STATIC_DATA_END, or they are ignored. */
+static int write_cpu_policy(struct engine *e)
+{
+    void *leaves = NULL, *msrs = NULL;
+    uint32_t nl = 0, nm = 0;
+    int rc = -1;
+
+    if (e->x->ops->cpu_policy(e->x, e->domid, &leaves, &nl, &msrs, &nm) < 0)
+        return -1;
+    if (nl && xmig__engine_record(e, REC_X86_CPUID_POLICY, leaves,
+                                  (size_t)nl * 24) < 0)
+        goto out;
+    if (nm && xmig__engine_record(e, REC_X86_MSR_POLICY, msrs,
+                                  (size_t)nm * 16) < 0)
+        goto out;
+    rc = 0;
+out:
+    free(leaves);
+    free(msrs);
+    return rc;
+}
+
+static bool type_has_data(uint32_t t)
+{
+    t &= PFINFO_LTAB_MASK;
+    return t != PFINFO_XTAB && t != PFINFO_XALLOC && t != PFINFO_BROKEN;
+}
+
+static bool is_pagetable(uint32_t t)
+{
+    t &= PFINFO_LTABTYPE_MASK;
+    return t >= PFINFO_L1TAB && t <= PFINFO_L4TAB;
+}
+
+static void add_stats(struct xmig_arena_stats *sum, const xmig_arena *a)
+{
+    struct xmig_arena_stats s;
+
+    if (!a)
+        return;
+    xmig_arena_get_stats(a, &s);
+    sum->frames_mapped += s.frames_mapped;
+    sum->map_calls += s.map_calls;
+    sum->unmap_calls += s.unmap_calls;
+    sum->map_ns += s.map_ns;
+    sum->unmap_ns += s.unmap_ns;
+    sum->windows += s.windows;
+}
+
+/*
+ * One PAGE_DATA record for up to XMIG_MAX_BATCH pfns.  Types are read at
+ * the time of sending, as the receiver expects; pages are written straight
+ * from their mappings.
+ */
+static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
+{
+    xmig_pfn_t frames[XMIG_MAX_BATCH], types[XMIG_MAX_BATCH];
+    xmig_pfn_t want[XMIG_MAX_BATCH];
+    uint64_t words[XMIG_MAX_BATCH + 1];
+    const void *page[XMIG_MAX_BATCH];
+    unsigned int idx[XMIG_MAX_BATCH];
+    struct iovec iov[XMIG_MAX_BATCH + 2];
+    uint32_t rh[2];
+    xmig_window *w = NULL, *wk = NULL;
+    bool pv = e->info.type == XMIG_DOM_PV;
+    unsigned int i, nd = 0, nmap = 0, npt = 0, niov;
+    int rc = -1;
+
+    for (i = 0; i < n; i++) {
+        xmig_pfn_t f = pv ? (pfns[i] < e->p2m_nr ? e->p2m[pfns[i]]
+                                                 : XMIG_INVALID_FRAME)
+                          : pfns[i];
+
+        /* Ballooned out, or Linux's identity/foreign markers. */
+        if (pv && (f >> 62))
+            f = XMIG_INVALID_FRAME;
+        frames[i] = types[i] = f;
+    }
+    if (e->x->ops->page_types(e->x, e->domid, n, types) < 0)
+        return -1;
+
+    for (i = 0; i < n; i++) {
+        uint32_t t = (uint32_t)(types[i] & PFINFO_LTAB_MASK);
+
+        if (frames[i] == XMIG_INVALID_FRAME)
+            t = PFINFO_XTAB;
+        types[i] = t;
+        if (!type_has_data(t))
+            continue;
+        page[nd] = NULL;
+        /* PV: a mapping kept from an earlier pass, if the p2m agrees. */
+        if (e->cache && e->cache[pfns[i]].page &&
+            e->cache[pfns[i]].mfn == frames[i]) {
+            page[nd] = e->cache[pfns[i]].page;
+            e->st->reused++;
+        } else {
+            want[nmap++] = frames[i];
+        }
+        idx[nd++] = i;
+    }
+
+    /*
+     * Reuse across passes is for PV only: a PV pfn keeps its mfn until the
+     * p2m says otherwise, and we re-read the p2m every pass.  PVH/HVM
+     * mappings are never kept: Xen 4.17 does not mark a gfn dirty when it
+     * is remapped (no 98fccdf0ac), so a kept mapping would pin and send
+     * the old frame (xen-stream.md section 7).
+     */
+    if (nmap) {
+        bool keep = e->keep && !e->suspended && !e->cache_full;
+
+        if (keep) {
+            wk = xmig_arena_map(e->keep, want, nmap, NULL);
+            if (!wk && errno == ENOSPC)
+                e->cache_full = true;
+            else if (!wk)
+                goto out;
+            else
+                e->kept[e->nkept++] = wk;
+        }
+        if (!wk) {
+            w = xmig_arena_map(e->arena, want, nmap, NULL);
+            if (!w)
+                goto out;
+        }
+    }
+    for (i = 0, nmap = 0; i < nd; i++) {
+        unsigned int k = idx[i];
+
+        if (page[i])
+            continue;
+        page[i] = xmig_window_page(wk ? wk : w, nmap++);
+        if (wk) {
+            e->cache[pfns[k]].page = page[i];
+            e->cache[pfns[k]].mfn = frames[k];
+        }
+    }
+
+    /* PV page tables go out with pfns in their PTEs. */
+    for (i = 0; pv && i < nd; i++) {
+        unsigned int k = idx[i];
+        int r;
+
+        if (!is_pagetable((uint32_t)types[k]))
+            continue;
+        r = xmig__pv_normalise(e, page[i], e->ptbuf[npt], (uint32_t)types[k]);
+        if (r == 0) {
+            page[i] = e->ptbuf[npt++];
+        } else if (errno == EAGAIN && !e->suspended) {
+            /* A PTE mid-update: send it again once the guest is still. */
+            if (!bit_test(e->deferred, pfns[k])) {
+                bit_set(e->deferred, pfns[k]);
+                e->nr_deferred++;
+            }
+            types[k] = PFINFO_XTAB;
+            page[i] = NULL;
+        } else {
+            goto out;
+        }
+    }
+
+    words[0] = n; /* count, reserved */
+    for (i = 0; i < n; i++)
+        words[i + 1] = (types[i] << 32) | pfns[i];
+    niov = 0;
+    iov[niov++] = (struct iovec){rh, sizeof(rh)};
+    iov[niov++] = (struct iovec){words, 8 * (n + 1)};
+    for (i = 0; i < nd; i++) {
+        if (page[i])
+            iov[niov++] = (struct iovec){(void *)page[i], XMIG_PAGE_SIZE};
+    }
+    rh[0] = REC_PAGE_DATA;
+    rh[1] = (uint32_t)(8 * (n + 1) + XMIG_PAGE_SIZE * (niov - 2));
+    if (xmig__engine_write(e, iov, (int)niov) < 0)
+        goto out;
+    e->st->pages += niov - 2;
+    rc = 0;
+out:
+    /* Kept windows stay mapped until the job ends. */
+    xmig_arena_release(e->arena, w);
+    return rc;
+}
+
+/* Send every pfn set in bm (or all when bm is NULL). */
+static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
+{
+    xmig_pfn_t batch[XMIG_MAX_BATCH];
+    unsigned int nb = 0;
+    uint64_t done = 0;
+    size_t pfn;
+
+    for (pfn = 0; pfn < e->p2m_size; pfn++) {
+        if (bm && !(bm[pfn / 64] >> (pfn % 64) & 1)) {
+            if (!bm[pfn / 64])
+                pfn |= 63; /* skip an empty word */
+            continue;
+        }
+        batch[nb++] = pfn;
+        if (nb == XMIG_MAX_BATCH) {
+            if (send_batch(e, batch, nb) < 0)
+                return -1;
+            done += nb;
+            nb = 0;
+            if (e->hooks->progress)
+                e->hooks->progress(e->hooks->arg, done, total);
+        }
+    }
+    if (nb && send_batch(e, batch, nb) < 0)
+        return -1;
+    done += nb;
+    if (e->hooks->progress)
+        e->hooks->progress(e->hooks->arg, done, total);
+    return 0;
+}
+
+static int refresh(struct engine *e)
+{
+    if (xmig__cancelled(e->x)) {
+        xmig__seterr(e->x, ECANCELED, "cancelled");
+        return -1;
+    }
+    return e->info.type == XMIG_DOM_PV ? xmig__pv_refresh(e) : 0;
+}
+
+static int clean(struct engine *e, bool final, uint64_t *dirty_r)
+{
+    return e->x->ops->logdirty_clean(e->x, e->domid, e->dirty, e->p2m_size,
+                                     final, dirty_r);
+}
+
+static int suspend(struct engine *e)
+{
+    if (e->hooks->suspend(e->hooks->arg) < 0)
+        return -1;
+    e->suspended = true;
+    return 0;
+}
+
+/* The pre-copy loop, with the policy calls libxenguest makes. */
+static int send_live(struct engine *e)
+{
+    unsigned int iteration = 0;
+    unsigned long written = 0;
+    long dirty = (long)e->p2m_size;
+    uint64_t count;
+    size_t i, words = (e->p2m_size + 63) / 64;
+    int d;
+
+    if (e->x->ops->logdirty_enable(e->x, e->domid) < 0)
+        return -1;
+    e->logdirty = true;
+    for (;;) {
+        d = e->hooks->policy(e->hooks->arg, iteration, written, dirty);
+        if (d == XMIG_POLICY_ABORT)
+            goto abort;
+        if (dirty > 0) {
+            if (refresh(e) < 0 ||
+                send_pages(e, iteration ? e->dirty : NULL, (uint64_t)dirty) <
+                    0)
+                return -1;
+        }
+        if (d != XMIG_POLICY_CONTINUE)
+            break;
+        written += (unsigned long)dirty;
+        iteration++;
+        d = e->hooks->policy(e->hooks->arg, iteration, written, -1);
+        if (d == XMIG_POLICY_ABORT)
+            goto abort;
+        if (d != XMIG_POLICY_CONTINUE)
+            break;
+        if (clean(e, false, &count) < 0)
+            return -1;
+        dirty = (long)count;
+    }
+    if (suspend(e) < 0)
+        return -1;
+    if (clean(e, true, &count) < 0 || refresh(e) < 0)
+        return -1;
+    for (i = 0; i < words; i++)
+        e->dirty[i] |= e->deferred[i];
+    e->st->deferred = e->nr_deferred;
+    return send_pages(e, e->dirty, count + e->nr_deferred);
+
+abort:
+    xmig__seterr(e->x, EBUSY, "the pre-copy policy gave up");
+    return -1;
+}
+
+static void cleanup(struct engine *e)
+{
+    /* Always: a PV guest left in log-dirty mode stays in shadow mode. */
+    if (e->logdirty && e->x->ops->logdirty_off(e->x, e->domid) < 0)
+        xmig__log(e->x, XMIG_LOG_ERROR, "%s", e->x->err);
+    /* Every mapping goes now, counted, before the arenas are freed. */
+    while (e->nkept)
+        xmig_arena_release(e->keep, e->kept[--e->nkept]);
+    if ((e->arena && xmig_arena_drain(e->arena) < 0) ||
+        (e->keep && xmig_arena_drain(e->keep) < 0))
+        xmig__log(e->x, XMIG_LOG_ERROR, "unmapping guest memory failed");
+    add_stats(&e->st->arena, e->arena);
+    add_stats(&e->st->arena, e->keep);
+    xmig_arena_close(e->arena);
+    xmig_arena_close(e->keep);
+    xmig__pv_cleanup(e);
+    free(e->kept);
+    free(e->dirty);
+    free(e->deferred);
+    free(e->bounce);
+    free(e->cache);
+    free(e->ptbuf);
+}
+
+int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
+                      bool live, const struct xmig_arena_params *ap,
+                      const struct xmig__save_hooks *hooks,
+                      struct xmig_engine_stats *st)
+{
+    struct engine e = {
+        .x = x,
+        .domid = info->domid,
+        .info = *info,
+        .fd = fd,
+        .live = live,
+        .hooks = hooks,
+        .st = st,
+        .ap = *ap,
+    };
+    bool pv = info->type == XMIG_DOM_PV;
+    size_t words;
+    int rc = -1;
+
+    memset(st, 0, sizeof(*st));
+    if (pv) {
+        if (xmig__pv_setup(&e) < 0)
+            goto out;
+    } else {
+        e.p2m_size = (size_t)info->max_gpfn + 1;
+    }
+    words = (e.p2m_size + 63) / 64;
+    e.dirty = calloc(words, 8);
+    e.deferred = calloc(words, 8);
+    e.bounce = malloc(XMIG_PAGE_SIZE);
+    e.ptbuf = malloc(sizeof(*e.ptbuf) * XMIG_MAX_BATCH);
+    e.arena = xmig_arena_open(x, e.domid, &e.ap);
+    if (!e.dirty || !e.deferred || !e.bounce || !e.ptbuf || !e.arena) {
+        if (e.arena)
+            xmig__seterr(x, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (pv && live) {
+        /* Room for the whole guest, mapped once and read every pass. */
+        struct xmig_arena_params kp = e.ap;
+
+        kp.slots = (unsigned int)((e.p2m_size + kp.batch - 1) / kp.batch) + 1;
+        kp.background = false;
+        e.keep = xmig_arena_open(x, e.domid, &kp);
+        e.cache = calloc(e.p2m_size, sizeof(*e.cache));
+        e.kept = calloc(kp.slots, sizeof(*e.kept));
+        if (!e.keep || !e.cache || !e.kept) {
+            if (e.keep)
+                xmig__seterr(x, ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+
+    if (write_headers(&e) < 0 || (pv && xmig__pv_static(&e) < 0) ||
+        write_cpu_policy(&e) < 0 ||
+        xmig__engine_record(&e, REC_STATIC_DATA_END, NULL, 0) < 0 ||
+        (pv && xmig__pv_start(&e) < 0))
+        goto out;
+    if (live) {
+        if (send_live(&e) < 0)
+            goto out;
+    } else {
+        if (suspend(&e) < 0 || refresh(&e) < 0 ||
+            send_pages(&e, NULL, e.p2m_size) < 0)
+            goto out;
+    }
+    if ((pv ? xmig__pv_end(&e) : xmig__hvm_end(&e)) < 0 ||
+        xmig__engine_record(&e, REC_END, NULL, 0) < 0)
+        goto out;
+    rc = 0;
+out:
+    cleanup(&e);
+    return rc;
+}

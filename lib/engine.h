@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * xmig's own page engine: the libxc migration stream v3 that a stock Xen
+ * 4.17 receiver reads, with every page going through the mapping arena.
+ * engine.c has what PV and HVM share, engine-pv.c and engine-hvm.c the
+ * rest.
+ */
+#ifndef XMIG_ENGINE_H
+#define XMIG_ENGINE_H
+
+#include <sys/uio.h>
+
+#include "private.h"
+#include "stream.h"
+
+/* libxc stream v3 record types (xg_sr_stream_format.h). */
+#define REC_END 0x00
+#define REC_PAGE_DATA 0x01
+#define REC_X86_PV_INFO 0x02
+#define REC_X86_PV_P2M_FRAMES 0x03
+#define REC_X86_PV_VCPU_BASIC 0x04
+#define REC_X86_PV_VCPU_EXTENDED 0x05
+#define REC_X86_PV_VCPU_XSAVE 0x06
+#define REC_SHARED_INFO 0x07
+#define REC_X86_TSC_INFO 0x08
+#define REC_HVM_CONTEXT 0x09
+#define REC_HVM_PARAMS 0x0a
+#define REC_X86_PV_VCPU_MSRS 0x0c
+#define REC_STATIC_DATA_END 0x10
+#define REC_X86_CPUID_POLICY 0x11
+#define REC_X86_MSR_POLICY 0x12
+
+#define DHDR_TYPE_X86_PV 1
+#define DHDR_TYPE_X86_HVM 2
+
+/* XEN_DOMCTL_PFINFO_* */
+#define PFINFO_LTAB_MASK (0xfU << 28)
+#define PFINFO_LTABTYPE_MASK (0x7U << 28)
+#define PFINFO_L1TAB (0x1U << 28)
+#define PFINFO_L4TAB (0x4U << 28)
+#define PFINFO_BROKEN (0xdU << 28)
+#define PFINFO_XALLOC (0xeU << 28)
+#define PFINFO_XTAB (0xfU << 28)
+
+/* A PV mapping kept from an earlier pass, valid while p2m[pfn] == mfn. */
+struct reuse {
+    const void *page;
+    xmig_pfn_t mfn;
+};
+
+struct engine {
+    xmig_xen *x;
+    uint32_t domid;
+    struct xmig_dominfo info;
+    int fd;
+    bool live;
+    const struct xmig__save_hooks *hooks;
+    struct xmig_engine_stats *st;
+    struct xmig_arena_params ap;
+
+    xmig_arena *arena;   /* batches used once */
+    xmig_arena *keep;    /* PV: windows kept across passes */
+    size_t p2m_size;     /* pfns the dirty bitmap covers */
+    uint64_t *dirty;
+    uint64_t *deferred;
+    size_t nr_deferred;
+    bool suspended;
+    bool logdirty;
+    bool copy_writes;    /* the sink refused writes from foreign pages */
+    uint8_t *bounce;
+
+    /* PV */
+    xmig_pfn_t *p2m;
+    size_t p2m_nr;
+    xmig_pfn_t *p2m_leaves;
+    uint64_t p2m_gen;
+    const uint64_t *m2p;
+    uint64_t m2p_nr;
+    struct reuse *cache;
+    xmig_window **kept;  /* windows of keep, given back at the end */
+    size_t nkept;
+    bool cache_full;     /* the kept windows ran out: map the rest per batch */
+    uint8_t (*ptbuf)[XMIG_PAGE_SIZE]; /* normalised page tables of a batch */
+};
+
+static inline bool bit_test(const uint64_t *bm, size_t i)
+{
+    return (bm[i / 64] >> (i % 64)) & 1;
+}
+
+static inline void bit_set(uint64_t *bm, size_t i)
+{
+    bm[i / 64] |= 1ULL << (i % 64);
+}
+
+/* engine.c */
+int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt);
+int xmig__engine_record(struct engine *e, uint32_t type, const void *body,
+                        size_t len);
+int xmig__engine_record2(struct engine *e, uint32_t type, const void *hdr,
+                         size_t hlen, const void *body, size_t blen);
+
+/* engine-pv.c */
+int xmig__pv_setup(struct engine *e);
+int xmig__pv_static(struct engine *e);
+int xmig__pv_start(struct engine *e);
+int xmig__pv_refresh(struct engine *e);
+int xmig__pv_normalise(struct engine *e, const void *src, void *dst,
+                       uint32_t type);
+int xmig__pv_end(struct engine *e);
+void xmig__pv_cleanup(struct engine *e);
+
+/* engine-hvm.c */
+int xmig__hvm_end(struct engine *e);
+
+#endif

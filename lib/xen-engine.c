@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * What xmig's own engine reads from Xen: versions, CPU policy, log-dirty,
+ * TSC, vCPU and HVM state, HVM params and the M2P.  Blobs come back in
+ * malloc'd memory, so the engine never sees a hypercall buffer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "xen-priv.h"
+
+#include <xenguest.h> /* needs xenctrl.h, from xen-priv.h, first */
+
+static int fail(xmig_xen *x, const char *what)
+{
+    int e = errno ? errno : EIO;
+
+    xmig__seterr(x, e, "%s: %s", what, strerror(e));
+    return -1;
+}
+
+int xmig__xe_xen_version(xmig_xen *x, uint32_t *major_r, uint32_t *minor_r)
+{
+    int v = xc_version(priv(x)->xch, XENVER_version, NULL);
+
+    if (v < 0)
+        return fail(x, "xen version");
+    *major_r = (uint32_t)v >> 16;
+    *minor_r = (uint32_t)v & 0xffff;
+    return 0;
+}
+
+int xmig__xe_cpu_policy(xmig_xen *x, uint32_t domid, void **leaves_r,
+                      uint32_t *nr_leaves_r, void **msrs_r, uint32_t *nr_msrs_r)
+{
+    xc_interface *xch = priv(x)->xch;
+    xc_cpu_policy_t *p = NULL;
+    uint32_t nl = 0, nm = 0;
+    void *leaves = NULL, *msrs = NULL;
+    int rc = -1;
+
+    if (xc_cpu_policy_get_size(xch, &nl, &nm) < 0) {
+        fail(x, "cpu policy size");
+        goto out;
+    }
+    p = xc_cpu_policy_init();
+    leaves = calloc(nl ? nl : 1, sizeof(xen_cpuid_leaf_t));
+    msrs = calloc(nm ? nm : 1, sizeof(xen_msr_entry_t));
+    if (!p || !leaves || !msrs) {
+        xmig__seterr(x, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (xc_cpu_policy_get_domain(xch, domid, p) < 0 ||
+        xc_cpu_policy_serialise(xch, p, leaves, &nl, msrs, &nm) < 0) {
+        fail(x, "reading the domain's cpu policy");
+        goto out;
+    }
+    *leaves_r = leaves;
+    *msrs_r = msrs;
+    *nr_leaves_r = nl;
+    *nr_msrs_r = nm;
+    leaves = msrs = NULL;
+    rc = 0;
+out:
+    free(leaves);
+    free(msrs);
+    xc_cpu_policy_destroy(p);
+    return rc;
+}
+
+int xmig__xe_logdirty_enable(xmig_xen *x, uint32_t domid)
+{
+    xc_interface *xch = priv(x)->xch;
+
+    if (xc_shadow_control(xch, domid, XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY,
+                          NULL, 0) == 0)
+        return 0;
+    /* Already on (VRAM tracking, a crashed earlier sender): restart it. */
+    xc_shadow_control(xch, domid, XEN_DOMCTL_SHADOW_OP_OFF, NULL, 0);
+    if (xc_shadow_control(xch, domid, XEN_DOMCTL_SHADOW_OP_ENABLE_LOGDIRTY,
+                          NULL, 0) == 0)
+        return 0;
+    return fail(x, "enabling log-dirty mode (PV guests need a Xen with "
+                   "shadow paging)");
+}
+
+int xmig__xe_logdirty_off(xmig_xen *x, uint32_t domid)
+{
+    if (xc_shadow_control(priv(x)->xch, domid, XEN_DOMCTL_SHADOW_OP_OFF, NULL,
+                          0) < 0)
+        return fail(x, "switching log-dirty mode off");
+    return 0;
+}
+
+int xmig__xe_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
+                          size_t nr, bool final, uint64_t *dirty_r)
+{
+    xc_interface *xch = priv(x)->xch;
+    size_t bytes = (nr + 63) / 64 * 8, pages = (bytes + 4095) / 4096;
+    DECLARE_HYPERCALL_BUFFER(unsigned long, bm);
+    xc_shadow_op_stats_t stats;
+    long long r;
+
+    bm = xc_hypercall_buffer_alloc_pages(xch, bm, (int)pages);
+    if (!bm) {
+        xmig__seterr(x, ENOMEM, "out of memory for the dirty bitmap");
+        return -1;
+    }
+    r = xc_logdirty_control(xch, domid, XEN_DOMCTL_SHADOW_OP_CLEAN,
+                            HYPERCALL_BUFFER(bm), nr,
+                            final ? XEN_DOMCTL_SHADOW_LOGDIRTY_FINAL : 0,
+                            &stats);
+    if (r != (long long)nr) {
+        xc_hypercall_buffer_free_pages(xch, bm, (int)pages);
+        return fail(x, "reading the dirty bitmap");
+    }
+    memcpy(bitmap, bm, bytes);
+    xc_hypercall_buffer_free_pages(xch, bm, (int)pages);
+    *dirty_r = stats.dirty_count;
+    return 0;
+}
+
+int xmig__xe_tsc_info(xmig_xen *x, uint32_t domid, void *rec24)
+{
+    uint32_t mode, khz, incarnation;
+    uint64_t nsec;
+    uint8_t *p = rec24;
+
+    if (xc_domain_get_tsc_info(priv(x)->xch, domid, &mode, &nsec, &khz,
+                               &incarnation) < 0)
+        return fail(x, "reading TSC info");
+    /* Record order differs from the call's: mode, khz, nsec, incarnation. */
+    memset(p, 0, 24);
+    memcpy(p, &mode, 4);
+    memcpy(p + 4, &khz, 4);
+    memcpy(p + 8, &nsec, 8);
+    memcpy(p + 16, &incarnation, 4);
+    return 0;
+}
+
+int xmig__xe_vcpu_online(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                       bool *online_r)
+{
+    xc_vcpuinfo_t info;
+
+    if (xc_vcpu_getinfo(priv(x)->xch, domid, vcpu, &info) < 0)
+        return fail(x, "reading vcpu info");
+    *online_r = info.online;
+    return 0;
+}
+
+int xmig__xe_pv_vcpu_context(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                           void *ctx, size_t len)
+{
+    vcpu_guest_context_any_t c;
+
+    if (len != sizeof(c.x64)) {
+        xmig__seterr(x, EINVAL, "vcpu context size %zu", len);
+        return -1;
+    }
+    if (xc_vcpu_getcontext(priv(x)->xch, domid, vcpu, &c) < 0)
+        return fail(x, "reading a vcpu context");
+    memcpy(ctx, &c.x64, len);
+    return 0;
+}
+
+/* Record types of the libxc stream, as in stream.h. */
+#define REC_EXTENDED 0x05
+#define REC_XSAVE 0x06
+#define REC_MSRS 0x0c
+
+int xmig__xe_pv_vcpu_blob(xmig_xen *x, uint32_t domid, unsigned int vcpu,
+                        unsigned int rec_type, void **blob_r, size_t *len_r)
+{
+    xc_interface *xch = priv(x)->xch;
+    struct xen_domctl d = {.domain = (domid_t)domid};
+    DECLARE_HYPERCALL_BUFFER(void, buf);
+    size_t len = 0;
+    void *out;
+
+    *blob_r = NULL;
+    *len_r = 0;
+    switch (rec_type) {
+    case REC_EXTENDED:
+        d.cmd = XEN_DOMCTL_get_ext_vcpucontext;
+        d.u.ext_vcpucontext.vcpu = vcpu;
+        if (xc_domctl(xch, &d) < 0)
+            return fail(x, "reading a vcpu's extended context");
+        len = d.u.ext_vcpucontext.size;
+        if (!len)
+            return 0;
+        out = malloc(len);
+        if (!out)
+            goto nomem;
+        memcpy(out, &d.u.ext_vcpucontext, len);
+        break;
+    case REC_XSAVE:
+        d.cmd = XEN_DOMCTL_getvcpuextstate;
+        d.u.vcpuextstate.vcpu = vcpu;
+        if (xc_domctl(xch, &d) < 0)
+            return fail(x, "reading a vcpu's xsave state");
+        if (!d.u.vcpuextstate.xfeature_mask)
+            return 0;
+        buf = xc_hypercall_buffer_alloc(xch, buf, d.u.vcpuextstate.size);
+        if (!buf)
+            goto nomem;
+        set_xen_guest_handle(d.u.vcpuextstate.buffer, buf);
+        if (xc_domctl(xch, &d) < 0) {
+            xc_hypercall_buffer_free(xch, buf);
+            return fail(x, "reading a vcpu's xsave state");
+        }
+        len = d.u.vcpuextstate.size;
+        out = len ? malloc(len) : NULL;
+        if (out)
+            memcpy(out, buf, len);
+        xc_hypercall_buffer_free(xch, buf);
+        if (len && !out)
+            goto nomem;
+        break;
+    case REC_MSRS:
+        d.cmd = XEN_DOMCTL_get_vcpu_msrs;
+        d.u.vcpu_msrs.vcpu = vcpu;
+        if (xc_domctl(xch, &d) < 0)
+            return fail(x, "reading a vcpu's MSRs");
+        if (!d.u.vcpu_msrs.msr_count)
+            return 0;
+        len = d.u.vcpu_msrs.msr_count * sizeof(xen_domctl_vcpu_msr_t);
+        buf = xc_hypercall_buffer_alloc(xch, buf, len);
+        if (!buf)
+            goto nomem;
+        set_xen_guest_handle(d.u.vcpu_msrs.msrs, buf);
+        if (xc_domctl(xch, &d) < 0) {
+            xc_hypercall_buffer_free(xch, buf);
+            return fail(x, "reading a vcpu's MSRs");
+        }
+        len = d.u.vcpu_msrs.msr_count * sizeof(xen_domctl_vcpu_msr_t);
+        out = len ? malloc(len) : NULL;
+        if (out)
+            memcpy(out, buf, len);
+        xc_hypercall_buffer_free(xch, buf);
+        if (len && !out)
+            goto nomem;
+        break;
+    default:
+        xmig__seterr(x, EINVAL, "unknown vcpu record %#x", rec_type);
+        return -1;
+    }
+    *blob_r = out;
+    *len_r = len;
+    return 0;
+nomem:
+    xmig__seterr(x, ENOMEM, "out of memory");
+    return -1;
+}
+
+int xmig__xe_hvm_context(xmig_xen *x, uint32_t domid, void **blob_r,
+                       size_t *len_r)
+{
+    xc_interface *xch = priv(x)->xch;
+    int size = xc_domain_hvm_getcontext(xch, domid, NULL, 0);
+    uint8_t *buf;
+
+    if (size <= 0)
+        return fail(x, "sizing the HVM context");
+    buf = malloc((size_t)size);
+    if (!buf) {
+        xmig__seterr(x, ENOMEM, "out of memory");
+        return -1;
+    }
+    size = xc_domain_hvm_getcontext(xch, domid, buf, (uint32_t)size);
+    if (size < 0) {
+        free(buf);
+        return fail(x, "reading the HVM context");
+    }
+    *blob_r = buf;
+    *len_r = (size_t)size;
+    return 0;
+}
+
+int xmig__xe_hvm_param(xmig_xen *x, uint32_t domid, unsigned int index,
+                     uint64_t *val_r)
+{
+    if (xc_hvm_param_get(priv(x)->xch, domid, index, val_r) < 0)
+        return fail(x, "reading an HVM param");
+    return 0;
+}
+
+int xmig__xe_m2p_map(xmig_xen *x, const uint64_t **m2p_r, uint64_t *nr_r)
+{
+    xc_interface *xch = priv(x)->xch;
+    unsigned long max_mfn, mfn0;
+    xen_pfn_t *m2p;
+
+    if (xc_maximum_ram_page(xch, &max_mfn) < 0)
+        return fail(x, "reading the highest machine frame");
+    m2p = xc_map_m2p(xch, max_mfn, PROT_READ, &mfn0);
+    if (!m2p)
+        return fail(x, "mapping the M2P");
+    *m2p_r = (const uint64_t *)m2p;
+    *nr_r = max_mfn + 1;
+    return 0;
+}
+
+/* xc_map_m2p maps whole 2 MiB chunks. */
+void xmig__xe_m2p_unmap(xmig_xen *x, const uint64_t *m2p, uint64_t nr)
+{
+    size_t chunk = 2u << 20, len = (nr * 8 + chunk - 1) / chunk * chunk;
+
+    if (m2p)
+        munmap((void *)m2p, len);
+}
