@@ -13,129 +13,6 @@
 
 #include "xmig-cli.h"
 
-struct render {
-    bool json;
-    bool tty;
-    bool line_open;
-};
-
-static void end_line(struct render *rd)
-{
-    if (rd->line_open) {
-        fputc('\n', stderr);
-        rd->line_open = false;
-    }
-}
-
-static void on_event(void *arg, const struct xmig_event *ev)
-{
-    static const char *const types[] = {"phase", "pass", "progress"};
-    struct render *rd = arg;
-
-    if (rd->json) {
-        struct json j;
-
-        json_begin(&j, stdout);
-        json_open(&j, NULL, '{');
-        json_str(&j, "event", types[ev->type]);
-        json_dbl(&j, "t", ev->elapsed_s);
-        if (ev->type == XMIG_EV_PHASE) {
-            json_str(&j, "phase", ev->phase);
-        } else {
-            json_u64(&j, "pass", ev->pass);
-            json_u64(&j, "sent", ev->sent);
-            if (ev->type == XMIG_EV_PROGRESS)
-                json_u64(&j, "remaining", ev->remaining);
-            if (ev->dirty >= 0)
-                json_u64(&j, "dirty", (unsigned long long)ev->dirty);
-            json_dbl(&j, "mib_s", ev->mib_s);
-            if (ev->type == XMIG_EV_PASS)
-                json_dbl(&j, "dirty_rate", ev->dirty_rate);
-        }
-        json_close(&j, '}');
-        json_end(&j);
-        return;
-    }
-    if (!rd->tty)
-        return;
-    switch (ev->type) {
-    case XMIG_EV_PHASE:
-        end_line(rd);
-        fprintf(stderr, "%7.1fs %s\n", ev->elapsed_s, ev->phase);
-        break;
-    case XMIG_EV_PROGRESS:
-        fprintf(stderr, "\r%7.1fs pass %u: %" PRIu64 " pages sent, %" PRIu64
-                        " to go, %.1f MiB/s   ",
-                ev->elapsed_s, ev->pass, ev->sent, ev->remaining, ev->mib_s);
-        rd->line_open = true;
-        break;
-    case XMIG_EV_PASS:
-        end_line(rd);
-        fprintf(stderr, "%7.1fs pass %u: %" PRIu64 " pages, %.1f MiB/s",
-                ev->elapsed_s, ev->pass, ev->sent, ev->mib_s);
-        if (ev->dirty >= 0)
-            fprintf(stderr, ", %ld dirtied (%.0f pages/s)", ev->dirty,
-                    ev->dirty_rate);
-        fputc('\n', stderr);
-        break;
-    }
-}
-
-static void print_result(const struct render *rd, const struct xmig_job_params *p,
-                         const struct xmig_job_result *r, bool ok,
-                         const char *error)
-{
-    if (rd->json) {
-        struct json j;
-
-        json_begin(&j, stdout);
-        json_open(&j, NULL, '{');
-        json_str(&j, "event", "result");
-        json_str(&j, "ok", ok ? "true" : "false");
-        json_u64(&j, "domid", r->domid);
-        json_str(&j, "dest", p->dest);
-        json_u64(&j, "passes", r->passes);
-        json_u64(&j, "pages_sent", r->pages_sent);
-        json_dbl(&j, "total_s", r->total_s);
-        json_dbl(&j, "downtime_s", r->downtime_s);
-        json_str(&j, "guest", r->guest_on_source ? "source" : "destination");
-        json_str(&j, "engine", p->engine == XMIG_ENGINE_XMIG ? "xmig" : "libxc");
-        if (p->engine == XMIG_ENGINE_XMIG) {
-            const struct xmig_engine_stats *e = &r->engine;
-
-            json_str(&j, "strategy", xmig_strategy_name(p->arena.strategy));
-            json_u64(&j, "bytes", e->bytes);
-            json_u64(&j, "data_pages", e->pages);
-            json_u64(&j, "reused", e->reused);
-            json_u64(&j, "deferred", e->deferred);
-            json_u64(&j, "map_calls", e->arena.map_calls);
-            json_u64(&j, "unmap_calls", e->arena.unmap_calls);
-            json_dbl(&j, "map_s", (double)e->arena.map_ns / 1e9);
-            json_dbl(&j, "unmap_s", (double)e->arena.unmap_ns / 1e9);
-        }
-        if (!ok)
-            json_str(&j, "error", error);
-        json_close(&j, '}');
-        json_end(&j);
-        return;
-    }
-    if (!ok)
-        return;
-    printf("domain %u %s %s: %u passes, %" PRIu64
-           " pages, %.1f s, downtime %.3f s\n",
-           r->domid, p->kind == XMIG_JOB_SAVE ? "saved to" : "migrated to",
-           p->dest, r->passes, r->pages_sent, r->total_s, r->downtime_s);
-    if (p->engine == XMIG_ENGINE_XMIG)
-        printf("engine xmig (%s): %" PRIu64 " MiB written, %" PRIu64
-               " pages reused, %" PRIu64 " map calls (%.3f s), %" PRIu64
-               " unmap calls (%.3f s)\n",
-               xmig_strategy_name(p->arena.strategy), r->engine.bytes >> 20,
-               r->engine.reused, r->engine.arena.map_calls,
-               (double)r->engine.arena.map_ns / 1e9,
-               r->engine.arena.unmap_calls,
-               (double)r->engine.arena.unmap_ns / 1e9);
-}
-
 static int parse_num(const char *opt, const char *s, long min, long max,
                      long *v)
 {
@@ -153,8 +30,8 @@ static int parse_num(const char *opt, const char *s, long min, long max,
     return 0;
 }
 
-static int run(const struct cmd_entry *e, enum xmig_job_kind kind, int argc,
-               char **argv)
+int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
+                   enum xmig_job_kind kind, bool evacuate, struct job_args *a)
 {
     static const struct option opts[] = {
         {"live", no_argument, NULL, 'l'},
@@ -169,106 +46,243 @@ static int run(const struct cmd_entry *e, enum xmig_job_kind kind, int argc,
         {"strategy", required_argument, NULL, 'S'},
         {"batch", required_argument, NULL, 'b'},
         {"json", no_argument, NULL, 'j'},
+        {"direct", no_argument, NULL, 'd'},
+        {"detach", no_argument, NULL, 'x'},
+        {"parallel", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
-    struct xmig_job_params p;
-    struct xmig_job_result r;
-    struct render rd = {.tty = isatty(2) != 0};
-    xmig_xen *x;
-    char *why = NULL;
+    struct xmig_job_params *p = &a->p;
     long v;
-    int c, rc;
+    int c;
 
-    xmig_job_params_default(&p);
-    p.kind = kind;
+    memset(a, 0, sizeof(*a));
+    xmig_job_params_default(p);
+    p->kind = kind;
     /* xl save is not live unless asked; xl migrate is. */
-    p.live = kind == XMIG_JOB_MIGRATE;
+    p->live = p->kind == XMIG_JOB_MIGRATE;
+    a->parallel = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
-            p.live = true;
+            p->live = true;
+            a->has_live = true;
             break;
         case 'L':
-            p.live = false;
+            p->live = false;
+            a->has_live = true;
             break;
         case 'i':
             if (parse_num("--max-iters", optarg, 1, 1000, &v) < 0)
                 return EXIT_USAGE;
-            p.policy.max_iters = (unsigned int)v;
+            p->policy.max_iters = (unsigned int)v;
+            a->has_max_iters = true;
             break;
         case 't':
             if (parse_num("--target-dirty", optarg, 0, 1L << 40, &v) < 0)
                 return EXIT_USAGE;
-            p.policy.target_dirty = v;
+            p->policy.target_dirty = v;
+            a->has_target_dirty = true;
             break;
         case 'a':
-            p.policy.abort_if_busy = true;
+            p->policy.abort_if_busy = true;
             break;
         case 'e':
             if (strcmp(optarg, "libxc") == 0) {
-                p.engine = XMIG_ENGINE_LIBXC;
+                p->engine = XMIG_ENGINE_LIBXC;
             } else if (strcmp(optarg, "xmig") == 0) {
-                p.engine = XMIG_ENGINE_XMIG;
+                p->engine = XMIG_ENGINE_XMIG;
             } else {
                 cli_error("unknown engine '%s' (xmig, libxc)", optarg);
                 return EXIT_USAGE;
             }
+            a->has_engine = true;
             break;
         case 'D':
             if (parse_num("--downtime-ms", optarg, 1, 3600000, &v) < 0)
                 return EXIT_USAGE;
-            p.policy.downtime_ms = (unsigned int)v;
+            p->policy.downtime_ms = (unsigned int)v;
+            a->has_downtime_ms = true;
             break;
         case 'S':
-            if (xmig_strategy_parse(optarg, &p.arena.strategy) < 0) {
+            if (xmig_strategy_parse(optarg, &p->arena.strategy) < 0) {
                 cli_error("unknown strategy '%s' (per-batch, arena, kernel)",
                           optarg);
                 return EXIT_USAGE;
             }
+            a->has_strategy = true;
             break;
         case 'b':
             if (parse_num("--batch", optarg, 1, XMIG_MAX_BATCH, &v) < 0)
                 return EXIT_USAGE;
-            p.arena.batch = (unsigned int)v;
+            p->arena.batch = (unsigned int)v;
+            a->has_batch = true;
             break;
         case 's':
-            p.ssh_command = optarg;
+            p->ssh_command = optarg;
             break;
         case 'k':
-            if (kind != XMIG_JOB_SAVE)
+            if (p->kind != XMIG_JOB_SAVE || evacuate)
                 return cli_usage(e);
-            p.keep = true;
+            p->keep = true;
             break;
         case 'j':
-            rd.json = true;
+            a->json = true;
+            break;
+        case 'd':
+            if (evacuate)
+                return cli_usage(e);
+            a->direct = true;
+            break;
+        case 'x':
+            a->detach = true;
+            break;
+        case 'P':
+            if (!evacuate)
+                return cli_usage(e);
+            if (parse_num("--parallel", optarg, 1, 64, &v) < 0)
+                return EXIT_USAGE;
+            a->parallel = (unsigned int)v;
             break;
         default:
             return cli_usage(e);
         }
     }
-    if (optind + 2 != argc)
+    if (a->direct && a->detach) {
+        cli_error("--detach needs xmigd: it cannot go with --direct");
+        return EXIT_USAGE;
+    }
+    if (optind + (evacuate ? 1 : 2) != argc)
         return cli_usage(e);
-    p.domain = argv[optind];
-    p.dest = argv[optind + 1];
-    p.event = on_event;
-    p.event_arg = &rd;
+    if (evacuate) {
+        p->dest = argv[optind];
+    } else {
+        p->domain = argv[optind];
+        p->dest = argv[optind + 1];
+    }
+    return EXIT_OK;
+}
 
+void job_args_request(const struct job_args *a, struct client_req *rq)
+{
+    const struct xmig_job_params *p = &a->p;
+    struct json *j = &rq->j;
+
+    if (a->has_live || p->kind == XMIG_JOB_MIGRATE)
+        json_bool(j, "live", p->live);
+    if (a->has_max_iters)
+        json_u64(j, "max_iters", p->policy.max_iters);
+    if (a->has_target_dirty)
+        json_u64(j, "target_dirty", (unsigned long long)p->policy.target_dirty);
+    if (p->policy.abort_if_busy)
+        json_bool(j, "abort_if_busy", true);
+    if (a->has_downtime_ms)
+        json_u64(j, "downtime_ms", p->policy.downtime_ms);
+    if (a->has_engine)
+        json_str(j, "engine",
+                 p->engine == XMIG_ENGINE_LIBXC ? "libxc" : "xmig");
+    if (a->has_strategy)
+        json_str(j, "strategy", xmig_strategy_name(p->arena.strategy));
+    if (a->has_batch)
+        json_u64(j, "batch", p->arena.batch);
+    if (p->ssh_command)
+        json_str(j, "ssh_command", p->ssh_command);
+    if (p->keep)
+        json_bool(j, "keep", true);
+}
+
+/* In this process, as before xmigd existed. */
+static int run_direct(struct job_args *a)
+{
+    struct xmig_job_params *p = &a->p;
+    struct render rd = {.tty = isatty(2) != 0, .json = a->json};
+    struct xmig_job_result r;
+    xmig_xen *x;
+    char *why = NULL;
+    int rc;
+
+    p->event = render_event;
+    p->event_arg = &rd;
     x = xmig_xen_open(cli_log, NULL, &why);
     if (!x) {
         cli_error("%s", why);
         free(why);
         return EXIT_FAIL;
     }
-    rc = xmig_job_run(x, &p, &r);
-    end_line(&rd);
-    print_result(&rd, &p, &r, rc == 0, rc == 0 ? "" : xmig_xen_error(x));
+    rc = xmig_job_run(x, p, &r);
+    render_end_line(&rd);
+    render_result(&rd, p, &r, rc == 0, rc == 0 ? "" : xmig_xen_error(x));
     if (rc < 0) {
         cli_error("%s%s", xmig_xen_error(x),
                   r.guest_on_source ? " (the guest is still running here)" : "");
     }
     xmig_xen_close(x);
     return rc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+/* Through xmigd: the job outlives this process; Ctrl-C only detaches. */
+static int run_daemon(struct job_args *a)
+{
+    struct xmig_job_params *p = &a->p;
+    struct render rd = {.tty = isatty(2) != 0, .json = a->json};
+    const struct json_value *resp, *job;
+    struct client_req rq;
+    struct client c;
+    long long id;
+    int rc;
+
+    rc = client_open(&c, true);
+    if (rc != EXIT_OK)
+        return rc;
+    client_req_begin(&rq, p->kind == XMIG_JOB_SAVE ? "save" : "migrate");
+    json_str(&rq.j, "domain", p->domain);
+    json_str(&rq.j, p->kind == XMIG_JOB_SAVE ? "file" : "dest", p->dest);
+    job_args_request(a, &rq);
+    if (!a->detach)
+        json_bool(&rq.j, "watch", true);
+    resp = client_request(&c, &rq, NULL, NULL);
+    if (!resp) {
+        client_close(&c);
+        return EXIT_FAIL;
+    }
+    if (!client_ok(resp)) {
+        client_print_error(resp);
+        client_close(&c);
+        return EXIT_FAIL;
+    }
+    job = json_get(resp, "job");
+    id = client_int(job, "id");
+    if (a->detach) {
+        if (a->json)
+            printf("%s\n", client_line(&c));
+        else
+            printf("job %lld queued: %s %s to %s\n", id,
+                   p->kind == XMIG_JOB_SAVE ? "save" : "migrate",
+                   client_str(job, "domain"), p->dest);
+        client_close(&c);
+        return EXIT_OK;
+    }
+    if (rd.tty && !a->json)
+        fprintf(stderr, "job %lld: %s %s (domain %lld) to %s; Ctrl-C "
+                        "detaches, `xmig cancel %lld` cancels\n",
+                id, p->kind == XMIG_JOB_SAVE ? "saving" : "migrating",
+                client_str(job, "domain"), client_int(job, "domid"), p->dest,
+                id);
+    rc = watch_job(&c, id, &rd);
+    client_close(&c);
+    return rc;
+}
+
+static int run(const struct cmd_entry *e, enum xmig_job_kind kind, int argc,
+               char **argv)
+{
+    struct job_args a;
+    int rc;
+
+    rc = job_args_parse(e, argc, argv, kind, false, &a);
+    if (rc != EXIT_OK)
+        return rc;
+    return a.direct ? run_direct(&a) : run_daemon(&a);
 }
 
 static int cmd_migrate(int argc, char **argv)
@@ -285,17 +299,20 @@ const struct cmd_entry cmd_migrate_entry = {
     .name = "migrate",
     .usage = "DOMAIN DEST [--live|--no-live] [--max-iters N] [--target-dirty N] "
              "[--abort-if-busy] [--downtime-ms MS] [--engine xmig|libxc] "
-             "[--strategy S] [--batch N] [--ssh-command CMD] [--json]",
+             "[--strategy S] [--batch N] [--ssh-command CMD] [--json] "
+             "[--direct|--detach]",
     .help = "send DOMAIN to a stock `xl migrate-receive` at DEST: "
-            "ssh://[user@]host[:port], exec:COMMAND or tcp://host:port",
+            "ssh://[user@]host[:port], exec:COMMAND or tcp://host:port; "
+            "through xmigd unless --direct",
     .exec = cmd_migrate,
 };
 
 const struct cmd_entry cmd_save_entry = {
     .name = "save",
     .usage = "DOMAIN FILE [--live] [--keep] [--max-iters N] [--target-dirty N] "
-             "[--engine xmig|libxc] [--strategy S] [--json]",
+             "[--engine xmig|libxc] [--strategy S] [--json] "
+             "[--direct|--detach]",
     .help = "save DOMAIN to FILE for stock `xl restore`, then destroy it "
-            "(--keep: resume it instead)",
+            "(--keep: resume it instead); through xmigd unless --direct",
     .exec = cmd_save,
 };

@@ -98,15 +98,30 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * The longest stall the guest saw, on the clock that counts a suspend
+ * (CLOCK_BOOTTIME: Linux adds the time a Xen guest spent suspended on
+ * resume): a migration's downtime as the guest lives it.
+ */
+static double max_gap;
+
+static double boottime(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void *dirtier(void *arg)
 {
     uint64_t rng = mix(seed + 1);
-    double owed = 0, last = now();
+    double owed = 0, last = now(), last_boot = boottime();
 
     (void)arg;
     for (;;) {
         nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
-        double t = now(), dt = t - last;
+        double t = now(), dt = t - last, b = boottime();
 
         last = t;
         /* A migration pauses us and may move clocks: never catch up more
@@ -114,6 +129,9 @@ static void *dirtier(void *arg)
         if (dt < 0 || dt > 0.1)
             dt = 0.1;
         pthread_mutex_lock(&lock);
+        if (b - last_boot > max_gap)
+            max_gap = b - last_boot;
+        last_boot = b;
         owed = dirty_on && nwss ? owed + rate * dt : 0;
         for (; owed >= 1; owed--)
             dirty_page(xorshift(&rng) % nwss);
@@ -221,6 +239,12 @@ static void command(char *line)
         dirty_on = !strcmp(arg, "on");
         pthread_mutex_unlock(&lock);
         say("dirty %s\n", arg);
+    } else if (!strcmp(word, "gap") && n == 1) {
+        pthread_mutex_lock(&lock);
+        double g = max_gap;
+        max_gap = 0;
+        pthread_mutex_unlock(&lock);
+        say("gap max_ms=%.0f\n", g * 1000);
     } else if (!strcmp(word, "stats") && n == 1) {
         pthread_mutex_lock(&lock);
         uint64_t d = dirtied;

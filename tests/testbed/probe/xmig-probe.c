@@ -9,6 +9,10 @@
  *       waits for DOMID to suspend, then for a domain that was paused at
  *       that moment (the incoming copy of a local migration) to run; prints
  *       downtime_s=SECONDS.  The same clock for xl and for xmig.
+ *   xmig-probe relay HOST PORT
+ *       stdin -> HOST:PORT -> stdout, counting: on exit prints
+ *       relay_sent_bytes=N on stderr.  The one transport every sender in a
+ *       benchmark goes through, so their byte counts compare.
  *
  * Xen answers "is log-dirty on?" nowhere directly; enabling it fails with
  * EINVAL exactly when it already is (paging_log_dirty_enable), so the probe
@@ -20,6 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <xenctrl.h>
 
@@ -85,8 +94,72 @@ static int downtime(xc_interface *xch, uint32_t domid, double limit)
     return 1;
 }
 
+static int relay(const char *host, const char *port)
+{
+    static char buf[1 << 20];
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    unsigned long long sent = 0;
+    bool in_open = true;
+    int fd, rc = 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (getaddrinfo(host, port, &hints, &ai) != 0) {
+        fprintf(stderr, "xmig-probe: cannot resolve %s\n", host);
+        return 1;
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+        fprintf(stderr, "xmig-probe: connect %s:%s: %s\n", host, port,
+                strerror(errno));
+        freeaddrinfo(ai);
+        return 1;
+    }
+    freeaddrinfo(ai);
+    for (;;) {
+        struct pollfd p[2] = {{.fd = in_open ? 0 : -1, .events = POLLIN},
+                              {.fd = fd, .events = POLLIN}};
+        ssize_t n, w, off;
+
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents) {
+            n = read(0, buf, sizeof(buf));
+            if (n <= 0) {
+                /* The sender is done: tell the receiver, keep listening. */
+                in_open = false;
+                shutdown(fd, SHUT_WR);
+            }
+            for (off = 0; n > 0 && off < n; off += w) {
+                w = write(fd, buf + off, (size_t)(n - off));
+                if (w <= 0)
+                    goto out;
+            }
+            if (n > 0)
+                sent += (unsigned long long)n;
+        }
+        if (p[1].revents) {
+            n = read(fd, buf, sizeof(buf));
+            if (n <= 0) {
+                rc = 0;
+                break;
+            }
+            for (off = 0; off < n; off += w) {
+                w = write(1, buf + off, (size_t)(n - off));
+                if (w <= 0)
+                    goto out;
+            }
+        }
+    }
+out:
+    fprintf(stderr, "relay_sent_bytes=%llu\n", sent);
+    close(fd);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "relay") == 0)
+        return relay(argv[2], argv[3]);
     xc_interface *xch;
     xc_dominfo_t info;
     uint32_t domid;

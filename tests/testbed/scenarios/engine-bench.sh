@@ -1,0 +1,115 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# testbed: xen=shadow hosts=2 timeout=4200
+#
+# engine-bench: stock `xl migrate`, `xmig migrate --engine=libxc` and
+# `xmig migrate` (own engine) of a 128 MiB PV and a 128 MiB PVH guest from
+# host a to a stock `xl migrate-receive` on host b, each guest dirtying a
+# hot quarter of its memory.  Every sender goes through the same relay
+# (xmig-probe relay), which counts the bytes it carried.  On the sending
+# host: Xen's counters (reset before each run) and dom0 system time.  The
+# guest itself measures its downtime (the longest stall it saw).
+#
+# Final lines: trap_ratio_vs_xl (own engine's trapped PTE writes per page
+# sent / xl's, PV) and time_ratio_vs_xl (xl's total time / ours, PV), and
+# the same time ratio for PVH.
+
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+MIB=128
+PROBE=/host/root/usr/libexec/xmig/xmig-probe
+RELAY_LOG=$TB_TMP/relay.log
+RELAY_SSH=$TB_TMP/ssh-relay
+# xl runs "CMD HOST xl migrate-receive": the relay ignores the command, the
+# receiver on host b runs it.
+printf '#!/bin/sh\nexec %s relay "$1" %s 2>%s\n' "$PROBE" "$TB_MIGRATE_PORT" \
+    "$RELAY_LOG" >"$RELAY_SSH"
+chmod +x "$RELAY_SSH"
+
+declare -A R # R[type.method.field]
+
+dom0_sys_ticks() { awk '/^cpu / { print $4 }' /proc/stat; }
+
+run_one() { # TYPE METHOD
+    local type=$1 method=$2 g=$1 json=$TB_OUT/engine-bench-$1-$2.json
+    local t0 dt s0 s1 w m bytes gap rc=0
+    rm -f "$RELAY_LOG"
+    tb_guest_cmd "$g" gap '^gap' >/dev/null
+    tb_perf_reset
+    s0=$(dom0_sys_ticks)
+    t0=$(_tb_now)
+    case $method in
+    xl)
+        timeout 1800 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
+            >"$TB_TMP/$g.xl.log" 2>&1 || { tail -n 5 "$TB_TMP/$g.xl.log"; rc=1; }
+        ;;
+    libxc | xmig)
+        timeout 1800 xmig migrate "$g" \
+            "exec:$PROBE relay $TB_PEER_IP $TB_MIGRATE_PORT 2>$RELAY_LOG" \
+            --engine "$method" --json >"$json" || { tail -n 3 "$json"; rc=1; }
+        ;;
+    esac
+    dt=$(($(_tb_now) - t0))
+    s1=$(dom0_sys_ticks)
+    ((rc == 0)) || return 1
+    read -r w m < <(tb_perf_read)
+    bytes=$(sed -n 's/^relay_sent_bytes=//p' "$RELAY_LOG")
+    [[ -n $bytes ]] || { echo "the relay reported no byte count" >&2; return 1; }
+    gap=$(tb_on_peer tb_guest_cmd "$g" gap '^gap') || return 1
+    gap=${gap##*max_ms=}
+    R[$type.$method.wall]=$(_tb_secs $dt)
+    R[$type.$method.pages]=$((bytes / 4096))
+    R[$type.$method.ptwr]=$w
+    R[$type.$method.mmu]=$m
+    R[$type.$method.sys]=$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", (b - a) / 100 }')
+    R[$type.$method.down]=$(awk -v g="$gap" 'BEGIN { printf "%.3f", g / 1000 }')
+    local f
+    for f in wall pages ptwr mmu sys down; do
+        tb_note "$f" "${R[$type.$method.$f]}"
+    done
+    echo "$type $method: wall ${R[$type.$method.wall]} s, downtime ${R[$type.$method.down]} s," \
+        "pages ${R[$type.$method.pages]}, ptwr $w, mmu_update $m, dom0 sys ${R[$type.$method.sys]} s"
+}
+
+after() { # TYPE: the guest on host b is intact; then it goes away
+    tb_on_peer tb_guest_verify "$1" || return 1
+    tb_on_peer tb_guest_destroy "$1"
+}
+
+for type in pv pvh; do
+    for method in xl libxc xmig; do
+        tb_step "create-$type-for-$method" tb_guest_create "$type" "$type" "$MIB"
+        tb_step "migrate-$type-$method" run_one "$type" "$method"
+        tb_step "verify-$type-$method" after "$type"
+    done
+done
+
+table() {
+    local type method
+    printf '%-4s %-6s %8s %8s %8s %9s %9s %9s\n' guest method wall_s down_s \
+        pages ptwr mmu_upd sys_s
+    for type in pv pvh; do
+        for method in xl libxc xmig; do
+            printf '%-4s %-6s %8s %8s %8s %9s %9s %9s\n' "$type" "$method" \
+                "${R[$type.$method.wall]}" "${R[$type.$method.down]}" \
+                "${R[$type.$method.pages]}" "${R[$type.$method.ptwr]}" \
+                "${R[$type.$method.mmu]}" "${R[$type.$method.sys]}"
+        done
+    done
+}
+table | tee "$TB_OUT/engine-bench.table"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+per_page() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b > 0 ? a / b : 0) }'; }
+
+trap_ratio=$(ratio "$(per_page "${R[pv.xmig.ptwr]}" "${R[pv.xmig.pages]}")" \
+    "$(per_page "${R[pv.xl.ptwr]}" "${R[pv.xl.pages]}")")
+time_ratio=$(ratio "${R[pv.xl.wall]}" "${R[pv.xmig.wall]}")
+time_ratio_pvh=$(ratio "${R[pvh.xl.wall]}" "${R[pvh.xmig.wall]}")
+tb_metric trap_ratio_vs_xl "$trap_ratio"
+tb_metric time_ratio_vs_xl "$time_ratio"
+tb_metric time_ratio_vs_xl_pvh "$time_ratio_pvh"
+echo "trap_ratio_vs_xl=$trap_ratio"
+echo "time_ratio_vs_xl=$time_ratio"
+echo "time_ratio_vs_xl_pvh=$time_ratio_pvh"
