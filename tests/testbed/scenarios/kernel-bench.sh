@@ -28,8 +28,9 @@
 
 MIB=256
 BATCHES=${KBENCH_BATCHES:-1024 64}
+# The runner labels Debian's kernel by its package (linux-image-...).
 case ${TB_KERNEL:-stock} in
-    stock) KERNEL=stock ;;
+    stock|linux-image-*) KERNEL=stock ;;
     patched) KERNEL=patched ;;
     *) KERNEL=$(basename "$TB_KERNEL") ;;
 esac
