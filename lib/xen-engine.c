@@ -298,12 +298,16 @@ int xmig__xe_m2p_map(xmig_xen *x, const uint64_t **m2p_r, uint64_t *nr_r)
     m2p = xc_map_m2p(xch, max_mfn, PROT_READ, &mfn0);
     if (!m2p)
         return fail(x, "mapping the M2P");
+    /* Xen's max_page: one past the highest machine frame. */
     *m2p_r = (const uint64_t *)m2p;
-    *nr_r = max_mfn + 1;
+    *nr_r = max_mfn;
     return 0;
 }
 
-/* xc_map_m2p maps whole 2 MiB chunks. */
+/*
+ * xc_map_m2p maps max_mfn entries rounded up to whole 2 MiB chunks; a
+ * byte more and we would unmap a neighbour (libxencall's buffers).
+ */
 void xmig__xe_m2p_unmap(xmig_xen *x, const uint64_t *m2p, uint64_t nr)
 {
     size_t chunk = 2u << 20, len = (nr * 8 + chunk - 1) / chunk * chunk;
