@@ -263,8 +263,9 @@ static int run_daemon(struct job_args *a)
         return EXIT_OK;
     }
     if (rd.tty && !a->json)
-        fprintf(stderr, "job %lld: %s %s (domain %lld) to %s; Ctrl-C "
-                        "detaches, `xmig cancel %lld` cancels\n",
+        fprintf(stderr,
+                "job %lld: %s %s (domain %lld) to %s; Ctrl-C "
+                "detaches, `xmig cancel %lld` cancels\n",
                 id, p->kind == XMIG_JOB_SAVE ? "saving" : "migrating",
                 client_str(job, "domain"), client_int(job, "domid"), p->dest,
                 id);

@@ -75,6 +75,12 @@ void json_dbl(struct json *j, const char *k, double val)
         fputs("null", j->f);
 }
 
+void json_bool(struct json *j, const char *k, bool val)
+{
+    key(j, k);
+    fputs(val ? "true" : "false", j->f);
+}
+
 void json_null(struct json *j, const char *k)
 {
     key(j, k);

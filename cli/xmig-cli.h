@@ -6,12 +6,18 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "json.h"
 #include "xmig.h"
+
+struct client;
+struct client_req;
+struct render;
 
 /* Exit codes, documented in xmig(1). */
 #define EXIT_OK 0
 #define EXIT_FAIL 1  /* the operation failed */
 #define EXIT_USAGE 2 /* bad command line */
+#define EXIT_NO_DAEMON 3 /* xmigd is not running */
 
 struct cmd_entry {
     const char *name;
@@ -29,9 +35,34 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* cmd-bench.c */
 extern const struct cmd_entry cmd_bench_entry;
 
-/* cmd-migrate.c */
+/* cmd-migrate.c: migrate, save, and the options evacuate shares. */
 extern const struct cmd_entry cmd_migrate_entry;
 extern const struct cmd_entry cmd_save_entry;
+struct job_args {
+    struct xmig_job_params p;
+    bool has_live, has_engine, has_strategy, has_batch;
+    bool has_max_iters, has_target_dirty, has_downtime_ms;
+    bool json;
+    bool direct;
+    bool detach;
+    unsigned int parallel; /* evacuate */
+};
+/* 0, or the exit code (EXIT_USAGE) after saying what is wrong. */
+int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
+                   enum xmig_job_kind kind, bool evacuate, struct job_args *a);
+/* The job's settings as request fields (only those given). */
+void job_args_request(const struct job_args *a, struct client_req *rq);
+
+/* cmd-evacuate.c */
+extern const struct cmd_entry cmd_evacuate_entry;
+
+/* cmd-jobs.c */
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_watch_entry;
+extern const struct cmd_entry cmd_cancel_entry;
+extern const struct cmd_entry cmd_stats_entry;
+/* Follow one job to its end; the exit code its outcome deserves. */
+int watch_job(struct client *c, long long id, struct render *rd);
 
 /* json.c: just enough JSON to print results. */
 struct json {
@@ -45,7 +76,60 @@ void json_close(struct json *j, char bracket);
 void json_str(struct json *j, const char *key, const char *val);
 void json_u64(struct json *j, const char *key, unsigned long long val);
 void json_dbl(struct json *j, const char *key, double val);
+void json_bool(struct json *j, const char *key, bool val);
 void json_null(struct json *j, const char *key);
 void json_end(struct json *j);
+
+/* render.c: a job's progress and result, in-process or from xmigd. */
+struct render {
+    bool json;
+    bool tty;
+    bool line_open;
+};
+void render_end_line(struct render *rd);
+void render_event(void *arg, const struct xmig_event *ev);
+void render_result(const struct render *rd, const struct xmig_job_params *p,
+                   const struct xmig_job_result *r, bool ok, const char *error);
+void render_daemon_event(struct render *rd, const struct json_value *m);
+bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
+                       struct xmig_job_result *r, const char **error_r);
+
+/* client.c: xmigd's client (daemon/PROTOCOL.md). */
+#define CLIENT_PROTOCOL 1
+extern const char *cli_socket; /* -S, else $XMIG_SOCKET, else the default */
+struct client {
+    int fd;
+    char *buf;
+    size_t len;
+    size_t cap;
+    char *line;
+    struct json_doc *doc;
+    bool xen;
+};
+struct client_req {
+    struct json j;
+    FILE *f;
+    char *buf;
+    size_t len;
+};
+typedef void client_event_fn(void *arg, const struct json_value *ev);
+const char *client_socket_path(void);
+void client_init(struct client *c);
+/* EXIT_OK, or an exit code (EXIT_NO_DAEMON...) after saying why. */
+int client_open(struct client *c, bool direct_hint);
+void client_close(struct client *c);
+int client_send(struct client *c, const char *line, size_t len);
+/* The next line (valid until the next call); NULL at EOF or error. */
+const struct json_value *client_next(struct client *c);
+const char *client_line(const struct client *c);
+void client_req_begin(struct client_req *rq, const char *cmd);
+/* Sends rq; events before the response go to ev.  NULL if the daemon left. */
+const struct json_value *client_request(struct client *c, struct client_req *rq,
+                                        client_event_fn *ev, void *arg);
+bool client_ok(const struct json_value *resp);
+void client_print_error(const struct json_value *resp);
+const char *client_str(const struct json_value *obj, const char *key);
+long long client_int(const struct json_value *obj, const char *key);
+double client_dbl(const struct json_value *obj, const char *key);
 
 #endif

@@ -14,6 +14,11 @@ static const struct cmd_entry *const cmd_table[] = {
     &cmd_bench_entry,
     &cmd_migrate_entry,
     &cmd_save_entry,
+    &cmd_evacuate_entry,
+    &cmd_status_entry,
+    &cmd_watch_entry,
+    &cmd_cancel_entry,
+    &cmd_stats_entry,
 };
 
 #define NCMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
@@ -48,7 +53,8 @@ static void usage(FILE *f)
 {
     size_t i;
 
-    fprintf(f, "usage: xmig [-v] COMMAND [ARGS]\n       xmig --version\n\n"
+    fprintf(f, "usage: xmig [-v] [-S SOCKET] COMMAND [ARGS]\n"
+               "       xmig --version\n\n"
                "commands:\n");
     for (i = 0; i < NCMDS; i++)
         fprintf(f, "  %s %s\n      %s\n", cmd_table[i]->name,
@@ -64,6 +70,15 @@ int main(int argc, char **argv)
     while (argc && argv[0][0] == '-') {
         if (strcmp(argv[0], "-v") == 0) {
             cli_verbose = true;
+        } else if (strcmp(argv[0], "-S") == 0 ||
+                   strcmp(argv[0], "--socket") == 0) {
+            if (argc < 2) {
+                cli_error("%s needs the path of xmigd's socket", argv[0]);
+                return EXIT_USAGE;
+            }
+            cli_socket = argv[1];
+            argc--;
+            argv++;
         } else if (strcmp(argv[0], "--version") == 0) {
             printf("xmig %s\n", PACKAGE_VERSION);
             return EXIT_OK;

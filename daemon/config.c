@@ -14,12 +14,17 @@
 
 void config_init(struct config *c)
 {
+    struct xmig_job_params d;
+
+    /* The library's defaults, unless the file says otherwise. */
+    xmig_job_params_default(&d);
     c->socket = NULL;
     c->group = NULL;
     c->max_jobs = 4;
     c->log_level = XMIG_LOG_INFO;
-    c->engine = XMIG_ENGINE_LIBXC;
-    xmig_policy_default(&c->policy);
+    c->engine = d.engine;
+    c->arena = d.arena;
+    c->policy = d.policy;
 }
 
 void config_dispose(struct config *c)
@@ -38,8 +43,8 @@ static char *trim(char *s)
     while (*s == ' ' || *s == '\t')
         s++;
     e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' ||
-                     e[-1] == '\r'))
+    while (e > s &&
+           (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
         *--e = 0;
     return s;
 }
@@ -96,8 +101,25 @@ static const char *set(struct config *c, const char *k, const char *v)
         return log_level_parse(v, &c->log_level) < 0
                    ? "expected error, warning, info or debug"
                    : NULL;
-    if (!strcmp(k, "engine"))
-        return strcmp(v, "libxc") ? "expected libxc" : NULL;
+    if (!strcmp(k, "engine")) {
+        if (!strcmp(v, "xmig"))
+            c->engine = XMIG_ENGINE_XMIG;
+        else if (!strcmp(v, "libxc"))
+            c->engine = XMIG_ENGINE_LIBXC;
+        else
+            return "expected xmig or libxc";
+        return NULL;
+    }
+    if (!strcmp(k, "strategy"))
+        return xmig_strategy_parse(v, &c->arena.strategy) < 0
+                   ? "expected per-batch, arena or kernel"
+                   : NULL;
+    if (!strcmp(k, "downtime_ms")) {
+        if (number(v, 0, 3600000, &n) < 0)
+            return "expected milliseconds (0: off)";
+        c->policy.downtime_ms = (unsigned int)n;
+        return NULL;
+    }
     if (!strcmp(k, "max_iters")) {
         if (number(v, 1, 1000, &n) < 0)
             return "expected a number from 1 to 1000";
@@ -150,8 +172,8 @@ int config_load(struct config *c, const char *path, bool missing_ok,
             continue;
         eq = strchr(k, '=');
         if (!eq) {
-            if (asprintf(err_r, "%s:%u: expected key = value", path,
-                         lineno) < 0)
+            if (asprintf(err_r, "%s:%u: expected key = value", path, lineno) <
+                0)
                 *err_r = NULL;
             goto out;
         }

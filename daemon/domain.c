@@ -17,7 +17,6 @@
 #include "xmigd.h"
 
 /* DOMID_FIRST_RESERVED */
-#define DOMID_LIMIT 0x7ff0
 
 static xmig_xen *xen;
 static char why[256] = "Xen has not been opened yet";
@@ -66,41 +65,34 @@ bool domain_xen_available(void)
     return xen != NULL;
 }
 
-/*
- * libxmig has no domain list yet (xmig_domain_list is requested): ask for
- * each possible id.  One cheap hypercall per id that does not exist.
- */
 int domain_list(struct domain_entry **list_r, size_t *n_r, const char **why_r)
 {
-    struct domain_entry *list = NULL, *l;
-    struct xmig_dominfo info;
-    size_t n = 0, cap = 0;
+    struct xmig_dominfo *info = NULL;
+    struct domain_entry *list;
     xmig_xen *x = domain_xen(why_r);
-    uint32_t id;
+    size_t n = 0, i;
 
     *list_r = NULL;
     *n_r = 0;
     if (!x)
         return -1;
-    for (id = 1; id < DOMID_LIMIT; id++) {
-        if (xmig_domain_info(x, id, &info) < 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            l = realloc(list, cap * sizeof(*list));
-            if (!l) {
-                free(list);
-                *why_r = "out of memory";
-                return -1;
-            }
-            list = l;
-        }
-        list[n].domid = id;
-        list[n].type = info.type;
-        list[n].dying = info.dying || info.shutdown;
-        snprintf(list[n].name, sizeof(list[n].name), "%s", info.name);
-        n++;
+    if (xmig_domain_list(x, &info, &n) < 0) {
+        *why_r = xmig_xen_error(x);
+        return -1;
     }
+    list = calloc(n ? n : 1, sizeof(*list));
+    if (!list) {
+        free(info);
+        *why_r = "out of memory";
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        list[i].domid = info[i].domid;
+        list[i].type = info[i].type;
+        list[i].dying = info[i].dying || info[i].shutdown;
+        snprintf(list[i].name, sizeof(list[i].name), "%s", info[i].name);
+    }
+    free(info);
     *list_r = list;
     *n_r = n;
     return 0;

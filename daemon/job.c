@@ -135,8 +135,8 @@ static void *worker(void *arg)
 
 const char *job_state_name(enum job_state s)
 {
-    static const char *const names[] = {"queued", "running", "done",
-                                        "failed", "cancelled"};
+    static const char *const names[] = {"queued", "running", "done", "failed",
+                                        "cancelled"};
 
     return s <= JOB_CANCELLED ? names[s] : "?";
 }
@@ -200,6 +200,26 @@ static double secs(uint64_t from, uint64_t to)
     return from && to > from ? (double)(to - from) / 1e9 : 0;
 }
 
+/* What xmig's own engine did; the same keys as `xmig migrate --json`. */
+static void describe_engine(struct jsonw *w, const struct job *j)
+{
+    const struct xmig_engine_stats *e = &j->result.engine;
+
+    jsonw_str(w, "engine",
+              j->params.engine == XMIG_ENGINE_XMIG ? "xmig" : "libxc");
+    if (j->params.engine != XMIG_ENGINE_XMIG)
+        return;
+    jsonw_str(w, "strategy", xmig_strategy_name(j->params.arena.strategy));
+    jsonw_uint(w, "bytes", e->bytes);
+    jsonw_uint(w, "data_pages", e->pages);
+    jsonw_uint(w, "reused", e->reused);
+    jsonw_uint(w, "deferred", e->deferred);
+    jsonw_uint(w, "map_calls", e->arena.map_calls);
+    jsonw_uint(w, "unmap_calls", e->arena.unmap_calls);
+    jsonw_fixed(w, "map_s", (double)e->arena.map_ns / 1e9, 6);
+    jsonw_fixed(w, "unmap_s", (double)e->arena.unmap_ns / 1e9, 6);
+}
+
 void job_describe(struct jsonw *w, const char *key, const struct job *j)
 {
     uint64_t now = xmig_now_ns();
@@ -216,12 +236,13 @@ void job_describe(struct jsonw *w, const char *key, const struct job *j)
     jsonw_uint(w, "sent", j->sent);
     jsonw_uint(w, "remaining", j->remaining);
     jsonw_int(w, "dirty", j->dirty);
-    jsonw_dbl(w, "mib_s", j->mib_s);
-    jsonw_dbl(w, "elapsed_s", j->elapsed_s);
-    jsonw_dbl(w, "queued_s",
-              secs(j->t_queued, j->t_started ? j->t_started
-                                : j->t_ended  ? j->t_ended
-                                              : now));
+    jsonw_fixed(w, "mib_s", j->mib_s, 2);
+    jsonw_fixed(w, "elapsed_s", j->elapsed_s, 6);
+    jsonw_fixed(w, "queued_s",
+                secs(j->t_queued, j->t_started ? j->t_started
+                                  : j->t_ended ? j->t_ended
+                                               : now),
+                6);
     jsonw_uint(w, "uid", (unsigned long long)j->uid);
     jsonw_uint(w, "group", j->group);
     jsonw_bool(w, "cancel_requested", j->cancel_requested);
@@ -229,10 +250,11 @@ void job_describe(struct jsonw *w, const char *key, const struct job *j)
         jsonw_open(w, "result", '{');
         jsonw_uint(w, "passes", j->result.passes);
         jsonw_uint(w, "pages_sent", j->result.pages_sent);
-        jsonw_dbl(w, "total_s", j->result.total_s);
-        jsonw_dbl(w, "downtime_s", j->result.downtime_s);
+        jsonw_fixed(w, "total_s", j->result.total_s, 6);
+        jsonw_fixed(w, "downtime_s", j->result.downtime_s, 6);
         jsonw_str(w, "guest",
                   j->result.guest_on_source ? "source" : "destination");
+        describe_engine(w, j);
         jsonw_close(w, '}');
         if (j->state != JOB_DONE) {
             jsonw_open(w, "error", '{');
@@ -279,17 +301,15 @@ static void finish(struct job *j)
     case JOB_DONE:
         totals.done++;
         totals.migrate_s += r->total_s;
-        if (!totals.done || totals.done == 1 || r->downtime_s < totals.downtime_min)
+        if (totals.done == 1 || r->downtime_s < totals.downtime_min)
             totals.downtime_min = r->downtime_s;
         if (r->downtime_s > totals.downtime_max)
             totals.downtime_max = r->downtime_s;
         totals.downtime_sum += r->downtime_s;
-        log_info("job %llu: %s %s (domain %u) %s %s: %u passes, %llu pages, "
-                 "%.1f s, downtime %.3f s",
-                 (unsigned long long)j->id, j->kind == XMIG_JOB_SAVE ? "save" : "migrate",
-                 j->name, j->domid, j->kind == XMIG_JOB_SAVE ? "to" : "to",
-                 j->dest, r->passes, (unsigned long long)r->pages_sent,
-                 r->total_s, r->downtime_s);
+        log_info("job %llu: done: %u passes, %llu pages, %.1f s, downtime "
+                 "%.3f s",
+                 (unsigned long long)j->id, r->passes,
+                 (unsigned long long)r->pages_sent, r->total_s, r->downtime_s);
         break;
     case JOB_CANCELLED:
         totals.cancelled++;
@@ -334,7 +354,7 @@ static void handle(struct job_msg *m)
         j->elapsed_s = ev->elapsed_s;
         jsonw_str(&w, "event", types[ev->type]);
         jsonw_uint(&w, "job", j->id);
-        jsonw_dbl(&w, "t", ev->elapsed_s);
+        jsonw_fixed(&w, "t", ev->elapsed_s, 6);
         if (ev->type == XMIG_EV_PHASE) {
             snprintf(j->phase, sizeof(j->phase), "%s", m->phase);
             jsonw_str(&w, "phase", m->phase);
@@ -353,15 +373,15 @@ static void handle(struct job_msg *m)
                 j->remaining = 0;
                 j->dirty = ev->dirty;
                 jsonw_int(&w, "dirty", ev->dirty);
-                jsonw_dbl(&w, "dirty_rate", ev->dirty_rate);
+                jsonw_fixed(&w, "dirty_rate", ev->dirty_rate, 2);
             }
-            jsonw_dbl(&w, "mib_s", ev->mib_s);
+            jsonw_fixed(&w, "mib_s", ev->mib_s, 2);
         }
     }
     jsonw_close(&w, '}');
     if (jsonw_end(&w))
-        control_broadcast(j, &w, m->type == MSG_EVENT &&
-                                     ev->type == XMIG_EV_PROGRESS);
+        control_broadcast(j, &w,
+                          m->type == MSG_EVENT && ev->type == XMIG_EV_PROGRESS);
     jsonw_dispose(&w);
 }
 
@@ -390,8 +410,8 @@ static unsigned int group_running(unsigned int group)
     unsigned int n = 0;
 
     TAILQ_FOREACH(j, &jobs, entry)
-        if (j->group == group && j->state == JOB_RUNNING)
-            n++;
+    if (j->group == group && j->state == JOB_RUNNING)
+        n++;
     return n;
 }
 
@@ -455,9 +475,10 @@ static void prune(void)
     unsigned int final = 0;
 
     TAILQ_FOREACH(j, &jobs, entry)
-        if (job_final(j))
-            final++;
-    TAILQ_FOREACH_SAFE(j, &jobs, entry, tmp) {
+    if (job_final(j))
+        final++;
+    TAILQ_FOREACH_SAFE(j, &jobs, entry, tmp)
+    {
         if (final <= XMIGD_HISTORY)
             break;
         if (!job_final(j))
@@ -476,7 +497,8 @@ void job_schedule(void)
     prune();
     if (stopping)
         return;
-    TAILQ_FOREACH(j, &jobs, entry) {
+    TAILQ_FOREACH(j, &jobs, entry)
+    {
         if (running >= xmigd_conf.max_jobs)
             break;
         if (j->state != JOB_QUEUED)
@@ -518,8 +540,8 @@ struct job *job_find(uint64_t id)
     struct job *j;
 
     TAILQ_FOREACH(j, &jobs, entry)
-        if (j->id == id)
-            return j;
+    if (j->id == id)
+        return j;
     return NULL;
 }
 
@@ -528,8 +550,8 @@ struct job *job_find_domain(uint32_t domid)
     struct job *j;
 
     TAILQ_FOREACH(j, &jobs, entry)
-        if (j->domid == domid && !job_final(j))
-            return j;
+    if (j->domid == domid && !job_final(j))
+        return j;
     return NULL;
 }
 
@@ -544,8 +566,8 @@ unsigned int job_count(enum job_state state)
     unsigned int n = 0;
 
     TAILQ_FOREACH(j, &jobs, entry)
-        if (j->state == state)
-            n++;
+    if (j->state == state)
+        n++;
     return n;
 }
 
@@ -581,16 +603,16 @@ int job_cancel(struct job *j, const char **code_r, char *why, size_t n)
         return -1;
     }
     if (j->state == JOB_QUEUED) {
-        log_info("job %llu: cancelled while queued",
-                 (unsigned long long)j->id);
+        log_info("job %llu: cancelled while queued", (unsigned long long)j->id);
         cancel_queued(j, "cancelled before it started");
         return 0;
     }
     pthread_mutex_lock(&j->lock);
     if (j->past_return) {
         *code_r = "too_late";
-        snprintf(why, n, "job %llu is in the handshake: the receiver is "
-                         "taking the guest over, so the job finishes",
+        snprintf(why, n,
+                 "job %llu is in the handshake: the receiver is "
+                 "taking the guest over, so the job finishes",
                  (unsigned long long)j->id);
         rc = -1;
     } else if (j->worker_returned) {
@@ -615,7 +637,8 @@ void job_stop_all(void)
     char why[200];
 
     stopping = true;
-    TAILQ_FOREACH_SAFE(j, &jobs, entry, tmp) {
+    TAILQ_FOREACH_SAFE(j, &jobs, entry, tmp)
+    {
         if (j->state == JOB_QUEUED) {
             cancel_queued(j, "cancelled: xmigd is stopping");
         } else if (j->state == JOB_RUNNING) {

@@ -15,9 +15,9 @@
 #include "json.h"
 
 struct json_doc {
-    struct json nodes[JSON_MAX_VALUES];
+    struct json_value nodes[JSON_MAX_VALUES];
     size_t used;
-    struct json *root;
+    struct json_value *root;
     char *pool; /* points into the same allocation, after the struct */
     size_t pool_used;
 };
@@ -41,8 +41,8 @@ static int fail(struct parser *ps, const char *fmt, ...)
 
     if (!ps->err || !ps->errlen)
         return -1;
-    n = snprintf(ps->err, ps->errlen, "at byte %zu: ",
-                 (size_t)(ps->p - ps->start));
+    n = snprintf(ps->err, ps->errlen,
+                 "at byte %zu: ", (size_t)(ps->p - ps->start));
     if (n < 0 || (size_t)n >= ps->errlen)
         return -1;
     va_start(ap, fmt);
@@ -58,9 +58,9 @@ static void skip_blank(struct parser *ps)
         ps->p++;
 }
 
-static struct json *node(struct parser *ps)
+static struct json_value *node(struct parser *ps)
 {
-    struct json *v;
+    struct json_value *v;
 
     if (ps->d->used == JSON_MAX_VALUES) {
         fail(ps, "more than %d values", JSON_MAX_VALUES);
@@ -247,7 +247,7 @@ static int string(struct parser *ps, const char **s_r, size_t *len_r)
     return 0;
 }
 
-static int number(struct parser *ps, struct json *v)
+static int number(struct parser *ps, struct json_value *v)
 {
     const unsigned char *s = ps->p;
     bool integral = true;
@@ -304,12 +304,13 @@ static int number(struct parser *ps, struct json *v)
     return 0;
 }
 
-static struct json *value(struct parser *ps, int depth);
+static struct json_value *value(struct parser *ps, int depth);
 
 /* Arrays and objects: members separated by commas, closed by close. */
-static int members(struct parser *ps, struct json *v, int depth, char close)
+static int members(struct parser *ps, struct json_value *v, int depth,
+                   char close)
 {
-    struct json **tail = &v->first, *m, *o;
+    struct json_value **tail = &v->first, *m, *o;
     const char *key = NULL;
     size_t keylen;
 
@@ -358,9 +359,9 @@ static int members(struct parser *ps, struct json *v, int depth, char close)
     }
 }
 
-static struct json *value(struct parser *ps, int depth)
+static struct json_value *value(struct parser *ps, int depth)
 {
-    struct json *v;
+    struct json_value *v;
     int rc;
 
     skip_blank(ps);
@@ -446,14 +447,14 @@ void json_doc_free(struct json_doc *d)
     free(d);
 }
 
-const struct json *json_root(const struct json_doc *d)
+const struct json_value *json_root(const struct json_doc *d)
 {
     return d->root;
 }
 
-const struct json *json_get(const struct json *obj, const char *key)
+const struct json_value *json_get(const struct json_value *obj, const char *key)
 {
-    const struct json *m;
+    const struct json_value *m;
 
     if (!obj || obj->type != JSON_OBJECT)
         return NULL;
@@ -484,9 +485,9 @@ const char *json_type_name(enum json_type t)
     return "?";
 }
 
-bool json_equal(const struct json *a, const struct json *b)
+bool json_equal(const struct json_value *a, const struct json_value *b)
 {
-    const struct json *x, *y;
+    const struct json_value *x, *y;
 
     if ((a->type == JSON_INT || a->type == JSON_NUMBER) &&
         (b->type == JSON_INT || b->type == JSON_NUMBER)) {

@@ -28,17 +28,17 @@ enum json_type {
     JSON_OBJECT,
 };
 
-struct json {
+struct json_value {
     enum json_type type;
     bool b;
     long long i;
-    double d;         /* JSON_INT and JSON_NUMBER */
-    const char *s;    /* JSON_STRING: NUL-terminated, no NUL inside */
+    double d;      /* JSON_INT and JSON_NUMBER */
+    const char *s; /* JSON_STRING: NUL-terminated, no NUL inside */
     size_t len;
-    const char *key;  /* a member of an object: its name */
-    size_t n;         /* JSON_ARRAY, JSON_OBJECT: members */
-    struct json *first;
-    struct json *next;
+    const char *key; /* a member of an object: its name */
+    size_t n;        /* JSON_ARRAY, JSON_OBJECT: members */
+    struct json_value *first;
+    struct json_value *next;
 };
 
 struct json_doc;
@@ -51,11 +51,12 @@ struct json_doc;
 struct json_doc *json_parse(const char *text, size_t len, char *err,
                             size_t errlen);
 void json_doc_free(struct json_doc *d); /* NULL-safe */
-const struct json *json_root(const struct json_doc *d);
+const struct json_value *json_root(const struct json_doc *d);
 /* The member called key of an object; NULL if none or not an object. */
-const struct json *json_get(const struct json *obj, const char *key);
+const struct json_value *json_get(const struct json_value *obj,
+                                  const char *key);
 const char *json_type_name(enum json_type t);
 /* Two values are equal (numbers by value, objects in member order). */
-bool json_equal(const struct json *a, const struct json *b);
+bool json_equal(const struct json_value *a, const struct json_value *b);
 
 #endif

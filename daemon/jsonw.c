@@ -136,18 +136,30 @@ void jsonw_uint(struct jsonw *w, const char *k, unsigned long long val)
 
 void jsonw_dbl(struct jsonw *w, const char *k, double val)
 {
+    static const int digits[] = {6, 9, 12, 15, 17};
     char buf[40];
+    size_t i;
 
     key(w, k);
     if (!isfinite(val)) {
         put(w, "null", 4);
         return;
     }
-    /* Short for the usual figures, exact for anything else. */
-    snprintf(buf, sizeof(buf), "%.6g", val);
-    if (strtod(buf, NULL) != val)
-        snprintf(buf, sizeof(buf), "%.17g", val);
+    /* As short as it can be while it still reads back exactly. */
+    for (i = 0; i < sizeof(digits) / sizeof(digits[0]); i++) {
+        snprintf(buf, sizeof(buf), "%.*g", digits[i], val);
+        if (strtod(buf, NULL) == val)
+            break;
+    }
     put(w, buf, strlen(buf));
+}
+
+void jsonw_fixed(struct jsonw *w, const char *k, double val,
+                 unsigned int decimals)
+{
+    double scale = pow(10, decimals);
+
+    jsonw_dbl(w, k, isfinite(val) ? round(val * scale) / scale : val);
 }
 
 void jsonw_bool(struct jsonw *w, const char *k, bool val)
@@ -162,9 +174,9 @@ void jsonw_null(struct jsonw *w, const char *k)
     put(w, "null", 4);
 }
 
-void jsonw_value(struct jsonw *w, const char *k, const struct json *v)
+void jsonw_value(struct jsonw *w, const char *k, const struct json_value *v)
 {
-    const struct json *m;
+    const struct json_value *m;
 
     switch (v->type) {
     case JSON_NULL:

@@ -99,8 +99,8 @@ int notify_listen_fd(char **err_r)
     }
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
         getsockname(fd, (struct sockaddr *)&sun, &slen) < 0) {
-        if (asprintf(err_r, "socket activation: fd %d is not a socket: %s",
-                     fd, strerror(errno)) < 0)
+        if (asprintf(err_r, "socket activation: fd %d is not a socket: %s", fd,
+                     strerror(errno)) < 0)
             *err_r = NULL;
         return -2;
     }
@@ -108,16 +108,18 @@ int notify_listen_fd(char **err_r)
     if (sun.sun_family != AF_UNIX || type != SOCK_STREAM ||
         getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
         !listening) {
-        if (asprintf(err_r, "socket activation: fd %d is not a listening "
-                            "UNIX stream socket (check ListenStream= in "
-                            "xmigd.socket)", fd) < 0)
+        if (asprintf(err_r,
+                     "socket activation: fd %d is not a listening "
+                     "UNIX stream socket (check ListenStream= in "
+                     "xmigd.socket)",
+                     fd) < 0)
             *err_r = NULL;
         return -2;
     }
     if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-        if (asprintf(err_r, "socket activation: fcntl: %s",
-                     strerror(errno)) < 0)
+        if (asprintf(err_r, "socket activation: fcntl: %s", strerror(errno)) <
+            0)
             *err_r = NULL;
         return -2;
     }

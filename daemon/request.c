@@ -14,10 +14,11 @@ static const struct {
     const char *name;
     enum request_cmd cmd;
 } commands[] = {
-    {"hello", REQ_HELLO},   {"migrate", REQ_MIGRATE}, {"save", REQ_SAVE},
-    {"evacuate", REQ_EVACUATE}, {"list", REQ_LIST},   {"status", REQ_STATUS},
-    {"watch", REQ_WATCH},   {"cancel", REQ_CANCEL},   {"stats", REQ_STATS},
-    {"domains", REQ_DOMAINS},
+    {"hello", REQ_HELLO}, {"migrate", REQ_MIGRATE},
+    {"save", REQ_SAVE},   {"evacuate", REQ_EVACUATE},
+    {"list", REQ_LIST},   {"status", REQ_STATUS},
+    {"watch", REQ_WATCH}, {"cancel", REQ_CANCEL},
+    {"stats", REQ_STATS}, {"domains", REQ_DOMAINS},
 };
 
 void request_init(struct request *rq)
@@ -43,8 +44,8 @@ const char *request_cmd_name(enum request_cmd cmd)
     return "?";
 }
 
-static int bad(struct request_error *e, const char *code, const char *fmt,
-               ...) __attribute__((format(printf, 3, 4)));
+static int bad(struct request_error *e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int bad(struct request_error *e, const char *code, const char *fmt, ...)
 {
@@ -58,16 +59,17 @@ static int bad(struct request_error *e, const char *code, const char *fmt, ...)
 }
 
 static int want(struct request_error *e, const char *key, const char *what,
-                const struct json *v)
+                const struct json_value *v)
 {
     return bad(e, "bad_request", "'%s' must be %s, not %s", key, what,
                json_type_name(v->type));
 }
 
-static int get_str(const struct json *root, const char *key, bool required,
-                   size_t max, const char **s_r, struct request_error *e)
+static int get_str(const struct json_value *root, const char *key,
+                   bool required, size_t max, const char **s_r,
+                   struct request_error *e)
 {
-    const struct json *v = json_get(root, key);
+    const struct json_value *v = json_get(root, key);
 
     if (!v) {
         if (required)
@@ -79,16 +81,15 @@ static int get_str(const struct json *root, const char *key, bool required,
     if (!v->len)
         return bad(e, "bad_request", "'%s' must not be empty", key);
     if (v->len > max)
-        return bad(e, "bad_request", "'%s' is longer than %zu bytes", key,
-                   max);
+        return bad(e, "bad_request", "'%s' is longer than %zu bytes", key, max);
     *s_r = v->s;
     return 0;
 }
 
-static int get_bool(const struct json *root, const char *key, bool *has_r,
+static int get_bool(const struct json_value *root, const char *key, bool *has_r,
                     bool *b_r, struct request_error *e)
 {
-    const struct json *v = json_get(root, key);
+    const struct json_value *v = json_get(root, key);
 
     if (!v)
         return 0;
@@ -100,26 +101,26 @@ static int get_bool(const struct json *root, const char *key, bool *has_r,
     return 0;
 }
 
-static int get_int(const struct json *root, const char *key, long long min,
-                   long long max, bool *has_r, long long *i_r,
+static int get_int(const struct json_value *root, const char *key,
+                   long long min, long long max, bool *has_r, long long *i_r,
                    struct request_error *e)
 {
-    const struct json *v = json_get(root, key);
+    const struct json_value *v = json_get(root, key);
 
     if (!v)
         return 0;
     if (v->type != JSON_INT)
         return want(e, key, "an integer", v);
     if (v->i < min || v->i > max)
-        return bad(e, "bad_request", "'%s' must be from %lld to %lld", key,
-                   min, max);
+        return bad(e, "bad_request", "'%s' must be from %lld to %lld", key, min,
+                   max);
     *has_r = true;
     *i_r = v->i;
     return 0;
 }
 
 /* The arguments shared by migrate, save and evacuate. */
-static int job_args(const struct json *root, struct request *rq,
+static int job_args(const struct json_value *root, struct request *rq,
                     struct request_error *e)
 {
     long long n;
@@ -129,6 +130,7 @@ static int job_args(const struct json *root, struct request *rq,
         get_bool(root, "abort_if_busy", &rq->has_abort_if_busy,
                  &rq->abort_if_busy, e) < 0 ||
         get_str(root, "engine", false, 32, &rq->engine, e) < 0 ||
+        get_str(root, "strategy", false, 32, &rq->strategy, e) < 0 ||
         get_str(root, "ssh_command", false, 1024, &rq->ssh_command, e) < 0)
         return -1;
     if (get_int(root, "max_iters", 1, 1000, &rq->has_max_iters, &n, e) < 0)
@@ -140,13 +142,23 @@ static int job_args(const struct json *root, struct request *rq,
         return -1;
     if (rq->has_target_dirty)
         rq->target_dirty = (long)n;
-    if (rq->engine && strcmp(rq->engine, "libxc") != 0)
-        return bad(e, "bad_request", "unknown engine '%s' (libxc)",
+    if (get_int(root, "downtime_ms", 0, 3600000, &rq->has_downtime_ms, &n, e) <
+        0)
+        return -1;
+    if (rq->has_downtime_ms)
+        rq->downtime_ms = (unsigned int)n;
+    if (get_int(root, "batch", 1, XMIG_MAX_BATCH, &rq->has_batch, &n, e) < 0)
+        return -1;
+    if (rq->has_batch)
+        rq->batch = (unsigned int)n;
+    if (rq->engine && strcmp(rq->engine, "xmig") != 0 &&
+        strcmp(rq->engine, "libxc") != 0)
+        return bad(e, "bad_request", "unknown engine '%s' (xmig, libxc)",
                    rq->engine);
     return 0;
 }
 
-static int args(const struct json *root, struct request *rq,
+static int args(const struct json_value *root, struct request *rq,
                 struct request_error *e)
 {
     bool has = false;
@@ -167,8 +179,7 @@ static int args(const struct json *root, struct request *rq,
             return -1;
         if (rq->cmd == REQ_SAVE) {
             if (rq->dest[0] != '/')
-                return bad(e, "bad_request",
-                           "'file' must be an absolute path");
+                return bad(e, "bad_request", "'file' must be an absolute path");
             if (get_bool(root, "keep", NULL, &rq->keep, e) < 0)
                 return -1;
         }
@@ -200,7 +211,7 @@ int request_decode(struct request *rq, const char *line, size_t len,
                    struct request_error *e)
 {
     char why[128];
-    const struct json *root, *v;
+    const struct json_value *root, *v;
     size_t i;
 
     request_dispose(rq);
@@ -209,8 +220,10 @@ int request_decode(struct request *rq, const char *line, size_t len,
         return bad(e, "bad_json", "malformed JSON: %s", why);
     root = json_root(rq->doc);
     if (root->type != JSON_OBJECT)
-        return bad(e, "bad_request", "a request must be a JSON object, "
-                                     "not %s", json_type_name(root->type));
+        return bad(e, "bad_request",
+                   "a request must be a JSON object, "
+                   "not %s",
+                   json_type_name(root->type));
     v = json_get(root, "id");
     if (v) {
         if (v->type != JSON_INT && v->type != JSON_STRING)

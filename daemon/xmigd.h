@@ -13,8 +13,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "json.h"
 #include "xmig.h"
+
+/* glibc's <sys/queue.h> lacks the BSD _SAFE variant. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
+    for ((var) = TAILQ_FIRST(head);                                            \
+         (var) && ((tvar) = TAILQ_NEXT(var, field), 1); (var) = (tvar))
+#endif
 
 #define XMIGD_PROTOCOL 1
 #define XMIGD_DEFAULT_SOCKET "/run/xmig/xmigd.sock"
@@ -58,10 +66,11 @@ void fatalx(const char *fmt, ...)
 /* config.c: /etc/xmig/xmigd.conf, key=value. */
 struct config {
     char *socket;
-    char *group;          /* NULL: root only */
+    char *group; /* NULL: root only */
     unsigned int max_jobs;
     enum xmig_log_level log_level;
     enum xmig_engine engine;
+    struct xmig_arena_params arena;
     struct xmig_policy policy;
 };
 void config_init(struct config *c);
@@ -91,9 +100,12 @@ void jsonw_str(struct jsonw *w, const char *key, const char *val);
 void jsonw_int(struct jsonw *w, const char *key, long long val);
 void jsonw_uint(struct jsonw *w, const char *key, unsigned long long val);
 void jsonw_dbl(struct jsonw *w, const char *key, double val);
+/* Rounded to so many decimals: for figures people read. */
+void jsonw_fixed(struct jsonw *w, const char *key, double val,
+                 unsigned int decimals);
 void jsonw_bool(struct jsonw *w, const char *key, bool val);
 void jsonw_null(struct jsonw *w, const char *key);
-void jsonw_value(struct jsonw *w, const char *key, const struct json *v);
+void jsonw_value(struct jsonw *w, const char *key, const struct json_value *v);
 /* Appends the newline; false if memory ran out on the way. */
 bool jsonw_end(struct jsonw *w);
 
@@ -113,11 +125,12 @@ enum request_cmd {
 
 struct request {
     struct json_doc *doc;
-    const struct json *id; /* echoed back; NULL if none */
+    const struct json_value *id; /* echoed back; NULL if none */
     enum request_cmd cmd;
     const char *domain;
     const char *dest; /* migrate, evacuate: dest; save: file */
     const char *engine;
+    const char *strategy;
     const char *ssh_command;
     bool has_live, live;
     bool keep;
@@ -126,6 +139,9 @@ struct request {
     unsigned int max_iters;
     long target_dirty;
     bool abort_if_busy;
+    bool has_downtime_ms, has_batch;
+    unsigned int downtime_ms;
+    unsigned int batch;
     unsigned int parallel;
     bool has_job;
     uint64_t job;
@@ -245,10 +261,10 @@ unsigned int job_count(enum job_state state);
 unsigned int job_new_group(void);
 bool job_final(const struct job *j);
 const char *job_state_name(enum job_state s);
-/* 0; -1 with *code_r/*why_r when it cannot be cancelled. */
+/* 0; or -1 with an error code and why, when it cannot be cancelled. */
 int job_cancel(struct job *j, const char **code_r, char *why, size_t n);
 void job_schedule(void);
-/* SIGTERM: cancel what can be cancelled; true once nothing runs. */
+/* SIGTERM: cancel what can be cancelled; job_idle() says when done. */
 void job_stop_all(void);
 bool job_idle(void);
 void job_describe(struct jsonw *w, const char *key, const struct job *j);
@@ -270,7 +286,7 @@ void control_set_access(const char *group);
 /* Re-applies mode and group to a socket xmigd created itself. */
 void control_chmod(const char *path, const char *group);
 void control_send(struct peer *p, struct jsonw *w);
-void control_reply_error(struct peer *p, const struct json *id,
+void control_reply_error(struct peer *p, const struct json_value *id,
                          const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* To every peer watching job (or everything); progress may be dropped. */

@@ -110,6 +110,30 @@ int xmig_domain_info(xmig_xen *x, uint32_t domid, struct xmig_dominfo *info_r)
     return x->ops->domain_info(x, domid, info_r);
 }
 
+int xmig_domain_list(xmig_xen *x, struct xmig_dominfo **list_r, size_t *n_r)
+{
+    struct xmig_dominfo *list;
+    uint32_t *ids = NULL;
+    size_t n = 0, i, k = 0;
+
+    if (x->ops->domain_ids(x, &ids, &n) < 0)
+        return -1;
+    list = calloc(n ? n : 1, sizeof(*list));
+    if (!list) {
+        free(ids);
+        xmig__seterr(x, ENOMEM, "out of memory");
+        return -1;
+    }
+    /* A domain may go between the two calls: it is simply not listed. */
+    for (i = 0; i < n; i++)
+        if (xmig_domain_info(x, ids[i], &list[k]) == 0)
+            k++;
+    free(ids);
+    *list_r = list;
+    *n_r = k;
+    return 0;
+}
+
 int xmig_perfc_reset(xmig_xen *x)
 {
     return x->ops->perfc_reset(x);

@@ -385,6 +385,11 @@ static int handshake(struct job *j, struct xmig__transport *t)
     snprintf(away, sizeof(away), "%s--migratedaway", j->info.name);
     if (x->ops->rename(x, j->info.domid, j->info.name, away) < 0)
         return -1;
+    /*
+     * From the go-ahead on, the guest is the receiver's: a cancel must not
+     * break the connection that carries its report any more.
+     */
+    xmig__cancel_detach(j->p->cancel);
     if (xmig__cancelled(x) ||
         xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN,
                         "the go-ahead") < 0) {
@@ -396,6 +401,9 @@ static int handshake(struct job *j, struct xmig__transport *t)
         memcpy(x->err, err, sizeof(err));
         return -1;
     }
+    /* Past the point of no return: waits below ignore cancel. */
+    x->cancel = NULL;
+    phase(j, "committed");
     if (xmig__expect(x, t->rfd, XL_MIG_REPORT, XL_MIG_REPORT_LEN,
                      REPORT_TIMEOUT_MS, "the receiver's report") < 0 ||
         xmig__read_exact(x, t->rfd, &status, 1, REPORT_TIMEOUT_MS,
@@ -527,6 +535,8 @@ out:
         rc = -1; /* --keep, but the guest would not resume */
         j->r->guest_on_source = true;
     }
+    /* The transport lives on this stack: no cancel may reach it later. */
+    xmig__cancel_detach(p->cancel);
     xmig__transport_close(&t);
     if (rc < 0 && p->kind == XMIG_JOB_SAVE && t.is_file)
         unlink(p->dest);

@@ -36,6 +36,8 @@ struct xmig_xen_ops {
     const char *name;
     /* Free the backend's state (x->priv), not x itself. */
     void (*close)(xmig_xen *x);
+    /* The ids of every domain but 0; malloc'd, the caller frees. */
+    int (*domain_ids)(xmig_xen *x, uint32_t **ids_r, size_t *n_r);
     /* Look a domain up by name. */
     int (*domain_by_name)(xmig_xen *x, const char *name, uint32_t *domid_r);
     int (*domain_info)(xmig_xen *x, uint32_t domid,

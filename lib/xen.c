@@ -79,6 +79,40 @@ static void xen_close(xmig_xen *x)
     x->priv = NULL;
 }
 
+static int xen_domain_ids(xmig_xen *x, uint32_t **ids_r, size_t *n_r)
+{
+    struct xen_priv *p = priv(x);
+    xc_dominfo_t info[64];
+    uint32_t next = 1, *ids = NULL, *t;
+    size_t n = 0, cap = 0;
+    int got, i;
+
+    while ((got = xc_domain_getinfo(p->xch, next, 64, info)) > 0) {
+        for (i = 0; i < got; i++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 64;
+                t = realloc(ids, cap * sizeof(*ids));
+                if (!t) {
+                    free(ids);
+                    xmig__seterr(x, ENOMEM, "out of memory");
+                    return -1;
+                }
+                ids = t;
+            }
+            ids[n++] = info[i].domid;
+        }
+        next = info[got - 1].domid + 1;
+    }
+    if (got < 0) {
+        free(ids);
+        xmig__seterr(x, errno, "listing domains: %s", strerror(errno));
+        return -1;
+    }
+    *ids_r = ids;
+    *n_r = n;
+    return 0;
+}
+
 static int xen_domain_by_name(xmig_xen *x, const char *name, uint32_t *domid_r)
 {
     struct xen_priv *p = priv(x);
@@ -314,6 +348,7 @@ out:
 const struct xmig_xen_ops xmig__xen_ops = {
     .name = "xen",
     .close = xen_close,
+    .domain_ids = xen_domain_ids,
     .domain_by_name = xen_domain_by_name,
     .domain_info = xen_domain_info,
     .page_types = xen_page_types,

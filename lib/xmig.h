@@ -81,6 +81,8 @@ const char *xmig_domtype_name(enum xmig_domtype t);
 /* Resolve a domain given by name or by numeric id. */
 int xmig_domain_find(xmig_xen *x, const char *spec, uint32_t *domid_r);
 int xmig_domain_info(xmig_xen *x, uint32_t domid, struct xmig_dominfo *info_r);
+/* Every domain but dom0, in id order; *list_r is malloc'd, caller frees. */
+int xmig_domain_list(xmig_xen *x, struct xmig_dominfo **list_r, size_t *n_r);
 
 /* ------------------------------------------------------------------ */
 /*

@@ -173,6 +173,16 @@ static void dbl_close(xmig_xen *x)
     free(d);
 }
 
+static int dbl_domain_ids(xmig_xen *x, uint32_t **ids_r, size_t *n_r)
+{
+    *ids_r = malloc(sizeof(**ids_r));
+    if (!*ids_r)
+        return -1;
+    **ids_r = D(x)->c.domid;
+    *n_r = D(x)->dead ? 0 : 1;
+    return 0;
+}
+
 static int dbl_domain_by_name(xmig_xen *x, const char *name, uint32_t *domid_r)
 {
     if (strcmp(name, D(x)->g.name) == 0 && !D(x)->dead) {
@@ -607,6 +617,7 @@ static void dbl_m2p_unmap(xmig_xen *x, const uint64_t *m2p, uint64_t nr)
 static const struct xmig_xen_ops dbl_ops = {
     .name = "double",
     .close = dbl_close,
+    .domain_ids = dbl_domain_ids,
     .domain_by_name = dbl_domain_by_name,
     .domain_info = dbl_domain_info,
     .page_types = dbl_page_types,

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * xmig status / watch / cancel / stats: xmigd's jobs and figures.  With
+ * --json each prints the daemon's own lines (daemon/PROTOCOL.md).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xmig-cli.h"
+
+/* [--json] [--wait] [ARG]: the common shape of these commands. */
+struct opts {
+    bool json;
+    bool wait;
+    const char *arg;
+};
+
+static int parse(const struct cmd_entry *e, int argc, char **argv, bool wait_ok,
+                 int min_args, struct opts *o)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"wait", no_argument, NULL, 'w'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
+        if (c == 'j')
+            o->json = true;
+        else if (c == 'w' && wait_ok)
+            o->wait = true;
+        else
+            return cli_usage(e);
+    }
+    if (argc - optind > 1 || argc - optind < min_args)
+        return cli_usage(e);
+    o->arg = optind < argc ? argv[optind] : NULL;
+    return EXIT_OK;
+}
+
+static int job_id(const char *s, long long *id)
+{
+    char *end;
+
+    *id = strtoll(s, &end, 10);
+    if (*end || end == s || *id < 1) {
+        cli_error("expected a job number, got '%s' (see `xmig status`)", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Connect and send one request: the response, or NULL with *rc set. */
+static const struct json_value *ask(struct client *c, const char *cmd,
+                                    long long id, int *rc)
+{
+    const struct json_value *resp;
+    struct client_req rq;
+
+    *rc = client_open(c, false);
+    if (*rc != EXIT_OK)
+        return NULL;
+    client_req_begin(&rq, cmd);
+    if (id > 0)
+        json_u64(&rq.j, "job", (unsigned long long)id);
+    resp = client_request(c, &rq, NULL, NULL);
+    *rc = EXIT_FAIL;
+    if (!resp)
+        return NULL;
+    if (!client_ok(resp)) {
+        client_print_error(resp);
+        return NULL;
+    }
+    *rc = EXIT_OK;
+    return resp;
+}
+
+static bool is_final(const struct json_value *job)
+{
+    const char *s = client_str(job, "state");
+
+    return !strcmp(s, "done") || !strcmp(s, "failed") ||
+           !strcmp(s, "cancelled");
+}
+
+/* The end of a job, as render_result() prints it; the exit code. */
+static int show_end(struct render *rd, const struct json_value *job)
+{
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    const char *error;
+    bool ok;
+
+    xmig_job_params_default(&p);
+    ok = render_job_result(job, &p, &r, &error);
+    render_end_line(rd);
+    render_result(rd, &p, &r, ok, error);
+    if (!ok)
+        cli_error("job %lld %s: %s%s", client_int(job, "id"),
+                  client_str(job, "state"), error,
+                  r.guest_on_source ? " (the guest is still running here)"
+                                    : "");
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+int watch_job(struct client *c, long long id, struct render *rd)
+{
+    const struct json_value *m, *job;
+
+    while ((m = client_next(c))) {
+        const char *type = client_str(m, "event");
+
+        if (strcmp(type, "end") == 0) {
+            job = json_get(m, "job");
+            if (client_int(job, "id") == id)
+                return show_end(rd, job);
+            continue;
+        }
+        if (client_int(m, "job") == id)
+            render_daemon_event(rd, m);
+    }
+    render_end_line(rd);
+    cli_error("lost xmigd while watching job %lld (is it stopping?); "
+              "the job may still be running",
+              id);
+    return EXIT_FAIL;
+}
+
+static void progress(const struct json_value *j, char *buf, size_t n)
+{
+    const struct json_value *res = json_get(j, "result");
+    const struct json_value *err = json_get(j, "error");
+    const char *state = client_str(j, "state");
+
+    if (!strcmp(state, "queued"))
+        snprintf(buf, n, "waiting %.0f s", client_dbl(j, "queued_s"));
+    else if (!strcmp(state, "running"))
+        snprintf(buf, n, "pass %lld: %lld sent, %lld to go, %.1f MiB/s%s",
+                 client_int(j, "pass"), client_int(j, "sent"),
+                 client_int(j, "remaining"), client_dbl(j, "mib_s"),
+                 json_get(j, "cancel_requested") &&
+                         json_get(j, "cancel_requested")->b
+                     ? " (cancelling)"
+                     : "");
+    else if (!strcmp(state, "done"))
+        snprintf(buf, n, "%lld passes, %lld pages, %.1f s, downtime %.3f s",
+                 client_int(res, "passes"), client_int(res, "pages_sent"),
+                 client_dbl(res, "total_s"), client_dbl(res, "downtime_s"));
+    else
+        snprintf(buf, n, "%s (guest on the %s)", client_str(err, "message"),
+                 client_str(res, "guest"));
+}
+
+static void row(const struct json_value *j)
+{
+    char prog[300];
+    const char *dest = client_str(j, "dest");
+
+    if (!*dest)
+        dest = client_str(j, "file");
+    progress(j, prog, sizeof(prog));
+    printf("%-5lld %-9s %-9s %-16s %-24s %s\n", client_int(j, "id"),
+           client_str(j, "state"), client_str(j, "phase"),
+           client_str(j, "domain"), dest, prog);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    const struct json_value *resp, *j;
+    struct client c;
+    struct opts o;
+    long long id = 0;
+    int rc;
+
+    rc = parse(&cmd_status_entry, argc, argv, false, 0, &o);
+    if (rc != EXIT_OK)
+        return rc;
+    if (o.arg && job_id(o.arg, &id) < 0)
+        return EXIT_USAGE;
+    resp = ask(&c, id ? "status" : "list", id, &rc);
+    if (resp && o.json) {
+        printf("%s\n", client_line(&c));
+    } else if (resp) {
+        printf("%-5s %-9s %-9s %-16s %-24s %s\n", "JOB", "STATE", "PHASE",
+               "DOMAIN", "DEST", "PROGRESS");
+        if (id)
+            row(json_get(resp, "job"));
+        else
+            for (j = json_get(resp, "jobs")->first; j; j = j->next)
+                row(j);
+    }
+    client_close(&c);
+    return rc;
+}
+
+/* Everything, as lines: `xmig watch` without a job. */
+static void print_any(const struct json_value *m)
+{
+    const char *type = client_str(m, "event");
+    const struct json_value *job = json_get(m, "job");
+
+    if (!strcmp(type, "queued") || !strcmp(type, "end")) {
+        printf("job %lld %s: %s %s\n", client_int(job, "id"), type,
+               client_str(job, "domain"), client_str(job, "state"));
+    } else if (!strcmp(type, "phase")) {
+        printf("job %lld: %.1fs %s\n", client_int(m, "job"), client_dbl(m, "t"),
+               client_str(m, "phase"));
+    } else if (!strcmp(type, "pass")) {
+        printf("job %lld: %.1fs pass %lld: %lld pages, %.1f MiB/s, %lld "
+               "dirtied\n",
+               client_int(m, "job"), client_dbl(m, "t"), client_int(m, "pass"),
+               client_int(m, "sent"), client_dbl(m, "mib_s"),
+               client_int(m, "dirty"));
+    } else if (!strcmp(type, "state")) {
+        printf("job %lld: %s\n", client_int(m, "job"), client_str(m, "state"));
+    } else if (!strcmp(type, "log")) {
+        printf("job %lld: %s: %s\n", client_int(m, "job"),
+               client_str(m, "level"), client_str(m, "message"));
+    }
+    fflush(stdout);
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+    struct render rd = {.tty = isatty(2) != 0};
+    const struct json_value *resp, *job, *m;
+    struct client c;
+    struct opts o;
+    long long id = 0;
+    int rc;
+
+    rc = parse(&cmd_watch_entry, argc, argv, false, 0, &o);
+    if (rc != EXIT_OK)
+        return rc;
+    if (o.arg && job_id(o.arg, &id) < 0)
+        return EXIT_USAGE;
+    rd.json = o.json;
+    resp = ask(&c, "watch", id, &rc);
+    if (!resp) {
+        client_close(&c);
+        return rc;
+    }
+    if (!id) {
+        while ((m = client_next(&c))) {
+            if (o.json) {
+                printf("%s\n", client_line(&c));
+                fflush(stdout);
+            } else {
+                print_any(m);
+            }
+        }
+        client_close(&c);
+        return EXIT_OK;
+    }
+    job = json_get(resp, "job");
+    if (is_final(job))
+        rc = show_end(&rd, job);
+    else
+        rc = watch_job(&c, id, &rd);
+    client_close(&c);
+    return rc;
+}
+
+struct cancel_wait {
+    long long id;
+    char state[16];
+};
+
+static void note_end(void *arg, const struct json_value *m)
+{
+    struct cancel_wait *cw = arg;
+    const struct json_value *job = json_get(m, "job");
+
+    if (!strcmp(client_str(m, "event"), "end") &&
+        client_int(job, "id") == cw->id)
+        snprintf(cw->state, sizeof(cw->state), "%s", client_str(job, "state"));
+}
+
+static int cmd_cancel(int argc, char **argv)
+{
+    struct cancel_wait cw = {0};
+    const struct json_value *resp, *m, *job;
+    struct client_req rq;
+    struct client c;
+    struct opts o;
+    long long id;
+    int rc;
+
+    rc = parse(&cmd_cancel_entry, argc, argv, true, 1, &o);
+    if (rc != EXIT_OK)
+        return rc;
+    if (job_id(o.arg, &id) < 0)
+        return EXIT_USAGE;
+    cw.id = id;
+    rc = client_open(&c, false);
+    if (rc != EXIT_OK)
+        return rc;
+    rc = EXIT_FAIL;
+    if (o.wait) {
+        /* Watch first, so that the end cannot slip by. */
+        client_req_begin(&rq, "watch");
+        json_u64(&rq.j, "job", (unsigned long long)id);
+        resp = client_request(&c, &rq, NULL, NULL);
+        if (!resp)
+            goto out;
+        if (!client_ok(resp)) {
+            client_print_error(resp);
+            goto out;
+        }
+    }
+    client_req_begin(&rq, "cancel");
+    json_u64(&rq.j, "job", (unsigned long long)id);
+    resp = client_request(&c, &rq, note_end, &cw);
+    if (!resp)
+        goto out;
+    if (!client_ok(resp)) {
+        client_print_error(resp);
+        goto out;
+    }
+    job = json_get(resp, "job");
+    if (o.json)
+        printf("%s\n", client_line(&c));
+    if (!strcmp(client_str(job, "state"), "cancelled"))
+        snprintf(cw.state, sizeof(cw.state), "cancelled");
+    if (!o.wait) {
+        if (!o.json)
+            printf("job %lld: %s\n", id,
+                   cw.state[0] ? "cancelled" : "cancel requested");
+        rc = EXIT_OK;
+        goto out;
+    }
+    while (!cw.state[0] && (m = client_next(&c))) {
+        if (o.json && json_get(m, "event")) {
+            printf("%s\n", client_line(&c));
+            fflush(stdout);
+        }
+        note_end(&cw, m);
+    }
+    if (!cw.state[0]) {
+        cli_error("lost xmigd while waiting for job %lld", id);
+    } else if (strcmp(cw.state, "cancelled") != 0) {
+        cli_error("job %lld was not cancelled: it ended %s", id, cw.state);
+    } else {
+        if (!o.json)
+            printf("job %lld: cancelled\n", id);
+        rc = EXIT_OK;
+    }
+out:
+    client_close(&c);
+    return rc;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+    const struct json_value *resp, *s, *jobs, *dt;
+    struct client c;
+    struct opts o;
+    int rc;
+
+    rc = parse(&cmd_stats_entry, argc, argv, false, 0, &o);
+    if (rc != EXIT_OK)
+        return rc;
+    if (o.arg)
+        return cli_usage(&cmd_stats_entry);
+    resp = ask(&c, "stats", 0, &rc);
+    if (resp && o.json) {
+        printf("%s\n", client_line(&c));
+    } else if (resp) {
+        s = json_get(resp, "stats");
+        jobs = json_get(s, "jobs");
+        dt = json_get(s, "downtime_s");
+        printf("xmigd: up %.0f s, protocol %lld, Xen %s\n",
+               client_dbl(s, "uptime_s"), client_int(s, "protocol"),
+               json_get(s, "xen") && json_get(s, "xen")->b ? "available"
+                                                           : "not available");
+        printf("jobs: %lld running, %lld queued (max %lld at once); %lld "
+               "submitted, %lld done, %lld failed, %lld cancelled\n",
+               client_int(s, "running"), client_int(s, "queued"),
+               client_int(s, "max_jobs"), client_int(jobs, "submitted"),
+               client_int(jobs, "done"), client_int(jobs, "failed"),
+               client_int(jobs, "cancelled"));
+        printf("sent: %lld pages (%.1f MiB), %.1f s of successful jobs\n",
+               client_int(s, "pages_sent"),
+               client_dbl(s, "bytes_sent") / 1048576,
+               client_dbl(s, "migrate_s"));
+        if (dt && dt->type == JSON_OBJECT)
+            printf("downtime: min %.3f s, avg %.3f s, max %.3f s\n",
+                   client_dbl(dt, "min"), client_dbl(dt, "avg"),
+                   client_dbl(dt, "max"));
+        printf("clients: %lld connected, %lld requests (%lld bad), %lld "
+               "refused\n",
+               client_int(s, "clients"), client_int(s, "requests"),
+               client_int(s, "bad_requests"), client_int(s, "clients_refused"));
+    }
+    client_close(&c);
+    return rc;
+}
+
+const struct cmd_entry cmd_status_entry = {
+    .name = "status",
+    .usage = "[JOB] [--json]",
+    .help = "list xmigd's jobs (queued, running, recently ended), or one",
+    .exec = cmd_status,
+};
+
+const struct cmd_entry cmd_watch_entry = {
+    .name = "watch",
+    .usage = "[JOB] [--json]",
+    .help = "follow JOB until it ends (exit 0 if it succeeded); without JOB, "
+            "every job's events until interrupted",
+    .exec = cmd_watch,
+};
+
+const struct cmd_entry cmd_cancel_entry = {
+    .name = "cancel",
+    .usage = "JOB [--wait] [--json]",
+    .help = "cancel JOB: the guest keeps running here (--wait: until it "
+            "has ended)",
+    .exec = cmd_cancel,
+};
+
+const struct cmd_entry cmd_stats_entry = {
+    .name = "stats",
+    .usage = "[--json]",
+    .help = "xmigd's statistics: jobs, pages sent, downtime, clients",
+    .exec = cmd_stats,
+};

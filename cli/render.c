@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * How a job looks on the terminal and to scripts: progress on stderr when
+ * it is a TTY, one JSON object per line on stdout with --json.  The same
+ * for a job run in-process (--direct) and one run by xmigd.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xmig-cli.h"
+
+void render_end_line(struct render *rd)
+{
+    if (rd->line_open) {
+        fputc('\n', stderr);
+        rd->line_open = false;
+    }
+}
+
+void render_event(void *arg, const struct xmig_event *ev)
+{
+    static const char *const types[] = {"phase", "pass", "progress"};
+    struct render *rd = arg;
+
+    if (rd->json) {
+        struct json j;
+
+        json_begin(&j, stdout);
+        json_open(&j, NULL, '{');
+        json_str(&j, "event", types[ev->type]);
+        json_dbl(&j, "t", ev->elapsed_s);
+        if (ev->type == XMIG_EV_PHASE) {
+            json_str(&j, "phase", ev->phase);
+        } else {
+            json_u64(&j, "pass", ev->pass);
+            json_u64(&j, "sent", ev->sent);
+            if (ev->type == XMIG_EV_PROGRESS)
+                json_u64(&j, "remaining", ev->remaining);
+            if (ev->dirty >= 0)
+                json_u64(&j, "dirty", (unsigned long long)ev->dirty);
+            json_dbl(&j, "mib_s", ev->mib_s);
+            if (ev->type == XMIG_EV_PASS)
+                json_dbl(&j, "dirty_rate", ev->dirty_rate);
+        }
+        json_close(&j, '}');
+        json_end(&j);
+        return;
+    }
+    if (!rd->tty)
+        return;
+    switch (ev->type) {
+    case XMIG_EV_PHASE:
+        render_end_line(rd);
+        fprintf(stderr, "%7.1fs %s\n", ev->elapsed_s, ev->phase);
+        break;
+    case XMIG_EV_PROGRESS:
+        fprintf(stderr,
+                "\r%7.1fs pass %u: %" PRIu64 " pages sent, %" PRIu64
+                " to go, %.1f MiB/s   ",
+                ev->elapsed_s, ev->pass, ev->sent, ev->remaining, ev->mib_s);
+        rd->line_open = true;
+        break;
+    case XMIG_EV_PASS:
+        render_end_line(rd);
+        fprintf(stderr, "%7.1fs pass %u: %" PRIu64 " pages, %.1f MiB/s",
+                ev->elapsed_s, ev->pass, ev->sent, ev->mib_s);
+        if (ev->dirty >= 0)
+            fprintf(stderr, ", %ld dirtied (%.0f pages/s)", ev->dirty,
+                    ev->dirty_rate);
+        fputc('\n', stderr);
+        break;
+    }
+}
+
+void render_result(const struct render *rd, const struct xmig_job_params *p,
+                   const struct xmig_job_result *r, bool ok, const char *error)
+{
+    if (rd->json) {
+        struct json j;
+
+        json_begin(&j, stdout);
+        json_open(&j, NULL, '{');
+        json_str(&j, "event", "result");
+        json_str(&j, "ok", ok ? "true" : "false");
+        json_u64(&j, "domid", r->domid);
+        json_str(&j, "dest", p->dest);
+        json_u64(&j, "passes", r->passes);
+        json_u64(&j, "pages_sent", r->pages_sent);
+        json_dbl(&j, "total_s", r->total_s);
+        json_dbl(&j, "downtime_s", r->downtime_s);
+        json_str(&j, "guest", r->guest_on_source ? "source" : "destination");
+        json_str(&j, "engine",
+                 p->engine == XMIG_ENGINE_XMIG ? "xmig" : "libxc");
+        if (p->engine == XMIG_ENGINE_XMIG) {
+            const struct xmig_engine_stats *e = &r->engine;
+
+            json_str(&j, "strategy", xmig_strategy_name(p->arena.strategy));
+            json_u64(&j, "bytes", e->bytes);
+            json_u64(&j, "data_pages", e->pages);
+            json_u64(&j, "reused", e->reused);
+            json_u64(&j, "deferred", e->deferred);
+            json_u64(&j, "map_calls", e->arena.map_calls);
+            json_u64(&j, "unmap_calls", e->arena.unmap_calls);
+            json_dbl(&j, "map_s", (double)e->arena.map_ns / 1e9);
+            json_dbl(&j, "unmap_s", (double)e->arena.unmap_ns / 1e9);
+        }
+        if (!ok)
+            json_str(&j, "error", error);
+        json_close(&j, '}');
+        json_end(&j);
+        return;
+    }
+    if (!ok)
+        return;
+    printf("domain %u %s %s: %u passes, %" PRIu64
+           " pages, %.1f s, downtime %.3f s\n",
+           r->domid, p->kind == XMIG_JOB_SAVE ? "saved to" : "migrated to",
+           p->dest, r->passes, r->pages_sent, r->total_s, r->downtime_s);
+    if (p->engine == XMIG_ENGINE_XMIG)
+        printf("engine xmig (%s): %" PRIu64 " MiB written, %" PRIu64
+               " pages reused, %" PRIu64 " map calls (%.3f s), %" PRIu64
+               " unmap calls (%.3f s)\n",
+               xmig_strategy_name(p->arena.strategy), r->engine.bytes >> 20,
+               r->engine.reused, r->engine.arena.map_calls,
+               (double)r->engine.arena.map_ns / 1e9,
+               r->engine.arena.unmap_calls,
+               (double)r->engine.arena.unmap_ns / 1e9);
+}
+
+/* A daemon event as the library's struct, so that both look the same. */
+void render_daemon_event(struct render *rd, const struct json_value *m)
+{
+    const char *type = client_str(m, "event");
+    struct xmig_event ev = {.dirty = -1};
+
+    if (strcmp(type, "log") == 0) {
+        const char *level = client_str(m, "level");
+
+        if (strcmp(level, "info") != 0 || cli_verbose) {
+            render_end_line(rd);
+            fprintf(stderr, "xmig: %s: job %lld: %s\n", level,
+                    client_int(m, "job"), client_str(m, "message"));
+        }
+        return;
+    }
+    if (strcmp(type, "phase") == 0)
+        ev.type = XMIG_EV_PHASE;
+    else if (strcmp(type, "pass") == 0)
+        ev.type = XMIG_EV_PASS;
+    else if (strcmp(type, "progress") == 0)
+        ev.type = XMIG_EV_PROGRESS;
+    else
+        return;
+    ev.phase = client_str(m, "phase");
+    ev.elapsed_s = client_dbl(m, "t");
+    ev.pass = (unsigned int)client_int(m, "pass");
+    ev.sent = (uint64_t)client_int(m, "sent");
+    ev.remaining = (uint64_t)client_int(m, "remaining");
+    if (json_get(m, "dirty"))
+        ev.dirty = (long)client_int(m, "dirty");
+    ev.mib_s = client_dbl(m, "mib_s");
+    ev.dirty_rate = client_dbl(m, "dirty_rate");
+    render_event(rd, &ev);
+}
+
+/* The daemon's final job object -> what render_result() prints. */
+bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
+                       struct xmig_job_result *r, const char **error_r)
+{
+    const struct json_value *res = json_get(job, "result");
+    const struct json_value *err = json_get(job, "error");
+
+    memset(r, 0, sizeof(*r));
+    p->kind = strcmp(client_str(job, "kind"), "save") == 0 ? XMIG_JOB_SAVE
+                                                           : XMIG_JOB_MIGRATE;
+    p->dest = client_str(job, p->kind == XMIG_JOB_SAVE ? "file" : "dest");
+    p->engine = strcmp(client_str(res, "engine"), "libxc") == 0
+                    ? XMIG_ENGINE_LIBXC
+                    : XMIG_ENGINE_XMIG;
+    xmig_strategy_parse(client_str(res, "strategy"), &p->arena.strategy);
+    r->domid = (uint32_t)client_int(job, "domid");
+    r->passes = (unsigned int)client_int(res, "passes");
+    r->pages_sent = (uint64_t)client_int(res, "pages_sent");
+    r->total_s = client_dbl(res, "total_s");
+    r->downtime_s = client_dbl(res, "downtime_s");
+    r->guest_on_source = strcmp(client_str(res, "guest"), "source") == 0;
+    r->engine.bytes = (uint64_t)client_int(res, "bytes");
+    r->engine.pages = (uint64_t)client_int(res, "data_pages");
+    r->engine.reused = (uint64_t)client_int(res, "reused");
+    r->engine.deferred = (uint64_t)client_int(res, "deferred");
+    r->engine.arena.map_calls = (uint64_t)client_int(res, "map_calls");
+    r->engine.arena.unmap_calls = (uint64_t)client_int(res, "unmap_calls");
+    r->engine.arena.map_ns = (uint64_t)(client_dbl(res, "map_s") * 1e9);
+    r->engine.arena.unmap_ns = (uint64_t)(client_dbl(res, "unmap_s") * 1e9);
+    *error_r = err ? client_str(err, "message") : "";
+    return strcmp(client_str(job, "state"), "done") == 0;
+}

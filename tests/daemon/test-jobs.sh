@@ -1,0 +1,101 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-only
+# Jobs, with xmigd linked against the unit tests' Xen double
+# (tests/daemon/xen-shim.c) and a stand-in receiver: the queue behind
+# max_jobs, one job per domain, evacuate, cancel (in the stream, and too
+# late in the handshake), watchers, SIGTERM while jobs run.  It proves
+# nothing about Xen: the testbed's daemon scenario does that.
+. "$(dirname "$0")/lib.sh"
+
+daemon=${XMIGD_DOUBLE:-tests/daemon/xmigd-double}
+[ -x "$daemon" ] || { echo "SKIP: no $daemon"; exit 77; }
+rx="exec:python3 $here/receiver.py"
+export XMIGD_DOUBLE_DOMAINS=0,5,6,7,8
+echo "max_jobs = 2" >"$conf"
+start_xmigd || finish
+
+# One migration, followed to its end by xmig.
+out=$("$XMIG" -S "$sock" migrate 5 "$rx ok" --engine libxc 2>&1)
+rc=$?
+expect "migrate through xmigd: the result" "^domain 5 migrated to exec:.*: [0-9]+ passes, [0-9]+ pages" "$out"
+check "migrate through xmigd: exit 0" test "$rc" -eq 0
+out=$("$XMIG" -S "$sock" migrate 5 "$rx ok" --engine libxc --json 2>&1)
+expect "--json through xmigd: the same lines as --direct" '"event":"phase",.*"phase":"connect"' "$out"
+expect "--json: the result line" '^\{"event":"result","ok":"true","domid":5,.*"guest":"destination","engine":"libxc"' "$out"
+out=$(raw '{"cmd":"domains"}')
+expect "domains" '"domains":\[\{"domid":5,"name":"guest","type":"pv","job":null\},\{"domid":6' "$out"
+out=$(raw '{"cmd":"migrate","domain":"99","dest":"exec:true"}')
+expect "an unknown domain" '"code":"unknown_domain","message":"domain 99 does not exist"' "$out"
+out=$(raw '{"cmd":"migrate","domain":"0","dest":"exec:true"}')
+expect "domain 0" '"code":"bad_request","message":"domain 0 cannot be migrated"' "$out"
+
+# Stalled receivers: jobs that stay in the stream until cancelled.
+export XMIGD_DOUBLE_SLOW=5,6,7,8
+stop_xmigd; start_xmigd || finish
+out=$(raw '{"cmd":"migrate","domain":"5","dest":"'"$rx"' stall","engine":"libxc","id":1}' \
+          '{"cmd":"migrate","domain":"5","dest":"exec:true","id":2}')
+expect "one job per domain" '"id":2,"ok":false,"error":\{"code":"busy","message":"domain 5 \(guest\) already has job 1 \((queued|running)\)"' "$out"
+raw '{"cmd":"migrate","domain":"6","dest":"'"$rx"' stall","engine":"libxc"}' >/dev/null
+raw '{"cmd":"migrate","domain":"7","dest":"'"$rx"' stall","engine":"libxc"}' >/dev/null
+sleep 1
+out=$(raw '{"cmd":"list"}')
+expect "max_jobs = 2: two run" '"id":1,.*"state":"running".*"id":2,.*"state":"running"' "$out"
+expect "... the third waits" '"id":3,.*"state":"queued"' "$out"
+out=$(raw '{"cmd":"cancel","job":3}')
+expect "cancel a queued job: at once" '"id":3,.*"state":"cancelled".*"message":"cancelled before it started"' "$out"
+
+# A watcher sees the end of a cancelled job; the guest stays here.
+out=$(raw '{"cmd":"watch","job":2}' '{"cmd":"cancel","job":2}' --until '"event":"end"')
+expect "cancel a running job" '"ok":true,"job":\{"id":2,.*"cancel_requested":true' "$out"
+expect "... its end: cancelled, guest on the source" '"event":"end","job":\{"id":2,.*"state":"cancelled".*"guest":"source".*"message":"cancelled"' "$out"
+out=$("$XMIG" -S "$sock" cancel 1 --wait 2>&1)
+rc=$?
+expect "xmig cancel --wait" '^job 1: cancelled$' "$out"
+check "xmig cancel --wait: exit 0" test "$rc" -eq 0
+run_rc() { "$@" >/dev/null 2>&1; echo $?; }
+check "xmig cancel of an ended job: exit 1" test "$(run_rc "$XMIG" -S "$sock" cancel 1)" -eq 1
+
+# Too late: a job in the handshake finishes.
+unset XMIGD_DOUBLE_SLOW
+stop_xmigd; start_xmigd || finish
+out=$(raw '{"cmd":"migrate","domain":"8","dest":"'"$rx"' ok 3","engine":"libxc","watch":true}' \
+          --until '"phase":"handshake"' '{"cmd":"cancel","job":1}' --until '"event":"end"')
+expect "cancel in the handshake -> too_late" '"code":"too_late"' "$out"
+expect "... and the job succeeds" '"event":"end","job":\{"id":1,.*"state":"done"' "$out"
+
+# Evacuate: all four domains, two at a time, followed by xmig.
+out=$("$XMIG" -S "$sock" evacuate "$rx ok" --parallel 2 --engine libxc 2>&1)
+rc=$?
+expect "evacuate: one job per domain" '^job [0-9]+: guest \(domain 5\).*'$'\n''job [0-9]+: guest \(domain 6\)' "$out"
+expect "evacuate: all done" '^evacuated 4 of 4 domains$' "$out"
+check "evacuate: exit 0" test "$rc" -eq 0
+out=$(raw '{"cmd":"stats"}')
+expect "stats count the jobs" '"jobs":\{"submitted":5,"done":5,"failed":0,"cancelled":0\}' "$out"
+expect "stats: downtime figures" '"downtime_s":\{"min":[0-9.e-]+,"avg":[0-9.e-]+,"max":[0-9.e-]+\}' "$out"
+out=$("$XMIG" -S "$sock" status 2>&1)
+expect "xmig status lists ended jobs" '^5 +done +done +guest +exec:' "$out"
+out=$("$XMIG" -S "$sock" migrate 6 "exec:exit 0" --engine libxc 2>&1)
+rc=$?
+expect "a failed job: the reason" "job [0-9]+ failed: .*banner.* \(the guest is still running here\)" "$out"
+check "a failed job: exit 1" test "$rc" -eq 1
+
+# SIGTERM with a job in the stream and one queued: both cancelled, exit 0.
+export XMIGD_DOUBLE_SLOW=5,6,7,8
+echo "max_jobs = 1" >"$conf"
+stop_xmigd; start_xmigd || finish
+"$XMIG" -S "$sock" migrate 5 "$rx stall" --engine libxc >"$tmp/m5" 2>&1 &
+m5=$!
+sleep 0.5
+"$XMIG" -S "$sock" migrate 6 "$rx stall" --engine libxc >"$tmp/m6" 2>&1 &
+m6=$!
+sleep 0.5
+out=$(raw '{"cmd":"migrate","domain":"7","dest":"exec:true"}' --sleep 0.2)
+stop_xmigd TERM
+check "SIGTERM with jobs: exit 0" test "$xmigd_rc" -eq 0
+wait "$m5"; r5=$?
+wait "$m6"; r6=$?
+expect "the running job was cancelled" 'job 1 cancelled: cancelled \(the guest is still running here\)' "$(cat "$tmp/m5")"
+expect "the queued job was cancelled" 'job 2 cancelled: cancelled: xmigd is stopping' "$(cat "$tmp/m6")"
+check "their clients exit 1" test "$r5" -eq 1 -a "$r6" -eq 1
+expect "SIGTERM: logged" 'stopping \(1 running, 2 queued\)' "$(cat "$log")"
+finish
