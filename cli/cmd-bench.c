@@ -211,6 +211,7 @@ static int cmd_bench_map(int argc, char **argv)
         {"slots", required_argument, NULL, 'S'},
         {"reclaim", required_argument, NULL, 'r'},
         {"no-background", no_argument, NULL, 'B'},
+        {"background", no_argument, NULL, 'G'},
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
@@ -253,6 +254,9 @@ static int cmd_bench_map(int argc, char **argv)
             break;
         case 'B':
             p.background = false;
+            break;
+        case 'G':
+            p.background = true;
             break;
         case 'j':
             json = true;
@@ -336,7 +340,7 @@ static int cmd_bench(int argc, char **argv)
 const struct cmd_entry cmd_bench_entry = {
     .name = "bench",
     .usage = "map DOMAIN [--batch N] [--strategy S]... [--slots N] "
-             "[--reclaim N] [--no-background] [--json]",
+             "[--reclaim N] [--background] [--json]",
     .help = "map, read and unmap every populated frame of DOMAIN with each "
             "strategy (per-batch, arena, kernel) and report the cost",
     .exec = cmd_bench,

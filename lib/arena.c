@@ -100,7 +100,12 @@ void xmig_arena_params_default(struct xmig_arena_params *p)
     p->batch = XMIG_MAX_BATCH;
     p->slots = 16;
     p->reclaim = 8;
-    p->background = true;
+    /*
+     * Off by default: in a PV dom0 the reclaiming thread's zap holds the
+     * mmap lock the next map needs, and a second thread makes every TLB
+     * flush a cross-CPU one.  bench map --background measures it.
+     */
+    p->background = false;
 }
 
 static uint8_t *slot_addr(const xmig_arena *a, unsigned int i)
