@@ -15,6 +15,16 @@
 
 MIB=256
 
+# Guests boot from dom0's tmpfs: building a PV guest from the 9p share
+# while another guest runs failed here ("unable to XZ decompress kernel").
+if [[ $TB_GUEST_KERNEL == /host/* ]]; then
+    cp "$TB_GUEST_KERNEL" "$TB_TMP/guest-kernel" &&
+        cp "$TB_GUEST_INITRD" "$TB_TMP/guest-initrd" ||
+        tb_fail "cannot copy the guest kernel to tmpfs"
+    TB_GUEST_KERNEL=$TB_TMP/guest-kernel
+    TB_GUEST_INITRD=$TB_TMP/guest-initrd
+fi
+
 # _json_field FILE STRATEGY FIELD: a number from xmig's --json output.
 _json_field() {
     grep -o "\"strategy\":\"$2\"[^}]*" "$1" | grep -o "\"$3\":[0-9.e+-]*" | cut -d: -f2
