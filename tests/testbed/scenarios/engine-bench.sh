@@ -47,7 +47,7 @@ run_one() { # TYPE METHOD
     libxc | xmig)
         timeout 1800 xmig migrate "$g" \
             "exec:$PROBE relay $TB_PEER_IP $TB_MIGRATE_PORT 2>$RELAY_LOG" \
-            --engine "$method" --json >"$json" || { tail -n 3 "$json"; rc=1; }
+            --engine "$method" --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
         ;;
     esac
     dt=$(($(_tb_now) - t0))

@@ -30,7 +30,7 @@ set -uo pipefail
 
 TB_OUT=/host/out/${TB_HOST:-a}
 TB_TMP=/tmp/tb
-TB_GUEST_KERNEL=/host/boot/guest-vmlinuz
+TB_GUEST_KERNEL=/host/boot/guest-vmlinux
 TB_GUEST_INITRD=/host/boot/guest-initrd.gz
 TB_MIGRATE_PORT=${TB_MIGRATE_PORT:-8002}
 : "${TB_XEN:=stock}" "${TB_HOSTS:=1}" "${TB_CORRUPT:=0}" "${TB_BOOT:=}" "${TB_KERNEL:=}"
@@ -191,7 +191,7 @@ _tb_domid() { xl domid "$1" 2>/dev/null; }
 # _tb_con_attach NAME: sets _tb_domid, _tb_tty and _tb_con_log; starts a
 # reader if the domain id changed (after restore or migration).
 _tb_con_attach() {
-    local name=$1 i old= pid=
+    local name=$1 i old='' pid=''
     _tb_domid=$(_tb_domid "$name") || tb_fail "guest $name does not exist"
     _tb_con_log=$TB_TMP/con/$name.log
     [[ -f $_tb_con_log ]] || : >"$_tb_con_log"
@@ -206,16 +206,17 @@ _tb_con_attach() {
     [[ -n $_tb_tty ]] || tb_fail "guest $name (domain $_tb_domid) has no console pty in xenstore"
     # Raw and without echo, or our commands would be echoed back to the guest.
     stty -F "$_tb_tty" raw -echo 2>/dev/null
-    # setsid: a reader must outlive the peer agent's subshell that started it.
-    setsid cat "$_tb_tty" >>"$_tb_con_log" 2>/dev/null </dev/null &
-    echo "$_tb_domid $_tb_tty $!" >"$TB_TMP/con/$name.domid"
+    # Not a job of ours (no "Hangup" notice when the domain goes), and in its
+    # own session: it must outlive the peer agent's subshell that started it.
+    (setsid cat "$_tb_tty" >>"$_tb_con_log" 2>/dev/null </dev/null & echo "$_tb_domid $_tb_tty $!" >"$TB_TMP/con/$name.domid")
+    read -r _ _ pid <"$TB_TMP/con/$name.domid"
 }
 
 # _tb_con_wait NAME FD REGEX TIMEOUT: read console lines from FD (the log,
 # opened by the caller where the reply may start) until one matches REGEX;
 # sets TB_REPLY to it.
 _tb_con_wait() {
-    local name=$1 fd=$2 re=$3 limit=$4 t0=$SECONDS checked=$SECONDS buf= line
+    local name=$1 fd=$2 re=$3 limit=$4 t0=$SECONDS checked=$SECONDS buf='' line
     while (( SECONDS - t0 < limit )); do
         # At the end of the file read fails, leaving a partial line in $line.
         while IFS= read -r -u "$fd" line; do
@@ -258,12 +259,21 @@ tb_guest_create() { # NAME pv|pvh MIB [CFG_LINE...]
     local name=$1 type=$2 mib=$3 cfg=$TB_TMP/$1.cfg line
     shift 3
     [[ $type == pv || $type == pvh ]] || tb_fail "guest type must be pv or pvh, not '$type'"
+    # 8250.nr_uarts=0: probing absent UARTs costs seconds under TCG.
+    local extra="console=hvc0 quiet loglevel=1 8250.nr_uarts=0${TB_GUEST_EXTRA:+ $TB_GUEST_EXTRA}"
+    # A PVH kernel calibrates its TSC against the PIT, ~25 s under TCG; Xen
+    # knows the frequency (PV guests get it from Xen anyway).
+    if [[ $type == pvh ]]; then
+        [[ -n ${_tb_tsc_khz:-} ]] ||
+            _tb_tsc_khz=$(xl info | awk '/^cpu_mhz/ { printf "%d", $3 * 1000 }')
+        extra+=" tsc_early_khz=$_tb_tsc_khz"
+    fi
     {
         echo "name = \"$name\""
         echo "type = \"$type\""
         echo "kernel = \"$TB_GUEST_KERNEL\""
         echo "ramdisk = \"$TB_GUEST_INITRD\""
-        echo "extra = \"console=hvc0 quiet loglevel=1\""
+        echo "extra = \"$extra\""
         echo "memory = $mib"
         echo "vcpus = 1"
         echo "on_crash = \"preserve\""
@@ -272,7 +282,7 @@ tb_guest_create() { # NAME pv|pvh MIB [CFG_LINE...]
         for line in "$@"; do echo "$line"; done
     } >"$cfg"
     rm -f "$TB_TMP/con/$name".*
-    timeout 120 xl create "$cfg" >"$TB_TMP/$name.create.log" 2>&1 ||
+    timeout 600 xl create "$cfg" >"$TB_TMP/$name.create.log" 2>&1 ||
         tb_fail "xl create $name failed: $(tail -n 5 "$TB_TMP/$name.create.log")"
     tb_guest_wait_ready "$name"
 }
@@ -339,6 +349,7 @@ tb_perf_note() { # [PREFIX]
 TB_SSH_LOCAL=$TB_TMP/ssh-local
 TB_SSH_PEER=$TB_TMP/ssh-peer
 [[ -x $TB_SSH_LOCAL ]] || printf '#!/bin/sh\nshift\nexec "$@"\n' >"$TB_SSH_LOCAL"
+# shellcheck disable=SC2016 # $1 is for the script, not for us
 [[ -x $TB_SSH_PEER ]] || printf '#!/bin/sh\nexec nc "$1" %s\n' "$TB_MIGRATE_PORT" >"$TB_SSH_PEER"
 chmod +x "$TB_SSH_LOCAL" "$TB_SSH_PEER"
 
@@ -375,7 +386,7 @@ tb_on_peer() { # CMD... ; prints its output, returns its status
     _tb_peer_seq=$(( ${_tb_peer_seq:-0} + 1 ))
     id=$$-$_tb_peer_seq
     mkdir -p /host/peer
-    printf '%q ' "$@" >"/host/peer/.req.$id" && mv "/host/peer/.req.$id" "/host/peer/req.$id" ||
+    { printf '%q ' "$@" >"/host/peer/.req.$id" && mv "/host/peer/.req.$id" "/host/peer/req.$id"; } ||
         tb_fail "cannot post a request to the peer"
     until [[ -e /host/peer/rc.$id ]]; do
         (( SECONDS - t0 < limit )) || tb_fail "peer did not answer '$*' within ${limit}s"

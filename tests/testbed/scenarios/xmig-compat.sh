@@ -45,7 +45,7 @@ xl_migrate() { migrate_timed "$1" tb_xl_migrate_local "$1"; }
 
 xmig_migrate() { # NAME
     local json=$TB_OUT/xmig-migrate-$1.json
-    migrate_timed "$1" xmig migrate "$1" "exec:xl migrate-receive" --json >"$json" ||
+    migrate_timed "$1" xmig migrate "$1" "exec:xl migrate-receive" --json --direct >"$json" ||
         { cat "$json"; return 1; }
     grep '"event":"result"' "$json"
     tb_note xmig_downtime_s "$(grep -o '"downtime_s":[0-9.]*' "$json" | tail -1 | cut -d: -f2)"
@@ -55,7 +55,7 @@ xmig_migrate() { # NAME
 xmig_save_restore() { # NAME
     local img=$TB_TMP/$1.xmig.save t0 dt
     t0=$(_tb_now)
-    xmig save "$1" "$img" || return 1
+    xmig save "$1" "$img" --direct || return 1
     dt=$(($(_tb_now) - t0))
     tb_note save_wall_s "$(_tb_secs $dt)"
     tb_note save_bytes "$(stat -c %s "$img")"
@@ -116,16 +116,16 @@ tb_step verify-pvh-xmig-migrated tb_guest_verify pvh
 
 # Bad cases, each leaving pv as it was.
 tb_step bad-unknown-domain bad pv "domain 'no-such-guest' not found" \
-    xmig migrate no-such-guest "exec:xl migrate-receive"
-tb_step bad-receiver-exits bad pv "banner" xmig migrate pv "exec:exit 0"
+    xmig migrate no-such-guest "exec:xl migrate-receive" --direct
+tb_step bad-receiver-exits bad pv "banner" xmig migrate pv "exec:exit 0" --direct
 tb_step bad-receiver-dies bad pv "receiver\|Broken pipe\|failed" \
-    xmig migrate pv "exec:printf '$BANNER'; head -c 4000000 >/dev/null"
+    xmig migrate pv "exec:printf '$BANNER'; head -c 4000000 >/dev/null" --direct
 # A domain called pv--incoming makes the stock receiver refuse to create
 # its copy: a real rejection by a real xl.
 tb_step create-blocker tb_guest_create pv--incoming pv 64
 tb_step bad-receiver-rejects bad pv "receiver\|Broken pipe\|failed" \
-    xmig migrate pv "exec:xl migrate-receive"
+    xmig migrate pv "exec:xl migrate-receive" --direct
 tb_step destroy-blocker tb_guest_destroy pv--incoming
 tb_step bad-unwritable-file bad pv "cannot write '/proc/xmig.save'" \
-    xmig save pv /proc/xmig.save
+    xmig save pv /proc/xmig.save --direct
 tb_step verify-pv-after-bad-cases tb_guest_verify pv
