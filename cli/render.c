@@ -83,7 +83,7 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
         json_begin(&j, stdout);
         json_open(&j, NULL, '{');
         json_str(&j, "event", "result");
-        json_str(&j, "ok", ok ? "true" : "false");
+        json_bool(&j, "ok", ok);
         json_u64(&j, "domid", r->domid);
         json_str(&j, "dest", p->dest);
         json_u64(&j, "passes", r->passes);

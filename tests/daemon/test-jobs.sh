@@ -21,7 +21,7 @@ expect "migrate through xmigd: the result" "^domain 5 migrated to exec:.*: [0-9]
 check "migrate through xmigd: exit 0" test "$rc" -eq 0
 out=$("$XMIG" -S "$sock" migrate 5 "$rx ok" --engine libxc --json 2>&1)
 expect "--json through xmigd: the same lines as --direct" '"event":"phase",.*"phase":"connect"' "$out"
-expect "--json: the result line" '^\{"event":"result","ok":"true","domid":5,.*"guest":"destination","engine":"libxc"' "$out"
+expect "--json: the result line" '^\{"event":"result","ok":true,"domid":5,.*"guest":"destination","engine":"libxc"' "$out"
 out=$(raw '{"cmd":"domains"}')
 expect "domains" '"domains":\[\{"domid":5,"name":"guest","type":"pv","job":null\},\{"domid":6' "$out"
 out=$(raw '{"cmd":"migrate","domain":"99","dest":"exec:true"}')
