@@ -33,7 +33,7 @@ MIB=256
 # VARIANT:xmig bench map options.  Without the background unmap thread,
 # "unmap s" is the unmap calls alone; with it, it also counts the thread's
 # waits for the mmap lock that the mapping thread holds.
-VARIANTS=${KBENCH_VARIANTS:-b1024:--batch=1024,--no-background b1024-bg:--batch=1024 b64:--batch=64,--no-background}
+VARIANTS=${KBENCH_VARIANTS:-b1024:--batch=1024,--no-background b1024-bg:--batch=1024,--background b64:--batch=64,--no-background}
 # The runner labels Debian's kernel by its package (linux-image-...).
 case ${TB_KERNEL:-stock} in
     stock|linux-image-*) KERNEL=stock ;;
