@@ -17,9 +17,9 @@
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-MIB=96
+# 128 MiB: the least a PV guest of the stock kernel builds in.
+MIB=128
 LIBEXEC=/host/root/usr/libexec/xmig
-PROBE=$LIBEXEC/xmig-probe
 RX="exec:xl migrate-receive"
 D=$TB_TMP/xmigd
 export XMIG_SOCKET=$D/xmigd.sock
@@ -49,16 +49,6 @@ start_xmigd() {
     xmig stats || return 1
 }
 
-# The guest is where it was, running, log-dirty off.
-intact() { # NAME DOMID
-    local id st ld
-    id=$(xl domid "$1" 2>/dev/null) || { echo "$1 is gone" >&2; return 1; }
-    [[ $id == "$2" ]] || { echo "$1 moved from domain $2 to $id" >&2; return 1; }
-    st=$("$PROBE" state "$id") || return 1
-    ld=$("$PROBE" logdirty "$id") || return 1
-    echo "$1: domain $id $st, log-dirty $ld"
-    [[ $st == running && $ld == off ]]
-}
 
 # Two migrations at once; both must overlap (max_jobs = 2) and succeed.
 migrate_two() {
@@ -101,7 +91,7 @@ cancel_mid_pass() {
     tb_note cancelled_job "$job"
     # The receiver was killed before the go-ahead: its half-made copy goes.
     xl destroy g1--incoming 2>/dev/null || true
-    intact g1 "$id"
+    tb_intact g1 "$id"
 }
 
 evacuate() {

@@ -324,6 +324,32 @@ tb_corrupt_if_asked() { # NAME [PAGES]
 # xenperf exists only in hypervisors built with CONFIG_PERF_COUNTERS (the
 # shadow build); elsewhere the counters read as null.
 
+# tb_intact NAME DOMID: NAME is still domain DOMID here, running (not
+# paused, not suspended), with log-dirty off: what every failed or cancelled
+# migration must leave behind.
+tb_intact() {
+    local probe=/host/root/usr/libexec/xmig/xmig-probe id st ld
+    id=$(xl domid "$1" 2>/dev/null) || { echo "$1 is gone" >&2; return 1; }
+    [[ $id == "$2" ]] || { echo "$1 moved from domain $2 to $id" >&2; return 1; }
+    st=$("$probe" state "$id") || return 1
+    ld=$("$probe" logdirty "$id") || return 1
+    echo "$1: domain $id $st, log-dirty $ld"
+    [[ $st == running && $ld == off ]]
+}
+
+# tb_bad NAME PATTERN CMD...: CMD fails with exit 1 and PATTERN (a grep
+# basic regex) in its stderr, and NAME is intact afterwards.
+tb_bad() {
+    local name=$1 pattern=$2 id err rc=0
+    shift 2
+    id=$(xl domid "$name") || return 1
+    err=$("$@" 2>&1 >/dev/null) || rc=$?
+    echo "'$*' -> exit $rc: $err"
+    [[ $rc == 1 ]] || { echo "expected exit 1" >&2; return 1; }
+    grep -q -- "$pattern" <<<"$err" || { echo "expected /$pattern/" >&2; return 1; }
+    tb_intact "$name" "$id"
+}
+
 tb_perf_reset() { xenperf -r >/dev/null 2>&1 || tb_fail "xenperf -r failed"; }
 
 # prints "WRITABLE_PT_EMULATIONS MMU_UPDATE_CALLS" (null null without counters)
