@@ -1,15 +1,18 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# testbed: xen=shadow timeout=3000
+# testbed: xen=shadow kernel=stock timeout=1500
+# testbed: xen=shadow kernel=patched timeout=1500
+# testbed-post: kernel-patch/bench-report
 #
 # kernel-bench: what kernel-patch/ buys, on a real Xen 4.17 host.  The same
 # 256 MiB PVH guest, paused, is mapped and unmapped by `xmig bench map` with
 # every strategy, at batches of 1024 pages (with and without xmig's
 # background unmap thread) and of 64 pages, with Xen's counters
-# (the shadow build has CONFIG_PERF_COUNTERS).  Run it once on the stock
-# kernel and once on the patched one:
+# (the shadow build has CONFIG_PERF_COUNTERS).  It runs on two boots of one
+# run, Debian's kernel and the patched one (built by kernel-patch/build,
+# cached), and the runner then compares them on this machine:
 #
-#   kernel-patch/bench        # both boots, then the comparison (host side)
+#   tests/testbed/run kernel-bench
 #
 # Each boot writes kernel-bench-<kernel>-<variant>.json (xmig's --json) and
 # notes each strategy's figures; kernel-patch/bench-report compares the two

@@ -1,11 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# testbed: xen=shadow timeout=2400
+# testbed: xen=shadow kernel=debug timeout=2400
 #
 # kernel-stress: the patched dom0 kernel under concurrent abuse, built with
 # CONFIG_DEBUG_VM and CONFIG_PAGE_TABLE_CHECK:
 #
-#   tests/testbed/run kernel-stress --kernel "$(kernel-patch/build --debug)"
+#   tests/testbed/run kernel-stress      # boots kernel-patch/build --debug
 #
 # xmig-kstress (kernel-patch/stress/) maps frames of a paused 256 MiB PVH
 # guest from several threads, checks every page it reads against the

@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 # testbed: xen=shadow timeout=3000
+# testbed-post: tests/testbed/verify-streams
 #
 # xmig-compat: whatever xmig sends, stock xl accepts.  On one host, for a PV
 # guest (shadow Xen: PV log-dirty) and a PVH guest:
