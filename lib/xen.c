@@ -103,7 +103,11 @@ static int xen_domain_ids(xmig_xen *x, uint32_t **ids_r, size_t *n_r)
         }
         next = info[got - 1].domid + 1;
     }
-    if (got < 0) {
+    /*
+     * xc_domain_getinfo() ends the list with -1/ESRCH when no domain is left
+     * at or above `next`, the usual way out of this loop.
+     */
+    if (got < 0 && errno != ESRCH) {
         free(ids);
         xmig__seterr(x, errno, "listing domains: %s", strerror(errno));
         return -1;

@@ -13,6 +13,9 @@
  *       stdin -> HOST:PORT -> stdout, counting: on exit prints
  *       relay_sent_bytes=N on stderr.  The one transport every sender in a
  *       benchmark goes through, so their byte counts compare.
+ *   xmig-probe nobody CMD [ARG...]
+ *       runs CMD as uid/gid 65534 with no supplementary groups: the
+ *       "no privileges" case (dom0's busybox setpriv cannot change ids).
  *
  * Xen answers "is log-dirty on?" nowhere directly; enabling it fails with
  * EINVAL exactly when it already is (paging_log_dirty_enable), so the probe
@@ -27,6 +30,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -156,10 +160,24 @@ out:
     return rc;
 }
 
+static int nobody(char **argv)
+{
+    if (setgroups(0, NULL) || setgid(65534) || setuid(65534)) {
+        fprintf(stderr, "xmig-probe: cannot drop privileges: %s\n",
+                strerror(errno));
+        return 2;
+    }
+    execvp(argv[0], argv);
+    fprintf(stderr, "xmig-probe: %s: %s\n", argv[0], strerror(errno));
+    return 127;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "relay") == 0)
         return relay(argv[2], argv[3]);
+    if (argc > 2 && strcmp(argv[1], "nobody") == 0)
+        return nobody(argv + 2);
     xc_interface *xch;
     xc_dominfo_t info;
     uint32_t domid;

@@ -86,6 +86,6 @@ tb_step unknown-domain expect_fail 1 "domain 'no-such-guest' not found" \
     xmig bench map no-such-guest
 tb_step unknown-domid expect_fail 1 "domain 31999 does not exist" xmig bench map 31999
 tb_step no-privileges expect_fail 1 "permission denied" \
-    setpriv --reuid=65534 --regid=65534 --clear-groups xmig bench map pv
+    /host/root/usr/libexec/xmig/xmig-probe nobody xmig bench map pv
 tb_step verify-pv-after-errors tb_guest_verify pv
 tb_step vanished vanish pvh
