@@ -569,7 +569,9 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
     while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
         ;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    phase(&j, rc == 0 ? "done" : "failed");
+    phase(&j, rc == 0                                   ? "done"
+              : saved == ECANCELED && r->guest_on_source ? "cancelled"
+                                                         : "failed");
     errno = saved;
     return rc;
 }

@@ -177,7 +177,8 @@ int xmig__xe_pv_vcpu_blob(xmig_xen *x, uint32_t domid, unsigned int vcpu,
     xc_interface *xch = priv(x)->xch;
     struct xen_domctl d = {.domain = (domid_t)domid};
     DECLARE_HYPERCALL_BUFFER(void, buf);
-    size_t len = 0;
+    const char *what;
+    size_t len;
     void *out;
 
     *blob_r = NULL;
@@ -195,58 +196,57 @@ int xmig__xe_pv_vcpu_blob(xmig_xen *x, uint32_t domid, unsigned int vcpu,
         if (!out)
             goto nomem;
         memcpy(out, &d.u.ext_vcpucontext, len);
-        break;
+        *blob_r = out;
+        *len_r = len;
+        return 0;
     case REC_XSAVE:
+        what = "reading a vcpu's xsave state";
         d.cmd = XEN_DOMCTL_getvcpuextstate;
         d.u.vcpuextstate.vcpu = vcpu;
         if (xc_domctl(xch, &d) < 0)
-            return fail(x, "reading a vcpu's xsave state");
+            return fail(x, what);
         if (!d.u.vcpuextstate.xfeature_mask)
             return 0;
-        buf = xc_hypercall_buffer_alloc(xch, buf, d.u.vcpuextstate.size);
-        if (!buf)
-            goto nomem;
-        set_xen_guest_handle(d.u.vcpuextstate.buffer, buf);
-        if (xc_domctl(xch, &d) < 0) {
-            xc_hypercall_buffer_free(xch, buf);
-            return fail(x, "reading a vcpu's xsave state");
-        }
         len = d.u.vcpuextstate.size;
-        out = len ? malloc(len) : NULL;
-        if (out)
-            memcpy(out, buf, len);
-        xc_hypercall_buffer_free(xch, buf);
-        if (len && !out)
-            goto nomem;
         break;
     case REC_MSRS:
+        what = "reading a vcpu's MSRs";
         d.cmd = XEN_DOMCTL_get_vcpu_msrs;
         d.u.vcpu_msrs.vcpu = vcpu;
         if (xc_domctl(xch, &d) < 0)
-            return fail(x, "reading a vcpu's MSRs");
+            return fail(x, what);
         if (!d.u.vcpu_msrs.msr_count)
             return 0;
         len = d.u.vcpu_msrs.msr_count * sizeof(xen_domctl_vcpu_msr_t);
-        buf = xc_hypercall_buffer_alloc(xch, buf, len);
-        if (!buf)
-            goto nomem;
-        set_xen_guest_handle(d.u.vcpu_msrs.msrs, buf);
-        if (xc_domctl(xch, &d) < 0) {
-            xc_hypercall_buffer_free(xch, buf);
-            return fail(x, "reading a vcpu's MSRs");
-        }
-        len = d.u.vcpu_msrs.msr_count * sizeof(xen_domctl_vcpu_msr_t);
-        out = len ? malloc(len) : NULL;
-        if (out)
-            memcpy(out, buf, len);
-        xc_hypercall_buffer_free(xch, buf);
-        if (len && !out)
-            goto nomem;
         break;
     default:
         xmig__seterr(x, EINVAL, "unknown vcpu record %#x", rec_type);
         return -1;
     }
+
+    /* The sized records: the first call said how much, a second fills it. */
+    buf = xc_hypercall_buffer_alloc(xch, buf, len);
+    if (!buf)
+        goto nomem;
+    if (rec_type == REC_XSAVE)
+        set_xen_guest_handle(d.u.vcpuextstate.buffer, buf);
+    else
+        set_xen_guest_handle(d.u.vcpu_msrs.msrs, buf);
+    if (xc_domctl(xch, &d) < 0) {
+        xc_hypercall_buffer_free(xch, buf);
+        return fail(x, what);
+    }
+    /* Xen may report fewer MSRs than it sized the buffer for. */
+    if (rec_type == REC_XSAVE)
+        len = d.u.vcpuextstate.size;
+    else
+        len = d.u.vcpu_msrs.msr_count * sizeof(xen_domctl_vcpu_msr_t);
+    out = len ? malloc(len) : NULL;
+    if (out)
+        memcpy(out, buf, len);
+    xc_hypercall_buffer_free(xch, buf);
+    if (len && !out)
+        goto nomem;
     *blob_r = out;
     *len_r = len;
     return 0;

@@ -220,7 +220,8 @@ struct xmig_policy {
 void xmig_policy_default(struct xmig_policy *p);
 
 enum xmig_event_type {
-    XMIG_EV_PHASE, /* phase names: connect, stream, suspend, handshake, done */
+    XMIG_EV_PHASE, /* connect, stream, suspend, handshake, resume, done,
+                      cancelled, failed */
     XMIG_EV_PASS,  /* a pre-copy pass finished */
     XMIG_EV_PROGRESS,
 };

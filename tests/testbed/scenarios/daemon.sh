@@ -7,7 +7,8 @@
 #   two PV guests migrated at once through it to stock receivers
 #   (exec:xl migrate-receive), integrity OK;
 #   a migration cancelled mid-pass: the guest keeps running here, same
-#   domain, log-dirty off (xmig-probe), integrity OK;
+#   domain, log-dirty off (xmig-probe), integrity OK, and xmigd keeps no
+#   foreign mapping (its /proc/PID/maps); the same after a failed job;
 #   an evacuation of three guests, two at a time (they come back as new
 #   domains: the receiver is local), integrity OK;
 #   SIGTERM: exit 0.
@@ -91,7 +92,22 @@ cancel_mid_pass() {
     tb_note cancelled_job "$job"
     # The receiver was killed before the go-ahead: its half-made copy goes.
     xl destroy g1--incoming 2>/dev/null || true
-    tb_intact g1 "$id"
+    tb_intact g1 "$id" && no_mappings
+}
+
+# Between jobs xmigd holds no foreign mapping: none of its VMAs is a
+# privcmd (or gntdev) mapping.
+no_mappings() {
+    local n
+    n=$(grep -c -E '/dev/xen/(privcmd|gntdev)' "/proc/$xmigd_pid/maps")
+    echo "xmigd ($xmigd_pid): $n foreign-mapping VMAs"
+    ((n == 0))
+}
+
+# A job that fails (the receiver exits at once) through the daemon: one
+# clear line, exit 1, the guest intact, nothing left mapped in xmigd.
+failed_job() {
+    tb_bad g2 "banner" xmig migrate g2 "exec:exit 0" && no_mappings
 }
 
 evacuate() {
@@ -128,6 +144,7 @@ tb_step verify-g1-migrated tb_guest_verify g1
 tb_step verify-g2-migrated tb_guest_verify g2
 tb_step cancel-mid-pass cancel_mid_pass
 tb_step verify-g1-after-cancel tb_guest_verify g1
+tb_step failed-job failed_job
 tb_step evacuate-three evacuate
 tb_step verify-g1-evacuated tb_guest_verify g1
 tb_step verify-g2-evacuated tb_guest_verify g2
