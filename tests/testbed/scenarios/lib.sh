@@ -382,12 +382,16 @@ chmod +x "$TB_SSH_LOCAL" "$TB_SSH_PEER"
 # The image goes to tmpfs: a save stream cannot be written to 9p (EFAULT
 # from foreign mappings in the zero-copy path).
 tb_xl_save_restore() { # NAME
-    local img=$TB_TMP/$1.save
+    local img=$TB_TMP/$1.save t0
+    t0=$(_tb_now)
     timeout 600 xl save "$1" "$img" >"$TB_TMP/$1.save.log" 2>&1 ||
         tb_fail "xl save $1 failed: $(tail -n 5 "$TB_TMP/$1.save.log")"
+    tb_note save_wall_s "$(_tb_secs $(($(_tb_now) - t0)))"
     tb_note save_bytes "$(stat -c %s "$img")"
+    t0=$(_tb_now)
     timeout 600 xl restore "$img" >"$TB_TMP/$1.restore.log" 2>&1 ||
         tb_fail "xl restore $1 failed: $(tail -n 5 "$TB_TMP/$1.restore.log")"
+    tb_note restore_wall_s "$(_tb_secs $(($(_tb_now) - t0)))"
     rm -f "$img"
 }
 

@@ -54,22 +54,21 @@ xmig_migrate() { # NAME
 }
 
 xmig_save_restore() { # NAME
-    local img=$TB_TMP/$1.xmig.save t0 dt
+    local img=$TB_TMP/$1.xmig.save t0
     t0=$(_tb_now)
     xmig save "$1" "$img" --direct || return 1
-    dt=$(($(_tb_now) - t0))
-    tb_note save_wall_s "$(_tb_secs $dt)"
+    tb_note save_wall_s "$(_tb_secs $(($(_tb_now) - t0)))"
     tb_note save_bytes "$(stat -c %s "$img")"
-    # For verify-stream-v2 on the build host (the runner's post-check).
-    cp "$img" "$TB_OUT/streams/$1.xlsave" || return 1
     xl domid "$1" >/dev/null 2>&1 && { echo "$1 still exists after xmig save" >&2; return 1; }
+    t0=$(_tb_now)
     timeout 600 xl restore "$img" >"$TB_TMP/$1.xrestore.log" 2>&1 ||
         { tail -n 5 "$TB_TMP/$1.xrestore.log"; return 1; }
-    rm -f "$img"
+    tb_note restore_wall_s "$(_tb_secs $(($(_tb_now) - t0)))"
     echo "restore OK $1"
+    # For verify-stream-v2 on the build host (the runner's post step).
+    cp "$img" "$TB_OUT/streams/$1.xlsave" || return 1
+    rm -f "$img"
 }
-
-
 
 # The name a receiver gives its copy, taken by a paused domain that never
 # boots: enough for a stock receiver to refuse, at no guest's boot time.
