@@ -13,6 +13,12 @@
  *       stdin -> HOST:PORT -> stdout, counting: on exit prints
  *       relay_sent_bytes=N on stderr.  The one transport every sender in a
  *       benchmark goes through, so their byte counts compare.
+ *   xmig-probe sigdfl CMD [ARG...]
+ *       runs CMD with every signal at its default action and unblocked.
+ *       busybox's `nc -ll -e` ignores SIGCHLD, and an ignored signal stays
+ *       ignored across exec: xl migrate-receive's waitpid() for its
+ *       daemonizing child then fails with ECHILD now and then, and the
+ *       receiver reports "Domain creation failed".
  *   xmig-probe nobody CMD [ARG...]
  *       runs CMD as uid/gid 65534 with no supplementary groups: the
  *       "no privileges" case (dom0's busybox setpriv cannot change ids).
@@ -160,6 +166,20 @@ out:
     return rc;
 }
 
+static int sigdfl(char **argv)
+{
+    sigset_t none;
+    int sig;
+
+    for (sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL); /* fails harmlessly for KILL, STOP, 32, 33 */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvp(argv[0], argv);
+    fprintf(stderr, "xmig-probe: %s: %s\n", argv[0], strerror(errno));
+    return 127;
+}
+
 static int nobody(char **argv)
 {
     if (setgroups(0, NULL) || setgid(65534) || setuid(65534)) {
@@ -178,6 +198,8 @@ int main(int argc, char **argv)
         return relay(argv[2], argv[3]);
     if (argc > 2 && strcmp(argv[1], "nobody") == 0)
         return nobody(argv + 2);
+    if (argc > 2 && strcmp(argv[1], "sigdfl") == 0)
+        return sigdfl(argv + 2);
     xc_interface *xch;
     xc_dominfo_t info;
     uint32_t domid;

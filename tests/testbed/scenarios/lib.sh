@@ -441,7 +441,9 @@ tb_on_peer() { # CMD... ; prints its output, returns its status
 tb_peer_serve() {
     local req id rc
     mkdir -p /host/peer
-    setsid nc -ll -p "$TB_MIGRATE_PORT" -e xl migrate-receive \
+    # sigdfl: see xmig-probe.c (busybox nc leaves SIGCHLD ignored).
+    setsid nc -ll -p "$TB_MIGRATE_PORT" \
+        -e /host/root/usr/libexec/xmig/xmig-probe sigdfl xl migrate-receive \
         </dev/null >>"$TB_TMP/migrate-receive.log" 2>&1 &
     touch "$TB_OUT/ready"
     tb_log "peer: ready (receiver on port $TB_MIGRATE_PORT)"
