@@ -413,14 +413,20 @@ abort:
     return -1;
 }
 
-static void cleanup(struct engine *e)
+/* tail_r: NULL, or where the kept mappings go, still being unmapped. */
+static void cleanup(struct engine *e, xmig_arena **tail_r)
 {
     /* Always: a PV guest left in log-dirty mode stays in shadow mode. */
     if (e->logdirty && e->x->ops->logdirty_off(e->x, e->domid) < 0)
         xmig__log(e->x, XMIG_LOG_ERROR, "%s", e->x->err);
-    /* Every mapping goes now, counted, before the arenas are freed. */
+    /* Every mapping goes, counted, before the arenas are freed. */
     while (e->nkept)
         xmig_arena_release(e->keep, e->kept[--e->nkept]);
+    if (tail_r && e->keep) {
+        /* keep's own thread is unmapping them now; the caller waits. */
+        *tail_r = e->keep;
+        e->keep = NULL;
+    }
     if ((e->arena && xmig_arena_drain(e->arena) < 0) ||
         (e->keep && xmig_arena_drain(e->keep) < 0))
         xmig__log(e->x, XMIG_LOG_ERROR, "unmapping guest memory failed");
@@ -440,7 +446,7 @@ static void cleanup(struct engine *e)
 int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
                       bool live, const struct xmig_arena_params *ap,
                       const struct xmig__save_hooks *hooks,
-                      struct xmig_engine_stats *st)
+                      struct xmig_engine_stats *st, xmig_arena **tail_r)
 {
     struct engine e = {
         .x = x,
@@ -457,6 +463,8 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
     int rc = -1;
 
     memset(st, 0, sizeof(*st));
+    if (tail_r)
+        *tail_r = NULL;
     if (pv) {
         if (xmig__pv_setup(&e) < 0)
             goto out;
@@ -479,7 +487,12 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         struct xmig_arena_params kp = e.ap;
 
         kp.slots = (unsigned int)((e.p2m_size + kp.batch - 1) / kp.batch) + 1;
-        kp.background = false;
+        /*
+         * Its thread only works once the stream is over (see cleanup), so
+         * it never contends with the mapping of a pass for the mmap lock.
+         */
+        kp.background = true;
+        kp.reclaim = 1;
         e.keep = xmig_arena_open(x, e.domid, &kp);
         e.cache = calloc(e.p2m_size, sizeof(*e.cache));
         e.kept = calloc(kp.slots, sizeof(*e.kept));
@@ -508,6 +521,18 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         goto out;
     rc = 0;
 out:
-    cleanup(&e);
+    cleanup(&e, rc == 0 ? tail_r : NULL);
+    return rc;
+}
+
+int xmig__engine_tail_close(xmig_arena *tail, struct xmig_engine_stats *st)
+{
+    int rc;
+
+    if (!tail)
+        return 0;
+    rc = xmig_arena_drain(tail);
+    add_stats(&st->arena, tail);
+    xmig_arena_close(tail);
     return rc;
 }

@@ -41,6 +41,9 @@ struct job {
     uint64_t last_progress;
     bool policy_said_abort;
     long last_dirty;
+
+    /* Own engine, PV: the kept mappings, unmapped while the receiver works. */
+    xmig_arena *tail;
 };
 
 void xmig_policy_default(struct xmig_policy *p)
@@ -325,7 +328,7 @@ static int run_engine(struct job *j, int fd)
     j->pass_t0 = xmig_now_ns();
     if (j->p->engine == XMIG_ENGINE_XMIG)
         rc = xmig__engine_save(j->x, &j->info, fd, j->p->live, &j->p->arena,
-                               &hooks, &j->r->engine);
+                               &hooks, &j->r->engine, &j->tail);
     else
         rc = j->x->ops->libxc_save(j->x, j->info.domid, fd, j->p->live,
                                    &hooks);
@@ -346,6 +349,20 @@ static int run_engine(struct job *j, int fd)
     if (rc == 0 && j->p->engine == XMIG_ENGINE_XMIG)
         j->r->pages_sent = j->r->engine.pages;
     return rc;
+}
+
+/* Waits for the kept mappings to be gone; keeps the first error message. */
+static void finish_tail(struct job *j)
+{
+    char err[sizeof(j->x->err)];
+
+    if (!j->tail)
+        return;
+    memcpy(err, j->x->err, sizeof(err));
+    if (xmig__engine_tail_close(j->tail, &j->r->engine) < 0)
+        xmig__log(j->x, XMIG_LOG_ERROR, "%s", j->x->err);
+    j->tail = NULL;
+    memcpy(j->x->err, err, sizeof(err));
 }
 
 /* Undo whatever was done to the source; keeps the first error message. */
@@ -425,6 +442,8 @@ static int handshake(struct job *j, struct xmig__transport *t)
         return -1;
     }
     j->r->downtime_s = since(j->t_suspend);
+    /* The guest is out of our hands either way: no mapping may outlive it. */
+    finish_tail(j);
     if (status != 0) {
         /* The receiver destroyed its copy: take ours back. */
         x->ops->rename(x, j->info.domid, away, j->info.name);
@@ -515,6 +534,7 @@ static int run(struct job *j)
             goto out;
         }
         j->r->downtime_s = since(j->t_suspend);
+        finish_tail(j);
         if (p->keep) {
             rc = 0;
             goto out; /* give_back resumes it */
@@ -531,6 +551,7 @@ out:
     if (relaying)
         relay_finish(x, &rl, fd);
     give_back(j);
+    finish_tail(j);
     if (rc == 0 && j->suspended) {
         rc = -1; /* --keep, but the guest would not resume */
         j->r->guest_on_source = true;

@@ -163,11 +163,20 @@ int xmig__expect(xmig_xen *x, int fd, const char *msg, size_t len,
 int xmig__write_all(xmig_xen *x, int fd, const void *buf, size_t len,
                     const char *what);
 
-/* engine.c: xmig's own engine, writing the libxc stream v3 onto fd. */
+/*
+ * engine.c: xmig's own engine, writing the libxc stream v3 onto fd.
+ *
+ * On success *tail_r may hold the PV mappings kept across passes, being
+ * unmapped in the background: a stock PV dom0 traps once per page for
+ * that, and the receiver's restore is a better time for it than the
+ * downtime.  xmig__engine_tail_close() waits for it and adds its
+ * counters to st; call it on every path once the stream is done.
+ */
 int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
                       bool live, const struct xmig_arena_params *ap,
                       const struct xmig__save_hooks *hooks,
-                      struct xmig_engine_stats *st);
+                      struct xmig_engine_stats *st, xmig_arena **tail_r);
+int xmig__engine_tail_close(xmig_arena *tail, struct xmig_engine_stats *st);
 
 /* p2m.c: the PV guest's pfn -> mfn table, copied out of the guest. */
 /*
