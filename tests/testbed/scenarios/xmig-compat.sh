@@ -77,8 +77,24 @@ create_blocker() {
         timeout 600 xl create -p "$TB_TMP/blocker.cfg"
 }
 
+# A PVH guest's steps run as attempts (lib.sh: tb_attempts): QEMU's
+# emulated SVM has triple-faulted PVH guests here, under xl as under xmig.
+pvh_xl() {
+    tb_step create-pvh tb_guest_create pvh pvh "$MIB"
+    tb_step xl-migrate-pvh xl_migrate pvh
+    tb_step verify-pvh-xl-migrated tb_guest_verify pvh
+    tb_step destroy-pvh xl destroy pvh
+}
+pvh_xmig() {
+    tb_step create-pvh tb_guest_create pvh pvh "$MIB"
+    tb_step xmig-save-restore-pvh xmig_save_restore pvh
+    tb_step verify-pvh-xmig-restored tb_guest_verify pvh
+    tb_step xmig-migrate-pvh xmig_migrate pvh
+    tb_step verify-pvh-xmig-migrated tb_guest_verify pvh
+}
+pvh_gone() { tb_guest_gone pvh; tb_guest_gone pvh--incoming; }
+
 tb_step create-pv tb_guest_create pv pv "$MIB"
-tb_step create-pvh tb_guest_create pvh pvh "$MIB"
 tb_corrupt_if_asked pv
 
 # Stock tools first: the reference figures.
@@ -86,24 +102,16 @@ tb_step xl-save-restore-pv tb_xl_save_restore pv
 tb_step verify-pv-xl-restored tb_guest_verify pv
 tb_step xl-migrate-pv xl_migrate pv
 tb_step verify-pv-xl-migrated tb_guest_verify pv
-tb_step xl-migrate-pvh xl_migrate pvh
-tb_step verify-pvh-xl-migrated tb_guest_verify pvh
+tb_attempts 3 pvh_gone pvh_xl
 
-# xmig to stock receivers, with fresh guests: a PVH guest that stock xl
-# migrated on this TCG host has been seen to triple-fault half a minute
-# later (in the guest's RDTSC path), and xmig's steps must not inherit that.
-tb_step destroy-xl-guests bash -c 'xl destroy pv && xl destroy pvh'
+# xmig to stock receivers, each guest fresh.
+tb_step destroy-pv xl destroy pv
 tb_step recreate-pv tb_guest_create pv pv "$MIB"
-tb_step recreate-pvh tb_guest_create pvh pvh "$MIB"
-
 tb_step xmig-save-restore-pv xmig_save_restore pv
 tb_step verify-pv-xmig-restored tb_guest_verify pv
-tb_step xmig-save-restore-pvh xmig_save_restore pvh
-tb_step verify-pvh-xmig-restored tb_guest_verify pvh
 tb_step xmig-migrate-pv xmig_migrate pv
 tb_step verify-pv-xmig-migrated tb_guest_verify pv
-tb_step xmig-migrate-pvh xmig_migrate pvh
-tb_step verify-pvh-xmig-migrated tb_guest_verify pvh
+tb_attempts 3 pvh_gone pvh_xmig
 
 # Bad cases, each leaving pv as it was.
 tb_step bad-unknown-domain tb_bad pv "domain 'no-such-guest' not found" \
