@@ -467,6 +467,8 @@ static int check_domain(struct job *j)
         xmig_domain_info(x, domid, &j->info) < 0)
         return -1;
     j->r->domid = domid;
+    /* From here on a refusal leaves a guest behind, where it was. */
+    j->r->guest_on_source = true;
     if (domid == 0) {
         xmig__seterr(x, EINVAL, "domain 0 cannot be migrated");
         return -1;

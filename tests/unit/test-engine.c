@@ -190,6 +190,36 @@ static void run(enum xmig_domtype type, bool live,
     xmig_xen_close(x);
 }
 
+/* An HVM guest with a device model: refused before anything happens. */
+static void hvm_refused(void)
+{
+    struct dbl_config c = {.type = XMIG_DOM_HVM, .domid = 4, .nr_pfns = 64};
+    char path[] = "/tmp/xmig-test-engine-XXXXXX";
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    struct dbl_stats ds;
+    xmig_xen *x = dbl_open(&c);
+    struct stat st;
+    int fd = mkstemp(path);
+
+    close(fd);
+    unlink(path);
+    xmig_job_params_default(&p);
+    p.kind = XMIG_JOB_SAVE;
+    p.domain = "guest";
+    p.dest = path;
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "not supported yet") != NULL);
+    ASSERT_TRUE(r.guest_on_source);
+    ASSERT_INT_EQ(dbl_guest(x)->suspends, 0);
+    ASSERT_TRUE(!dbl_guest(x)->logdirty);
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.map_calls, 0);
+    ASSERT_TRUE(stat(path, &st) != 0); /* no file: nothing was written */
+    unlink(path);
+    xmig_xen_close(x);
+}
+
 int main(void)
 {
     if (access(VERIFY, X_OK) != 0) {
@@ -212,6 +242,9 @@ int main(void)
     TEST_DONE();
     TEST_START("pv, live, kernel strategy falls back without the ioctl");
     run(XMIG_DOM_PV, true, XMIG_STRATEGY_KERNEL);
+    TEST_DONE();
+    TEST_START("hvm with a device model: refused, guest untouched");
+    hvm_refused();
     TEST_DONE();
     return TEST_EXIT();
 }
