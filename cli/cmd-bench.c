@@ -64,8 +64,8 @@ static int bench_one(xmig_xen *x, const struct xmig_dominfo *info,
     }
     r->used = xmig_arena_strategy(a);
     for (off = 0; off < f->n; off += p->batch) {
-        unsigned int n = f->n - off < p->batch ? (unsigned int)(f->n - off)
-                                               : p->batch;
+        unsigned int n =
+            f->n - off < p->batch ? (unsigned int)(f->n - off) : p->batch;
         xmig_window *w = xmig_arena_map(a, f->frame + off, n, err);
         unsigned int i;
 
@@ -92,9 +92,9 @@ out:
     r->wall_s = (double)(xmig_now_ns() - t0) / 1e9;
     r->checksum = sum;
     if (rc == 0 && r->have_perfc) {
-        r->have_perfc = xmig_perfc_read(x, XMIG_PERFC_PTWR, &r->ptwr) == 0 &&
-                        xmig_perfc_read(x, XMIG_PERFC_MMU_UPDATE,
-                                        &r->mmu_update) == 0;
+        r->have_perfc =
+            xmig_perfc_read(x, XMIG_PERFC_PTWR, &r->ptwr) == 0 &&
+            xmig_perfc_read(x, XMIG_PERFC_MMU_UPDATE, &r->mmu_update) == 0;
     }
     return rc;
 }

@@ -214,7 +214,8 @@ static int run_direct(struct job_args *a)
     render_result(&rd, p, &r, rc == 0, rc == 0 ? "" : xmig_xen_error(x));
     if (rc < 0) {
         cli_error("%s%s", xmig_xen_error(x),
-                  r.guest_on_source ? " (the guest is still running here)" : "");
+                  r.guest_on_source ? " (the guest is still running here)"
+                                    : "");
     }
     xmig_xen_close(x);
     return rc == 0 ? EXIT_OK : EXIT_FAIL;
@@ -298,10 +299,11 @@ static int cmd_save(int argc, char **argv)
 
 const struct cmd_entry cmd_migrate_entry = {
     .name = "migrate",
-    .usage = "DOMAIN DEST [--live|--no-live] [--max-iters N] [--target-dirty N] "
-             "[--abort-if-busy] [--downtime-ms MS] [--engine xmig|libxc] "
-             "[--strategy S] [--batch N] [--ssh-command CMD] [--json] "
-             "[--direct|--detach]",
+    .usage =
+        "DOMAIN DEST [--live|--no-live] [--max-iters N] [--target-dirty N] "
+        "[--abort-if-busy] [--downtime-ms MS] [--engine xmig|libxc] "
+        "[--strategy S] [--batch N] [--ssh-command CMD] [--json] "
+        "[--direct|--detach]",
     .help = "send DOMAIN to a stock `xl migrate-receive` at DEST: "
             "ssh://[user@]host[:port], exec:COMMAND or tcp://host:port; "
             "through xmigd unless --direct",

@@ -15,8 +15,8 @@ struct render;
 
 /* Exit codes, documented in xmig(1). */
 #define EXIT_OK 0
-#define EXIT_FAIL 1  /* the operation failed */
-#define EXIT_USAGE 2 /* bad command line */
+#define EXIT_FAIL 1      /* the operation failed */
+#define EXIT_USAGE 2     /* bad command line */
 #define EXIT_NO_DAEMON 3 /* xmigd is not running */
 
 struct cmd_entry {

@@ -11,14 +11,9 @@
 bool cli_verbose;
 
 static const struct cmd_entry *const cmd_table[] = {
-    &cmd_bench_entry,
-    &cmd_migrate_entry,
-    &cmd_save_entry,
-    &cmd_evacuate_entry,
-    &cmd_status_entry,
-    &cmd_watch_entry,
-    &cmd_cancel_entry,
-    &cmd_stats_entry,
+    &cmd_bench_entry,    &cmd_migrate_entry, &cmd_save_entry,
+    &cmd_evacuate_entry, &cmd_status_entry,  &cmd_watch_entry,
+    &cmd_cancel_entry,   &cmd_stats_entry,
 };
 
 #define NCMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
@@ -82,7 +77,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[0], "--version") == 0) {
             printf("xmig %s\n", PACKAGE_VERSION);
             return EXIT_OK;
-        } else if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
+        } else if (strcmp(argv[0], "-h") == 0 ||
+                   strcmp(argv[0], "--help") == 0) {
             usage(stdout);
             return EXIT_OK;
         } else {

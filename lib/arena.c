@@ -33,8 +33,8 @@ struct xmig_window {
     xmig_arena *arena;
     uint8_t *addr;
     unsigned int n;
-    int slot;                  /* -1: a per-batch mapping */
-    struct xmig_window *next;  /* per-batch windows still out */
+    int slot;                 /* -1: a per-batch mapping */
+    struct xmig_window *next; /* per-batch windows still out */
     struct xmig_window **pprev;
 };
 
@@ -151,7 +151,8 @@ static int reclaim_run(xmig_arena *a, unsigned int first, unsigned int count)
 }
 
 /* Take the first run of released slots.  Called with the lock held. */
-static bool pick_run(xmig_arena *a, unsigned int *first_r, unsigned int *count_r)
+static bool pick_run(xmig_arena *a, unsigned int *first_r,
+                     unsigned int *count_r)
 {
     unsigned int i = 0, n = 0;
 
@@ -281,10 +282,9 @@ static int check_err(xmig_arena *a, const xmig_pfn_t *frames, unsigned int n,
 
     for (i = 0; i < n; i++) {
         if (err[i]) {
-            xmig__seterr(a->x, err[i],
-                         "cannot map frame %#llx of domain %u: %s",
-                         (unsigned long long)frames[i], a->domid,
-                         strerror(err[i]));
+            xmig__seterr(
+                a->x, err[i], "cannot map frame %#llx of domain %u: %s",
+                (unsigned long long)frames[i], a->domid, strerror(err[i]));
             return -1;
         }
     }
@@ -514,7 +514,8 @@ int xmig_arena_drain(xmig_arena *a)
     }
     rc = a->reclaim_errno ? -1 : 0;
     if (rc < 0)
-        xmig__seterr(a->x, a->reclaim_errno, "unmapping guest memory failed: %s",
+        xmig__seterr(a->x, a->reclaim_errno,
+                     "unmapping guest memory failed: %s",
                      strerror(a->reclaim_errno));
     pthread_mutex_unlock(&a->lock);
     return rc;

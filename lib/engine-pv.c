@@ -36,8 +36,9 @@ static bool in_pseudophysmap(const struct engine *e, xmig_pfn_t mfn)
 
 static int bad_mfn(struct engine *e, const char *what, xmig_pfn_t mfn)
 {
-    xmig__seterr(e->x, ERANGE, "domain %u: %s refers to machine frame %#llx, "
-                               "which is not the guest's",
+    xmig__seterr(e->x, ERANGE,
+                 "domain %u: %s refers to machine frame %#llx, "
+                 "which is not the guest's",
                  e->domid, what, (unsigned long long)mfn);
     return -1;
 }
@@ -71,8 +72,10 @@ int xmig__pv_refresh(struct engine *e)
     if (nr != e->p2m_nr || gen != e->p2m_gen) {
         free(p2m);
         /* Our X86_PV_P2M_FRAMES would no longer describe it. */
-        xmig__seterr(e->x, EAGAIN, "domain %u changed its p2m during the "
-                                   "migration: aborted", e->domid);
+        xmig__seterr(e->x, EAGAIN,
+                     "domain %u changed its p2m during the "
+                     "migration: aborted",
+                     e->domid);
         return -1;
     }
     free(e->p2m);
@@ -130,8 +133,9 @@ int xmig__pv_normalise(struct engine *e, const void *src, void *dst,
             pte = 0;
         if (pte & PTE_PRESENT) {
             if (type > PFINFO_L1TAB && (pte & PTE_PSE)) {
-                xmig__seterr(e->x, E2BIG, "domain %u uses a superpage: PV "
-                                          "superpages cannot be migrated",
+                xmig__seterr(e->x, E2BIG,
+                             "domain %u uses a superpage: PV "
+                             "superpages cannot be migrated",
                              e->domid);
                 return -1;
             }
@@ -144,8 +148,7 @@ int xmig__pv_normalise(struct engine *e, const void *src, void *dst,
                 }
                 return bad_mfn(e, "a page table", mfn);
             }
-            pte = (pte & ~PTE_FRAME_MASK) |
-                  (e->m2p[mfn] << XMIG_PAGE_SHIFT);
+            pte = (pte & ~PTE_FRAME_MASK) | (e->m2p[mfn] << XMIG_PAGE_SHIFT);
         }
         d[i] = pte;
     }
@@ -209,9 +212,9 @@ static int write_vcpu(struct engine *e, unsigned int id)
             0)
             return -1;
         /* Empty state: no record, as libxenguest does. */
-        rc = len ? xmig__engine_record2(e, blobs[i], hdr, sizeof(hdr), blob,
-                                        len)
-                 : 0;
+        rc =
+            len ? xmig__engine_record2(e, blobs[i], hdr, sizeof(hdr), blob, len)
+                : 0;
         free(blob);
         if (rc < 0)
             return -1;
@@ -234,8 +237,10 @@ int xmig__pv_end(struct engine *e)
         return -1;
     shinfo = e->x->ops->map(e->x, e->domid, 1, &f, &err);
     if (!shinfo || err) {
-        xmig__seterr(e->x, err ? err : errno, "cannot map domain %u's shared "
-                                              "info", e->domid);
+        xmig__seterr(e->x, err ? err : errno,
+                     "cannot map domain %u's shared "
+                     "info",
+                     e->domid);
         if (shinfo)
             e->x->ops->unmap(e->x, (void *)shinfo, 1);
         return -1;

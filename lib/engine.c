@@ -26,7 +26,7 @@ int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt)
 
         if (e->copy_writes) {
             size_t len = iov[0].iov_len > XMIG_PAGE_SIZE ? XMIG_PAGE_SIZE
-                                                          : iov[0].iov_len;
+                                                         : iov[0].iov_len;
 
             memcpy(e->bounce, iov[0].iov_base, len);
             r = write(e->fd, e->bounce, len);
@@ -107,9 +107,9 @@ static int write_headers(struct engine *e)
         xmig_buf_put_be32(&b, 0x58454e46) < 0 || /* "XENF" */
         xmig_buf_put_be32(&b, 3) < 0 || xmig_buf_put_be32(&b, 0) < 0 ||
         xmig_buf_put_be32(&b, 0) < 0 ||
-        xmig_buf_put_le32(&b, e->info.type == XMIG_DOM_PV ? DHDR_TYPE_X86_PV
-                                                          : DHDR_TYPE_X86_HVM) <
-            0 ||
+        xmig_buf_put_le32(&b, e->info.type == XMIG_DOM_PV
+                                  ? DHDR_TYPE_X86_PV
+                                  : DHDR_TYPE_X86_HVM) < 0 ||
         xmig_buf_put_le32(&b, XMIG_PAGE_SHIFT) < 0 ||
         xmig_buf_put_le32(&b, major) < 0 || xmig_buf_put_le32(&b, minor) < 0) {
         xmig__seterr(e->x, ENOMEM, "out of memory");
@@ -137,8 +137,8 @@ static int write_cpu_policy(struct engine *e)
     if (nl && xmig__engine_record(e, REC_X86_CPUID_POLICY, leaves,
                                   (size_t)nl * 24) < 0)
         goto out;
-    if (nm && xmig__engine_record(e, REC_X86_MSR_POLICY, msrs,
-                                  (size_t)nm * 16) < 0)
+    if (nm &&
+        xmig__engine_record(e, REC_X86_MSR_POLICY, msrs, (size_t)nm * 16) < 0)
         goto out;
     rc = 0;
 out:
@@ -194,9 +194,9 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
     int rc = -1;
 
     for (i = 0; i < n; i++) {
-        xmig_pfn_t f = pv ? (pfns[i] < e->p2m_nr ? e->p2m[pfns[i]]
-                                                 : XMIG_INVALID_FRAME)
-                          : pfns[i];
+        xmig_pfn_t f =
+            pv ? (pfns[i] < e->p2m_nr ? e->p2m[pfns[i]] : XMIG_INVALID_FRAME)
+               : pfns[i];
 
         /* Ballooned out, or Linux's identity/foreign markers. */
         if (pv && (f >> 62))
@@ -382,8 +382,7 @@ static int send_live(struct engine *e)
             goto abort;
         if (dirty > 0) {
             if (refresh(e) < 0 ||
-                send_pages(e, iteration ? e->dirty : NULL, (uint64_t)dirty) <
-                    0)
+                send_pages(e, iteration ? e->dirty : NULL, (uint64_t)dirty) < 0)
                 return -1;
         }
         if (d != XMIG_POLICY_CONTINUE)

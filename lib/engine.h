@@ -58,15 +58,15 @@ struct engine {
     struct xmig_engine_stats *st;
     struct xmig_arena_params ap;
 
-    xmig_arena *arena;   /* batches used once */
-    xmig_arena *keep;    /* PV: windows kept across passes */
-    size_t p2m_size;     /* pfns the dirty bitmap covers */
+    xmig_arena *arena; /* batches used once */
+    xmig_arena *keep;  /* PV: windows kept across passes */
+    size_t p2m_size;   /* pfns the dirty bitmap covers */
     uint64_t *dirty;
     uint64_t *deferred;
     size_t nr_deferred;
     bool suspended;
     bool logdirty;
-    bool copy_writes;    /* the sink refused writes from foreign pages */
+    bool copy_writes; /* the sink refused writes from foreign pages */
     uint8_t *bounce;
 
     /* PV */
@@ -77,9 +77,9 @@ struct engine {
     const uint64_t *m2p;
     uint64_t m2p_nr;
     struct reuse *cache;
-    xmig_window **kept;  /* windows of keep, given back at the end */
+    xmig_window **kept; /* windows of keep, given back at the end */
     size_t nkept;
-    bool cache_full;     /* the kept windows ran out: map the rest per batch */
+    bool cache_full; /* the kept windows ran out: map the rest per batch */
     uint8_t (*ptbuf)[XMIG_PAGE_SIZE]; /* normalised page tables of a batch */
 };
 

@@ -11,8 +11,8 @@
 
 #include "private.h"
 
-int xmig__read_exact(xmig_xen *x, int fd, void *buf, size_t len,
-                     int timeout_ms, const char *what)
+int xmig__read_exact(xmig_xen *x, int fd, void *buf, size_t len, int timeout_ms,
+                     const char *what)
 {
     uint64_t deadline = xmig_now_ns() + (uint64_t)timeout_ms * 1000000u;
     uint8_t *p = buf;
@@ -50,8 +50,10 @@ int xmig__read_exact(xmig_xen *x, int fd, void *buf, size_t len,
             return -1;
         }
         if (r == 0) {
-            xmig__seterr(x, EPIPE, "the receiver closed the connection "
-                                   "instead of sending %s", what);
+            xmig__seterr(x, EPIPE,
+                         "the receiver closed the connection "
+                         "instead of sending %s",
+                         what);
             return -1;
         }
         got += (size_t)r;

@@ -330,8 +330,7 @@ static int run_engine(struct job *j, int fd)
         rc = xmig__engine_save(j->x, &j->info, fd, j->p->live, &j->p->arena,
                                &hooks, &j->r->engine, &j->tail);
     else
-        rc = j->x->ops->libxc_save(j->x, j->info.domid, fd, j->p->live,
-                                   &hooks);
+        rc = j->x->ops->libxc_save(j->x, j->info.domid, fd, j->p->live, &hooks);
     if (rc < 0 && xmig__cancelled(j->x))
         xmig__seterr(j->x, ECANCELED, "cancelled");
     else if (rc < 0 && j->policy_said_abort)
@@ -408,8 +407,8 @@ static int handshake(struct job *j, struct xmig__transport *t)
      */
     xmig__cancel_detach(j->p->cancel);
     if (xmig__cancelled(x) ||
-        xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN,
-                        "the go-ahead") < 0) {
+        xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN, "the go-ahead") <
+            0) {
         /* Nobody read it, so nobody runs the guest: take it back. */
         char err[sizeof(x->err)];
 
@@ -434,8 +433,9 @@ static int handshake(struct job *j, struct xmig__transport *t)
 
         memcpy(cause, x->err, sizeof(cause) - 1);
         cause[sizeof(cause) - 1] = 0;
-        xmig__seterr(x, EPROTO, "%s: the receiver's state is unknown; "
-                                "domain %u stays suspended here as '%s'",
+        xmig__seterr(x, EPROTO,
+                     "%s: the receiver's state is unknown; "
+                     "domain %u stays suspended here as '%s'",
                      cause, j->info.domid, away);
         j->suspended = false;
         j->r->guest_on_source = false;
@@ -447,8 +447,10 @@ static int handshake(struct job *j, struct xmig__transport *t)
     if (status != 0) {
         /* The receiver destroyed its copy: take ours back. */
         x->ops->rename(x, j->info.domid, away, j->info.name);
-        xmig__seterr(x, EREMOTEIO, "the receiver could not unpause the "
-                                   "domain (status %u)", status);
+        xmig__seterr(x, EREMOTEIO,
+                     "the receiver could not unpause the "
+                     "domain (status %u)",
+                     status);
         return -1;
     }
     j->suspended = false;
@@ -478,8 +480,10 @@ static int check_domain(struct job *j)
         return -1;
     }
     if (j->info.type == XMIG_DOM_HVM) {
-        xmig__seterr(x, EOPNOTSUPP, "domain %u is HVM: its device model state "
-                                    "is not supported yet", domid);
+        xmig__seterr(x, EOPNOTSUPP,
+                     "domain %u is HVM: its device model state "
+                     "is not supported yet",
+                     domid);
         return -1;
     }
     if (!j->info.name[0]) {
@@ -592,7 +596,7 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
     while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
         ;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    phase(&j, rc == 0                                   ? "done"
+    phase(&j, rc == 0                                    ? "done"
               : saved == ECANCELED && r->guest_on_source ? "cancelled"
                                                          : "failed");
     errno = saved;

@@ -63,7 +63,8 @@ static int copy_leaves(xmig_xen *x, uint32_t domid, const xmig_pfn_t *mfns,
         for (i = 0; i < n; i++) {
             if (err[i]) {
                 x->ops->unmap(x, p, n);
-                xmig__seterr(x, err[i], "cannot map p2m frame %#llx of domain %u",
+                xmig__seterr(x, err[i],
+                             "cannot map p2m frame %#llx of domain %u",
                              (unsigned long long)mfns[done + i], domid);
                 return -1;
             }
@@ -77,8 +78,8 @@ static int copy_leaves(xmig_xen *x, uint32_t domid, const xmig_pfn_t *mfns,
     return 0;
 }
 
-static int p2m_tree(xmig_xen *x, uint32_t domid, xmig_pfn_t fll_mfn,
-                    size_t nr, xmig_pfn_t *out, xmig_pfn_t **leaves_r)
+static int p2m_tree(xmig_xen *x, uint32_t domid, xmig_pfn_t fll_mfn, size_t nr,
+                    xmig_pfn_t *out, xmig_pfn_t **leaves_r)
 {
     size_t nleaves = (nr + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE;
     size_t nfl = (nleaves + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE, i;
@@ -151,8 +152,8 @@ static int p2m_list(xmig_xen *x, uint32_t domid, uint64_t cr3, uint64_t vaddr,
             pte = tables[level][idx];
             if (!(pte & PTE_PRESENT)) {
                 xmig__seterr(x, EFAULT,
-                             "p2m list of domain %u not mapped at %#llx",
-                             domid, (unsigned long long)va);
+                             "p2m list of domain %u not mapped at %#llx", domid,
+                             (unsigned long long)va);
                 goto out;
             }
             if (level && (pte & PTE_PSE)) {
@@ -185,7 +186,8 @@ int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
 
     if (info->guest_width != 8) {
         xmig__seterr(x, EOPNOTSUPP,
-                     "domain %u is a 32-bit PV guest: not supported", info->domid);
+                     "domain %u is a 32-bit PV guest: not supported",
+                     info->domid);
         return -1;
     }
     shinfo = malloc(XMIG_PAGE_SIZE);
@@ -201,7 +203,8 @@ int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
 
     nr = arch.max_pfn;
     if (nr == 0 || nr > (1UL << 40)) {
-        xmig__seterr(x, EINVAL, "domain %u publishes no usable p2m (max_pfn %lu)",
+        xmig__seterr(x, EINVAL,
+                     "domain %u publishes no usable p2m (max_pfn %lu)",
                      info->domid, arch.max_pfn);
         return -1;
     }

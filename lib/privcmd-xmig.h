@@ -15,7 +15,7 @@ struct privcmd_unmap_range {
 };
 
 /* Far from upstream's numbers ('P' 0..11 are used or proposed). */
-#define IOCTL_PRIVCMD_UNMAP_RANGE \
+#define IOCTL_PRIVCMD_UNMAP_RANGE                                              \
     _IOC(_IOC_NONE, 'P', 0xe0, sizeof(struct privcmd_unmap_range))
 
 #endif

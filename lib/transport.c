@@ -100,8 +100,10 @@ static int open_ssh(xmig_xen *x, const char *rest, const char *ssh_cmd,
 
     if ((at && !plain(rest, (size_t)(at - rest))) || !plain(host, hlen) ||
         (colon && !plain(colon + 1, strlen(colon + 1)))) {
-        xmig__seterr(x, EINVAL, "bad destination 'ssh://%s': expected "
-                                "ssh://[user@]host[:port]", rest);
+        xmig__seterr(x, EINVAL,
+                     "bad destination 'ssh://%s': expected "
+                     "ssh://[user@]host[:port]",
+                     rest);
         return -1;
     }
     n = snprintf(cmd, sizeof(cmd), "exec %s%s%s %.*s%.*s xl migrate-receive",
@@ -124,8 +126,10 @@ static int open_tcp(xmig_xen *x, const char *rest, struct xmig__transport *t)
 
     if (!colon || colon == rest || (size_t)(colon - rest) >= sizeof(host) ||
         !colon[1]) {
-        xmig__seterr(x, EINVAL, "bad destination 'tcp://%s': expected "
-                                "tcp://host:port", rest);
+        xmig__seterr(x, EINVAL,
+                     "bad destination 'tcp://%s': expected "
+                     "tcp://host:port",
+                     rest);
         return -1;
     }
     memcpy(host, rest, (size_t)(colon - rest));
@@ -149,8 +153,9 @@ static int open_tcp(xmig_xen *x, const char *rest, struct xmig__transport *t)
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        xmig__seterr(x, saved ? saved : ECONNREFUSED, "cannot connect to %s: %s",
-                     rest, strerror(saved ? saved : ECONNREFUSED));
+        xmig__seterr(x, saved ? saved : ECONNREFUSED,
+                     "cannot connect to %s: %s", rest,
+                     strerror(saved ? saved : ECONNREFUSED));
         return -1;
     }
     t->wfd = fd;
@@ -174,8 +179,10 @@ int xmig__transport_open(xmig_xen *x, const char *dest, const char *ssh_cmd,
         return spawn(x, dest + 5, t);
     if (strncmp(dest, "tcp://", 6) == 0)
         return open_tcp(x, dest + 6, t);
-    xmig__seterr(x, EINVAL, "bad destination '%s': expected ssh://[user@]host"
-                            "[:port], exec:COMMAND or tcp://host:port", dest);
+    xmig__seterr(x, EINVAL,
+                 "bad destination '%s': expected ssh://[user@]host"
+                 "[:port], exec:COMMAND or tcp://host:port",
+                 dest);
     return -1;
 }
 

@@ -33,7 +33,8 @@ int xmig__xe_xen_version(xmig_xen *x, uint32_t *major_r, uint32_t *minor_r)
 }
 
 int xmig__xe_cpu_policy(xmig_xen *x, uint32_t domid, void **leaves_r,
-                      uint32_t *nr_leaves_r, void **msrs_r, uint32_t *nr_msrs_r)
+                        uint32_t *nr_leaves_r, void **msrs_r,
+                        uint32_t *nr_msrs_r)
 {
     xc_interface *xch = priv(x)->xch;
     xc_cpu_policy_t *p = NULL;
@@ -95,7 +96,7 @@ int xmig__xe_logdirty_off(xmig_xen *x, uint32_t domid)
 }
 
 int xmig__xe_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
-                          size_t nr, bool final, uint64_t *dirty_r)
+                            size_t nr, bool final, uint64_t *dirty_r)
 {
     xc_interface *xch = priv(x)->xch;
     size_t bytes = (nr + 63) / 64 * 8, pages = (bytes + 4095) / 4096;
@@ -108,10 +109,9 @@ int xmig__xe_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
         xmig__seterr(x, ENOMEM, "out of memory for the dirty bitmap");
         return -1;
     }
-    r = xc_logdirty_control(xch, domid, XEN_DOMCTL_SHADOW_OP_CLEAN,
-                            HYPERCALL_BUFFER(bm), nr,
-                            final ? XEN_DOMCTL_SHADOW_LOGDIRTY_FINAL : 0,
-                            &stats);
+    r = xc_logdirty_control(
+        xch, domid, XEN_DOMCTL_SHADOW_OP_CLEAN, HYPERCALL_BUFFER(bm), nr,
+        final ? XEN_DOMCTL_SHADOW_LOGDIRTY_FINAL : 0, &stats);
     if (r != (long long)nr) {
         xc_hypercall_buffer_free_pages(xch, bm, (int)pages);
         return fail(x, "reading the dirty bitmap");
@@ -141,7 +141,7 @@ int xmig__xe_tsc_info(xmig_xen *x, uint32_t domid, void *rec24)
 }
 
 int xmig__xe_vcpu_online(xmig_xen *x, uint32_t domid, unsigned int vcpu,
-                       bool *online_r)
+                         bool *online_r)
 {
     xc_vcpuinfo_t info;
 
@@ -152,7 +152,7 @@ int xmig__xe_vcpu_online(xmig_xen *x, uint32_t domid, unsigned int vcpu,
 }
 
 int xmig__xe_pv_vcpu_context(xmig_xen *x, uint32_t domid, unsigned int vcpu,
-                           void *ctx, size_t len)
+                             void *ctx, size_t len)
 {
     vcpu_guest_context_any_t c;
 
@@ -172,7 +172,7 @@ int xmig__xe_pv_vcpu_context(xmig_xen *x, uint32_t domid, unsigned int vcpu,
 #define REC_MSRS 0x0c
 
 int xmig__xe_pv_vcpu_blob(xmig_xen *x, uint32_t domid, unsigned int vcpu,
-                        unsigned int rec_type, void **blob_r, size_t *len_r)
+                          unsigned int rec_type, void **blob_r, size_t *len_r)
 {
     xc_interface *xch = priv(x)->xch;
     struct xen_domctl d = {.domain = (domid_t)domid};
@@ -256,7 +256,7 @@ nomem:
 }
 
 int xmig__xe_hvm_context(xmig_xen *x, uint32_t domid, void **blob_r,
-                       size_t *len_r)
+                         size_t *len_r)
 {
     xc_interface *xch = priv(x)->xch;
     int size = xc_domain_hvm_getcontext(xch, domid, NULL, 0);
@@ -280,7 +280,7 @@ int xmig__xe_hvm_context(xmig_xen *x, uint32_t domid, void **blob_r,
 }
 
 int xmig__xe_hvm_param(xmig_xen *x, uint32_t domid, unsigned int index,
-                     uint64_t *val_r)
+                       uint64_t *val_r)
 {
     if (xc_hvm_param_get(priv(x)->xch, domid, index, val_r) < 0)
         return fail(x, "reading an HVM param");

@@ -22,10 +22,10 @@ static libxl_ctx *ctx(xmig_xen *x)
     if (!p->ctx) {
         libxl_ctx *c = NULL;
 
-        if (libxl_ctx_alloc(&c, LIBXL_VERSION, 0,
-                            &p->logger.vtable) != 0) {
-            xmig__seterr(x, EIO, "cannot open libxenlight (is xenstored "
-                                 "running?)");
+        if (libxl_ctx_alloc(&c, LIBXL_VERSION, 0, &p->logger.vtable) != 0) {
+            xmig__seterr(x, EIO,
+                         "cannot open libxenlight (is xenstored "
+                         "running?)");
             return NULL;
         }
         /*
@@ -61,8 +61,9 @@ int xmig__libxl_config_json(xmig_xen *x, uint32_t domid, char **json_r)
     rc = libxl_retrieve_domain_configuration(c, domid, &d, NULL);
     if (rc) {
         libxl_domain_config_dispose(&d);
-        xmig__seterr(x, EIO, "cannot read the configuration of domain %u "
-                             "(libxl error %d): was it created by xl?",
+        xmig__seterr(x, EIO,
+                     "cannot read the configuration of domain %u "
+                     "(libxl error %d): was it created by xl?",
                      domid, rc);
         return -1;
     }
@@ -89,8 +90,10 @@ int xmig__libxl_rename(xmig_xen *x, uint32_t domid, const char *old_name,
         return -1;
     rc = libxl_domain_rename(c, domid, old_name, new_name);
     if (rc) {
-        xmig__seterr(x, EIO, "cannot rename domain %u from '%s' to '%s' "
-                             "(libxl error %d)", domid, old_name, new_name, rc);
+        xmig__seterr(x, EIO,
+                     "cannot rename domain %u from '%s' to '%s' "
+                     "(libxl error %d)",
+                     domid, old_name, new_name, rc);
         return -1;
     }
     return 0;
@@ -105,8 +108,8 @@ int xmig__libxl_destroy(xmig_xen *x, uint32_t domid)
         return -1;
     rc = libxl_domain_destroy(c, domid, NULL);
     if (rc) {
-        xmig__seterr(x, EIO, "cannot destroy domain %u (libxl error %d)",
-                     domid, rc);
+        xmig__seterr(x, EIO, "cannot destroy domain %u (libxl error %d)", domid,
+                     rc);
         return -1;
     }
     return 0;
@@ -126,8 +129,10 @@ int xmig__libxl_suspend(xmig_xen *x, uint32_t domid)
      */
     rc = libxl_domain_suspend_only(c, domid, NULL);
     if (rc) {
-        xmig__seterr(x, ETIMEDOUT, "domain %u did not suspend (libxl error "
-                                   "%d)", domid, rc);
+        xmig__seterr(x, ETIMEDOUT,
+                     "domain %u did not suspend (libxl error "
+                     "%d)",
+                     domid, rc);
         return -1;
     }
     return 0;
@@ -142,8 +147,8 @@ int xmig__libxl_resume(xmig_xen *x, uint32_t domid)
         return -1;
     rc = libxl_domain_resume(c, domid, 1, NULL);
     if (rc) {
-        xmig__seterr(x, EIO, "cannot resume domain %u (libxl error %d)",
-                     domid, rc);
+        xmig__seterr(x, EIO, "cannot resume domain %u (libxl error %d)", domid,
+                     rc);
         return -1;
     }
     return 0;

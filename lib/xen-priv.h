@@ -25,8 +25,8 @@ struct xen_priv {
     struct xen_logger logger;
     xc_interface *xch;
     xenforeignmemory_handle *fmem;
-    struct xs_handle *xsh;   /* opened on first use: only names need it */
-    struct libxl__ctx *ctx;  /* opened on first use: only jobs need it */
+    struct xs_handle *xsh;  /* opened on first use: only names need it */
+    struct libxl__ctx *ctx; /* opened on first use: only jobs need it */
     int privcmd;
 };
 

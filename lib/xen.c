@@ -61,7 +61,6 @@ static void fwd_destroy(xentoollog_logger *l)
 {
 }
 
-
 static void xen_close(xmig_xen *x)
 {
     struct xen_priv *p = priv(x);
@@ -137,7 +136,8 @@ static int xen_domain_by_name(xmig_xen *x, const char *name, uint32_t *domid_r)
             unsigned int len;
             bool match;
 
-            snprintf(path, sizeof(path), "/local/domain/%u/name", info[i].domid);
+            snprintf(path, sizeof(path), "/local/domain/%u/name",
+                     info[i].domid);
             val = xs_read(p->xsh, XBT_NULL, path, &len);
             match = val && strcmp(val, name) == 0;
             free(val);
@@ -214,7 +214,8 @@ static int xen_domain_info(xmig_xen *x, uint32_t domid,
 static int xen_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
                           xmig_pfn_t *frames)
 {
-    if (xc_get_pfn_type_batch(priv(x)->xch, domid, n, (xen_pfn_t *)frames) < 0) {
+    if (xc_get_pfn_type_batch(priv(x)->xch, domid, n, (xen_pfn_t *)frames) <
+        0) {
         xmig__seterr(x, errno, "domain %u: cannot read page types: %s", domid,
                      strerror(errno));
         return -1;
@@ -283,9 +284,9 @@ static int xen_map_at(xmig_xen *x, uint32_t domid, void *addr, unsigned int n,
 
 static int xen_reclaim(xmig_xen *x, void *addr, unsigned int n)
 {
-    void *m = mmap(addr, (size_t)n << XMIG_PAGE_SHIFT, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-                   0);
+    void *m =
+        mmap(addr, (size_t)n << XMIG_PAGE_SHIFT, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 
     return m == MAP_FAILED ? -1 : 0;
 }
@@ -326,7 +327,8 @@ static int xen_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
         xmig__seterr(x, ENOMEM, "hypervisor counters: out of memory");
         goto out;
     }
-    if (xc_perfc_query(xch, HYPERCALL_BUFFER(desc), HYPERCALL_BUFFER(val)) < 0) {
+    if (xc_perfc_query(xch, HYPERCALL_BUFFER(desc), HYPERCALL_BUFFER(val)) <
+        0) {
         xmig__seterr(x, errno, "hypervisor counters: %s", strerror(errno));
         goto out;
     }

@@ -34,8 +34,7 @@ enum xmig_log_level {
     XMIG_LOG_DEBUG,
 };
 
-typedef void xmig_log_fn(void *arg, enum xmig_log_level level,
-                         const char *msg);
+typedef void xmig_log_fn(void *arg, enum xmig_log_level level, const char *msg);
 
 /* ------------------------------------------------------------------ */
 /* The Xen handle.  Everything that talks to Xen goes through it. */
@@ -68,9 +67,9 @@ struct xmig_dominfo {
     bool paused;
     bool shutdown;
     bool dying;
-    unsigned int guest_width;    /* bytes per guest word (PV: 4 or 8) */
-    uint64_t nr_pages;           /* populated pages, as Xen counts them */
-    xmig_pfn_t max_gpfn;         /* highest gfn (HVM/PVH) */
+    unsigned int guest_width; /* bytes per guest word (PV: 4 or 8) */
+    uint64_t nr_pages;        /* populated pages, as Xen counts them */
+    xmig_pfn_t max_gpfn;      /* highest gfn (HVM/PVH) */
     xmig_pfn_t shared_info_frame;
     unsigned int max_vcpu_id;
     char name[64];
@@ -125,10 +124,10 @@ int xmig_strategy_parse(const char *name, enum xmig_strategy *s_r);
 
 struct xmig_arena_params {
     enum xmig_strategy strategy;
-    unsigned int batch;    /* max pages per window, <= XMIG_MAX_BATCH */
-    unsigned int slots;    /* windows in the region (arena, kernel) */
-    unsigned int reclaim;  /* released windows reclaimed together */
-    bool background;       /* reclaim on a thread of its own */
+    unsigned int batch;   /* max pages per window, <= XMIG_MAX_BATCH */
+    unsigned int slots;   /* windows in the region (arena, kernel) */
+    unsigned int reclaim; /* released windows reclaimed together */
+    bool background;      /* reclaim on a thread of its own */
 };
 
 void xmig_arena_params_default(struct xmig_arena_params *p);
@@ -203,17 +202,17 @@ enum xmig_engine {
 
 /* What xmig's own engine did (zero for the libxc engine). */
 struct xmig_engine_stats {
-    uint64_t pages;     /* PAGE_DATA entries with data */
-    uint64_t bytes;     /* stream bytes written */
-    uint64_t reused;    /* pages read through a mapping kept from a pass */
-    uint64_t deferred;  /* PV page tables sent again after suspend */
+    uint64_t pages;    /* PAGE_DATA entries with data */
+    uint64_t bytes;    /* stream bytes written */
+    uint64_t reused;   /* pages read through a mapping kept from a pass */
+    uint64_t deferred; /* PV page tables sent again after suspend */
     struct xmig_arena_stats arena; /* both arenas added up */
 };
 
 struct xmig_policy {
-    unsigned int max_iters; /* live passes before stop-and-copy */
-    long target_dirty;      /* stop once a pass leaves fewer dirty pages */
-    bool abort_if_busy;     /* at max_iters give up instead of stopping */
+    unsigned int max_iters;   /* live passes before stop-and-copy */
+    long target_dirty;        /* stop once a pass leaves fewer dirty pages */
+    bool abort_if_busy;       /* at max_iters give up instead of stopping */
     unsigned int downtime_ms; /* stop once the rest fits in this, 0: off */
 };
 
@@ -229,13 +228,13 @@ enum xmig_event_type {
 struct xmig_event {
     enum xmig_event_type type;
     const char *phase;
-    unsigned int pass;      /* 0 = the first full pass */
-    uint64_t sent;          /* pages sent in this pass so far (or in total) */
-    uint64_t remaining;     /* pages left in this pass, as far as known */
-    long dirty;             /* dirty pages found after the pass, -1 unknown */
-    double mib_s;           /* this pass's throughput */
-    double dirty_rate;      /* dirty pages per second during the pass */
-    double elapsed_s;       /* since the job started */
+    unsigned int pass;  /* 0 = the first full pass */
+    uint64_t sent;      /* pages sent in this pass so far (or in total) */
+    uint64_t remaining; /* pages left in this pass, as far as known */
+    long dirty;         /* dirty pages found after the pass, -1 unknown */
+    double mib_s;       /* this pass's throughput */
+    double dirty_rate;  /* dirty pages per second during the pass */
+    double elapsed_s;   /* since the job started */
 };
 
 typedef void xmig_event_fn(void *arg, const struct xmig_event *ev);
@@ -254,17 +253,17 @@ bool xmig_cancel_requested(const xmig_cancel *c);
 
 struct xmig_job_params {
     enum xmig_job_kind kind;
-    const char *domain;     /* name or id */
-    const char *dest;       /* migrate: ssh://, exec:, tcp://; save: path */
+    const char *domain;      /* name or id */
+    const char *dest;        /* migrate: ssh://, exec:, tcp://; save: path */
     const char *ssh_command; /* replaces "ssh" for ssh:// (may hold options) */
     bool live;
-    bool keep;              /* save: resume the guest instead of destroying */
+    bool keep; /* save: resume the guest instead of destroying */
     enum xmig_engine engine;
     struct xmig_arena_params arena; /* own engine only */
     struct xmig_policy policy;
     xmig_event_fn *event;
     void *event_arg;
-    xmig_cancel *cancel;    /* may be NULL */
+    xmig_cancel *cancel; /* may be NULL */
 };
 
 struct xmig_job_result {
@@ -272,8 +271,8 @@ struct xmig_job_result {
     unsigned int passes;
     uint64_t pages_sent;
     double total_s;
-    double downtime_s;      /* guest suspended until it ran again (or end) */
-    bool guest_on_source;   /* where the guest is after the job */
+    double downtime_s;    /* guest suspended until it ran again (or end) */
+    bool guest_on_source; /* where the guest is after the job */
     struct xmig_engine_stats engine;
 };
 

@@ -11,7 +11,10 @@ static xmig_pfn_t frames[8192];
 static xmig_xen *guest(size_t nr, bool zap)
 {
     struct dbl_config c = {
-        .type = XMIG_DOM_HVM, .domid = 3, .nr_pfns = nr, .zap = zap,
+        .type = XMIG_DOM_HVM,
+        .domid = 3,
+        .nr_pfns = nr,
+        .zap = zap,
     };
     size_t i;
 
@@ -270,13 +273,13 @@ int main(void)
         TEST_START(name);
         test_batches(cfg[i].s, cfg[i].zap, true);
         TEST_DONE();
-        snprintf(name, sizeof(name), "%s: per-frame error leaves nothing mapped",
-                 cfg[i].name);
+        snprintf(name, sizeof(name),
+                 "%s: per-frame error leaves nothing mapped", cfg[i].name);
         TEST_START(name);
         test_frame_error(cfg[i].s, cfg[i].zap);
         TEST_DONE();
-        snprintf(name, sizeof(name), "%s: failed map call leaves nothing mapped",
-                 cfg[i].name);
+        snprintf(name, sizeof(name),
+                 "%s: failed map call leaves nothing mapped", cfg[i].name);
         TEST_START(name);
         test_call_fails(cfg[i].s);
         TEST_DONE();

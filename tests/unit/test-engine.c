@@ -17,11 +17,11 @@
 #define VERIFY_PATH "/usr/lib/xen-4.17/lib/python"
 
 struct walk {
-    unsigned int types[64];  /* order of the first record types */
+    unsigned int types[64]; /* order of the first record types */
     unsigned int ntypes;
-    unsigned int page_data;  /* PAGE_DATA records */
-    uint64_t pages;          /* their data pages */
-    bool l4_ok;              /* pfn 1's L4 arrived normalised */
+    unsigned int page_data; /* PAGE_DATA records */
+    uint64_t pages;         /* their data pages */
+    bool l4_ok;             /* pfn 1's L4 arrived normalised */
     bool saw_l4;
     unsigned int vcpus;
 };
@@ -104,13 +104,16 @@ static int verify_stream(const char *path)
     return system(cmd);
 }
 
-static void run(enum xmig_domtype type, bool live,
-                enum xmig_strategy strategy)
+static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy)
 {
     static const size_t holes[] = {3, 700, 701};
     struct dbl_config c = {
-        .type = type, .domid = 4, .nr_pfns = 3000, .holes = holes,
-        .nr_holes = 3, .pagetables = type == XMIG_DOM_PV,
+        .type = type,
+        .domid = 4,
+        .nr_pfns = 3000,
+        .holes = holes,
+        .nr_holes = 3,
+        .pagetables = type == XMIG_DOM_PV,
     };
     char path[] = "/tmp/xmig-test-engine-XXXXXX";
     struct xmig_job_params p;
@@ -135,8 +138,8 @@ static void run(enum xmig_domtype type, bool live,
     if (test_cur_failed)
         printf("  error: %s\n", xmig_xen_error(x));
     dbl_get_stats(x, &ds);
-    ASSERT_U64_EQ(ds.live_pages, 0);   /* every mapping is gone */
-    ASSERT_U64_EQ(ds.hole_maps, 0);    /* no hole was ever mapped */
+    ASSERT_U64_EQ(ds.live_pages, 0); /* every mapping is gone */
+    ASSERT_U64_EQ(ds.hole_maps, 0);  /* no hole was ever mapped */
     ASSERT_TRUE(!dbl_guest(x)->logdirty);
     ASSERT_INT_EQ(dbl_guest(x)->resumes, 1);
 

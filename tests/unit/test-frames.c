@@ -20,7 +20,11 @@ static void check_scan(enum xmig_domtype type, size_t nr, const size_t *holes,
                        size_t nh)
 {
     struct dbl_config c = {
-        .type = type, .domid = 7, .nr_pfns = nr, .holes = holes, .nr_holes = nh,
+        .type = type,
+        .domid = 7,
+        .nr_pfns = nr,
+        .holes = holes,
+        .nr_holes = nh,
     };
     xmig_xen *x = dbl_open(&c);
     struct xmig_dominfo info;
@@ -59,7 +63,10 @@ static void check_end_to_end(enum xmig_domtype type)
 {
     static const size_t holes[] = {5, 6, 7, 1000, 2040};
     struct dbl_config c = {
-        .type = type, .domid = 7, .nr_pfns = 2048, .holes = holes,
+        .type = type,
+        .domid = 7,
+        .nr_pfns = 2048,
+        .holes = holes,
         .nr_holes = 5,
     };
     xmig_xen *x = dbl_open(&c);
@@ -76,7 +83,8 @@ static void check_end_to_end(enum xmig_domtype type)
     xmig_arena_params_default(&p);
     a = xmig_arena_open(x, 7, &p);
     for (off = 0; off < f.n; off += p.batch) {
-        unsigned int n = f.n - off < p.batch ? (unsigned)(f.n - off) : p.batch, i;
+        unsigned int n = f.n - off < p.batch ? (unsigned)(f.n - off) : p.batch,
+                     i;
         xmig_window *w = xmig_arena_map(a, f.frame + off, n, NULL);
 
         for (i = 0; w && i < n; i++) {

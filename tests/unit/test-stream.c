@@ -19,14 +19,15 @@
 static void test_xl_header(void)
 {
     static const uint8_t want[] = {
-        'X', 'e', 'n', ' ', 's', 'a', 'v', 'e', 'd', ' ', 'd', 'o', 'm', 'a',
-        'i', 'n', ',', ' ', 'x', 'l', ' ', 'f', 'o', 'r', 'm', 'a', 't', '\n',
-        ' ', 0, ' ', '\r',     /* magic, 32 bytes with its NULs */
-        4, 3, 2, 1,            /* byteorder 0x01020304, little-endian */
-        3, 0, 0, 0,            /* mandatory: JSON | STREAMv2 */
-        0, 0, 0, 0,            /* optional flags */
-        7, 0, 0, 0,            /* optional data: 4 + config_len */
-        3, 0, 0, 0,            /* config_len, NUL included */
+        'X', 'e', 'n', ' ', 's', 'a',  'v', 'e', 'd', ' ',  'd',
+        'o', 'm', 'a', 'i', 'n', ',',  ' ', 'x', 'l', ' ',  'f',
+        'o', 'r', 'm', 'a', 't', '\n', ' ', 0,   ' ', '\r', /* magic, 32 bytes
+                                                               with its NULs */
+        4,   3,   2,   1, /* byteorder 0x01020304, little-endian */
+        3,   0,   0,   0, /* mandatory: JSON | STREAMv2 */
+        0,   0,   0,   0, /* optional flags */
+        7,   0,   0,   0, /* optional data: 4 + config_len */
+        3,   0,   0,   0, /* config_len, NUL included */
         '{', '}', 0,
     };
     struct xmig_buf b;
@@ -43,20 +44,20 @@ static void test_libxl(void)
 {
     static const uint8_t want[] = {
         'L', 'i', 'b', 'x', 'l', 'F', 'm', 't', /* ident, big-endian */
-        0, 0, 0, 2,                            /* version 2 */
-        0, 0, 0, 0,                            /* options */
-        1, 0, 0, 0, 0, 0, 0, 0,                /* LIBXC_CONTEXT, empty */
-        3, 0, 0, 0, 11, 0, 0, 0,               /* EMULATOR_CONTEXT, 11 */
-        'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k',
-        0, 0, 0, 0, 0,                         /* padding to 8 */
-        0, 0, 0, 0, 0, 0, 0, 0,                /* END */
+        0,   0,   0,   2,                       /* version 2 */
+        0,   0,   0,   0,                       /* options */
+        1,   0,   0,   0,   0,   0,   0,   0,   /* LIBXC_CONTEXT, empty */
+        3,   0,   0,   0,   11,  0,   0,   0,   /* EMULATOR_CONTEXT, 11 */
+        'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h',
+        'i', 'j', 'k', 0,   0,   0,   0,   0, /* padding to 8 */
+        0,   0,   0,   0,   0,   0,   0,   0, /* END */
     };
     struct xmig_buf b;
 
     xmig_buf_init(&b);
     ASSERT_INT_EQ(xmig_stream_libxl_header(&b), 0);
-    ASSERT_INT_EQ(xmig_stream_libxl_record(&b, LIBXL_REC_LIBXC_CONTEXT, NULL, 0),
-                  0);
+    ASSERT_INT_EQ(
+        xmig_stream_libxl_record(&b, LIBXL_REC_LIBXC_CONTEXT, NULL, 0), 0);
     ASSERT_INT_EQ(xmig_stream_libxl_record(&b, LIBXL_REC_EMULATOR_CONTEXT,
                                            "abcdefghijk", 11),
                   0);
@@ -136,9 +137,9 @@ static void *rx_main(void *arg)
     if (rx->mode == RX_DIE_MID_STREAM)
         goto out;
     if (!rd(fd, buf, 16) || memcmp(buf, "LibxlFmt\0\0\0\2\0\0\0\0", 16) != 0 ||
-        !rd(fd, buf, 8) || memcmp(buf, ctx_rec, 8) != 0 ||
-        !rd(fd, buf, 8) || memcmp(buf, zero8, 8) != 0 || /* libxc END */
-        !rd(fd, buf, 8) || memcmp(buf, zero8, 8) != 0)   /* libxl END */
+        !rd(fd, buf, 8) || memcmp(buf, ctx_rec, 8) != 0 || !rd(fd, buf, 8) ||
+        memcmp(buf, zero8, 8) != 0 ||                  /* libxc END */
+        !rd(fd, buf, 8) || memcmp(buf, zero8, 8) != 0) /* libxl END */
         goto out;
     rx->framing_ok = true;
     if (rx->mode == RX_REJECT)
@@ -149,7 +150,8 @@ static void *rx_main(void *arg)
             ;
         goto out;
     }
-    if (!wr(fd, XL_MIG_READY, XL_MIG_READY_LEN) || !rd(fd, buf, XL_MIG_GO_LEN) ||
+    if (!wr(fd, XL_MIG_READY, XL_MIG_READY_LEN) ||
+        !rd(fd, buf, XL_MIG_GO_LEN) ||
         memcmp(buf, XL_MIG_GO, XL_MIG_GO_LEN) != 0)
         goto out;
     rx->got_go = true;
@@ -280,8 +282,8 @@ static void test_exec_receiver_exits(void)
 
 static void test_abort_if_busy(void)
 {
-    struct xmig_policy pol = {.max_iters = 1, .target_dirty = 10,
-                              .abort_if_busy = true};
+    struct xmig_policy pol = {
+        .max_iters = 1, .target_dirty = 10, .abort_if_busy = true};
     xmig_xen *x = pv_guest();
     struct xmig_job_result r;
     char dest[64];
@@ -375,8 +377,9 @@ static void test_save(bool keep)
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), 0);
     /* 48 + 4 + config, libxl header, LIBXC_CONTEXT, libxc END, libxl END */
     ASSERT_INT_EQ(stat(path, &st), 0);
-    ASSERT_U64_EQ(st.st_size, 48 + 4 + strlen("{\"c_info\":{\"name\":\"guest\"}}") + 1 +
-                                  16 + 8 + 8 + 8);
+    ASSERT_U64_EQ(st.st_size, 48 + 4 +
+                                  strlen("{\"c_info\":{\"name\":\"guest\"}}") +
+                                  1 + 16 + 8 + 8 + 8);
     ASSERT_TRUE(dbl_guest(x)->destroyed == !keep);
     ASSERT_INT_EQ(dbl_guest(x)->resumes, keep ? 1 : 0);
     unlink(path);

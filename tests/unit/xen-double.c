@@ -464,7 +464,8 @@ static int dbl_libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
         int d = h->policy(h->arg, i, written, dirty[i]);
 
         if (h->progress)
-            h->progress(h->arg, (unsigned long)dirty[i], (unsigned long)dirty[i]);
+            h->progress(h->arg, (unsigned long)dirty[i],
+                        (unsigned long)dirty[i]);
         written += (unsigned long)dirty[i];
         if (d != XMIG_POLICY_CONTINUE)
             break;

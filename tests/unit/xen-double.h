@@ -15,18 +15,18 @@
 struct dbl_config {
     enum xmig_domtype type;
     uint32_t domid;
-    size_t nr_pfns;          /* guest pfns 0 .. nr_pfns-1 */
-    const size_t *holes;     /* pfns with no memory */
+    size_t nr_pfns;      /* guest pfns 0 .. nr_pfns-1 */
+    const size_t *holes; /* pfns with no memory */
     size_t nr_holes;
-    bool zap;                /* kernel has the batched unmap */
-    bool pagetables;         /* PV: pfn 1 is a pinned L4 */
+    bool zap;        /* kernel has the batched unmap */
+    bool pagetables; /* PV: pfn 1 is a pinned L4 */
 };
 
 struct dbl_stats {
-    size_t live_pages;       /* mapped now */
-    uint64_t map_calls, map_at_calls, refill_calls, unmap_calls,
-        reclaim_calls, zap_calls, type_calls;
-    uint64_t hole_maps;      /* frames mapped that had no memory */
+    size_t live_pages; /* mapped now */
+    uint64_t map_calls, map_at_calls, refill_calls, unmap_calls, reclaim_calls,
+        zap_calls, type_calls;
+    uint64_t hole_maps; /* frames mapped that had no memory */
 };
 
 /* What toolstack operations did to the guest. */

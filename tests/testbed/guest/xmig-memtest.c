@@ -51,9 +51,13 @@ static uint64_t mix(uint64_t x) /* splitmix64's finaliser */
     return x ^ (x >> 31);
 }
 
-static uint64_t *page(size_t i) { return mem + i * page_words; }
+static uint64_t *page(size_t i)
+{
+    return mem + i * page_words;
+}
 
-static uint64_t xorshift(uint64_t *x) /* cheap enough to fill memory under TCG */
+static uint64_t
+xorshift(uint64_t *x) /* cheap enough to fill memory under TCG */
 {
     *x ^= *x << 13;
     *x ^= *x >> 7;
@@ -81,7 +85,7 @@ static void dirty_page(size_t i)
 {
     if (seen_bad[i])
         return;
-    if (page_op(i, gen[i], 0)) {    /* keep the evidence: never rewrite it */
+    if (page_op(i, gen[i], 0)) { /* keep the evidence: never rewrite it */
         seen_bad[i] = 1;
         return;
     }
@@ -120,7 +124,7 @@ static void *dirtier(void *arg)
 
     (void)arg;
     for (;;) {
-        nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
         double t = now(), dt = t - last, b = boottime();
 
         last = t;
@@ -164,8 +168,9 @@ static size_t verify(int report)
             size_t len = strlen(detail);
             snprintf(detail + len, sizeof(detail) - len,
                      "%spage=%zu want_gen=%" PRIu32 " found_idx=%" PRIu64
-                     " found_gen=%" PRIu64 " diff_words=%zu", shown ? "; " : "",
-                     i, gen[i], page(i)[0], page(i)[1], diff);
+                     " found_gen=%" PRIu64 " diff_words=%zu",
+                     shown ? "; " : "", i, gen[i], page(i)[0], page(i)[1],
+                     diff);
             shown++;
         }
         bad++;
@@ -197,7 +202,7 @@ static size_t corrupt(size_t k)
     return k;
 }
 
-static void no_echo(int fd)     /* keep replies parseable */
+static void no_echo(int fd) /* keep replies parseable */
 {
     struct termios tio;
 
@@ -221,7 +226,7 @@ static void open_console(void)
 
 static void command(char *line)
 {
-    static double last_t;           /* of the previous stats, for the rate */
+    static double last_t; /* of the previous stats, for the rate */
     static uint64_t last_dirtied;
     char word[16], arg[16];
     size_t k;
@@ -231,7 +236,8 @@ static void command(char *line)
         return;
     if (!strcmp(word, "verify") && n == 1) {
         verify(1);
-    } else if (!strcmp(word, "corrupt") && n == 2 && sscanf(arg, "%zu", &k) == 1) {
+    } else if (!strcmp(word, "corrupt") && n == 2 &&
+               sscanf(arg, "%zu", &k) == 1) {
         say("corrupted %zu\n", corrupt(k));
     } else if (!strcmp(word, "dirty") && n == 2 &&
                (!strcmp(arg, "on") || !strcmp(arg, "off"))) {
@@ -253,7 +259,8 @@ static void command(char *line)
         double t = now();
         if (!last_t)
             last_t = started;
-        say("stats pages=%zu wss=%zu gen_total=%" PRIu64 " dirty=%s rate=%.0f actual=%.0f\n",
+        say("stats pages=%zu wss=%zu gen_total=%" PRIu64
+            " dirty=%s rate=%.0f actual=%.0f\n",
             npages, nwss, d, on ? "on" : "off", rate,
             t > last_t ? (d - last_dirtied) / (t - last_t) : 0.0);
         last_t = t;
@@ -280,10 +287,11 @@ static size_t avail_pages(size_t psz)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "pages", 1, 0, 'p' }, { "mem-pct", 1, 0, 'm' }, { "reserve-mib", 1, 0, 'r' },
-        { "seed", 1, 0, 's' }, { "wss-pct", 1, 0, 'w' }, { "rate", 1, 0, 'R' },
-        { "console", 1, 0, 'c' }, { "exit-on-eof", 0, 0, 'e' }, { "self-test", 0, 0, 't' },
-        { 0, 0, 0, 0 } };
+        {"pages", 1, 0, 'p'},       {"mem-pct", 1, 0, 'm'},
+        {"reserve-mib", 1, 0, 'r'}, {"seed", 1, 0, 's'},
+        {"wss-pct", 1, 0, 'w'},     {"rate", 1, 0, 'R'},
+        {"console", 1, 0, 'c'},     {"exit-on-eof", 0, 0, 'e'},
+        {"self-test", 0, 0, 't'},   {0, 0, 0, 0}};
     size_t psz = sysconf(_SC_PAGESIZE), reserve_mib = 24;
     double mem_pct = 0, wss_pct = 25;
     int opt, exit_on_eof = 0, self_test = 0;
@@ -291,25 +299,48 @@ int main(int argc, char **argv)
     seed = mix(time(NULL) ^ (uint64_t)getpid() << 32 ^ (uint64_t)(now() * 1e9));
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'p': npages = strtoull(optarg, NULL, 0); break;
-        case 'm': mem_pct = strtod(optarg, NULL); break;
-        case 'r': reserve_mib = strtoull(optarg, NULL, 0); break;
-        case 's': seed = strtoull(optarg, NULL, 0); break;
-        case 'w': wss_pct = strtod(optarg, NULL); break;
-        case 'R': rate = strtod(optarg, NULL); break;
-        case 'c': console = optarg; break;
-        case 'e': exit_on_eof = 1; break;
-        case 't': self_test = 1; break;
+        case 'p':
+            npages = strtoull(optarg, NULL, 0);
+            break;
+        case 'm':
+            mem_pct = strtod(optarg, NULL);
+            break;
+        case 'r':
+            reserve_mib = strtoull(optarg, NULL, 0);
+            break;
+        case 's':
+            seed = strtoull(optarg, NULL, 0);
+            break;
+        case 'w':
+            wss_pct = strtod(optarg, NULL);
+            break;
+        case 'R':
+            rate = strtod(optarg, NULL);
+            break;
+        case 'c':
+            console = optarg;
+            break;
+        case 'e':
+            exit_on_eof = 1;
+            break;
+        case 't':
+            self_test = 1;
+            break;
         default:
-            fprintf(stderr, "usage: %s [--pages N | --mem-pct P | --reserve-mib M] [--seed S]\n"
-                    "  [--wss-pct P] [--rate PAGES_PER_S] [--console DEV] [--exit-on-eof] [--self-test]\n",
+            fprintf(stderr,
+                    "usage: %s [--pages N | --mem-pct P | --reserve-mib M] "
+                    "[--seed S]\n"
+                    "  [--wss-pct P] [--rate PAGES_PER_S] [--console DEV] "
+                    "[--exit-on-eof] [--self-test]\n",
                     argv[0]);
             return 2;
         }
     }
     if (!npages) {
         size_t avail = avail_pages(psz), keep = reserve_mib * 1024 * 1024 / psz;
-        npages = mem_pct > 0 ? avail * mem_pct / 100 : avail > keep ? avail - keep : 0;
+        npages = mem_pct > 0    ? avail * mem_pct / 100
+                 : avail > keep ? avail - keep
+                                : 0;
     }
     page_words = psz / sizeof(uint64_t);
     nwss = npages * (wss_pct < 0 ? 0 : wss_pct > 100 ? 100 : wss_pct) / 100;
@@ -318,11 +349,13 @@ int main(int argc, char **argv)
     gen = calloc(npages, sizeof(*gen));
     seen_bad = calloc(npages, 1);
     if (!npages || mem == MAP_FAILED || !gen || !seen_bad) {
-        fprintf(stderr, "xmig-memtest: cannot allocate %zu pages: %s\n", npages, strerror(errno));
+        fprintf(stderr, "xmig-memtest: cannot allocate %zu pages: %s\n", npages,
+                strerror(errno));
         return 1;
     }
-    if (mlock(mem, npages * psz))   /* no swap in the guest: not fatal */
-        fprintf(stderr, "xmig-memtest: mlock: %s (continuing)\n", strerror(errno));
+    if (mlock(mem, npages * psz)) /* no swap in the guest: not fatal */
+        fprintf(stderr, "xmig-memtest: mlock: %s (continuing)\n",
+                strerror(errno));
     for (size_t i = 0; i < npages; i++)
         page_op(i, 0, 1);
 
@@ -340,14 +373,15 @@ int main(int argc, char **argv)
         return 1;
     }
     if (self_test) {
-        nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
+        nanosleep(&(struct timespec){.tv_nsec = 300000000}, NULL);
         size_t ok = verify(0), k = npages < 5 ? npages : 5;
         corrupt(k);
-        nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
+        nanosleep(&(struct timespec){.tv_nsec = 300000000}, NULL);
         size_t bad = verify(0);
         pthread_mutex_lock(&lock);
         int pass = !ok && bad == k && dirtied;
-        say("self-test dirtied=%" PRIu64 " clean-bad=%zu after-corrupt=%zu of %zu: %s\n",
+        say("self-test dirtied=%" PRIu64
+            " clean-bad=%zu after-corrupt=%zu of %zu: %s\n",
             dirtied, ok, bad, k, pass ? "PASS" : "FAIL");
         return !pass;
     }
@@ -359,7 +393,7 @@ int main(int argc, char **argv)
         ssize_t n = read(in_fd, buf + len, sizeof(buf) - 1 - len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {               /* EOF or hangup: wait for a reader again */
+        if (n <= 0) { /* EOF or hangup: wait for a reader again */
             if (exit_on_eof)
                 return 0;
             sleep(1);
@@ -370,7 +404,7 @@ int main(int argc, char **argv)
         len += n;
         char *line = buf, *nl;
         while ((nl = memchr(line, '\n', buf + len - line))) {
-            *nl = 0;                /* a trailing \r is just blank to sscanf */
+            *nl = 0; /* a trailing \r is just blank to sscanf */
             command(line);
             line = nl + 1;
         }

@@ -218,12 +218,13 @@ int main(int argc, char **argv)
         goto out;
     }
     if (strcmp(argv[1], "state") == 0) {
-        const char *s = info.dying      ? "dying"
-                        : info.shutdown ? (info.shutdown_reason == 2 /* suspend */
-                                               ? "suspended"
-                                               : "shutdown")
-                        : info.paused   ? "paused"
-                                        : "running";
+        const char *s = info.dying ? "dying"
+                        : info.shutdown
+                            ? (info.shutdown_reason == 2 /* suspend */
+                                   ? "suspended"
+                                   : "shutdown")
+                        : info.paused ? "paused"
+                                      : "running";
         printf("%s\n", s);
         rc = 0;
     } else if (strcmp(argv[1], "logdirty") == 0) {
