@@ -46,11 +46,11 @@ run_one() { # TYPE METHOD
     t0=$(_tb_now)
     case $method in
     xl)
-        timeout 1800 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
+        timeout 600 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
             >"$TB_TMP/$g.xl.log" 2>&1 || { tail -n 5 "$TB_TMP/$g.xl.log"; rc=1; }
         ;;
     libxc | xmig)
-        timeout 1800 xmig migrate "$g" \
+        timeout 600 xmig migrate "$g" \
             "exec:$PROBE relay $TB_PEER_IP $TB_MIGRATE_PORT 2>$RELAY_LOG" \
             --engine "$method" --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
         ;;
