@@ -114,8 +114,14 @@ BG_RATE=0
 
 tb_metric kernel "$KERNEL"
 tb_metric uname "$(uname -r)"
-tb_step create tb_guest_create pvh pvh "$MIB"
-tb_step pause xl pause pvh
+# Paused, the guest does not run, and QEMU's emulated SVM cannot fault it;
+# until then, an attempt (lib.sh: tb_attempts).
+created() {
+    tb_step create tb_guest_create pvh pvh "$MIB"
+    tb_step pause xl pause pvh
+}
+pvh_gone() { tb_guest_gone pvh; }
+tb_attempts 3 pvh_gone created
 tb_step background background
 for v in $VARIANTS; do
     IFS=, read -r -a opts <<<"${v#*:}"
