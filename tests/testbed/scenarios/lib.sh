@@ -369,10 +369,6 @@ tb_guest_create() { # NAME pv|pvh MIB [CFG_LINE...]
         echo "on_reboot = \"destroy\""
         # TCG's emulated SVM gives Xen no instruction length for RDTSCP.
         [[ $type == pvh ]] && echo 'cpuid = "host,rdtscp=0"'
-        # No RDTSC exits: the TSC of QEMU's "max" CPU is not invariant, so
-        # Xen would emulate every RDTSC of a PVH guest, and each exit is a
-        # chance for TCG's SVM emulation to corrupt the vCPU (tb_attempts).
-        [[ $type == pvh ]] && echo 'tsc_mode = "native"'
         for line in "$@"; do echo "$line"; done
     } >"$cfg"
     rm -f "$TB_TMP/con/$name".*
