@@ -96,7 +96,7 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
         if (p->engine == XMIG_ENGINE_XMIG) {
             const struct xmig_engine_stats *e = &r->engine;
 
-            json_str(&j, "strategy", xmig_strategy_name(p->arena.strategy));
+            json_str(&j, "strategy", xmig_strategy_name(e->strategy));
             json_u64(&j, "bytes", e->bytes);
             json_u64(&j, "data_pages", e->pages);
             json_u64(&j, "reused", e->reused);
@@ -122,7 +122,7 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
         printf("engine xmig (%s): %" PRIu64 " MiB written, %" PRIu64
                " pages reused, %" PRIu64 " map calls (%.3f s), %" PRIu64
                " unmap calls (%.3f s)\n",
-               xmig_strategy_name(p->arena.strategy), r->engine.bytes >> 20,
+               xmig_strategy_name(r->engine.strategy), r->engine.bytes >> 20,
                r->engine.reused, r->engine.arena.map_calls,
                (double)r->engine.arena.map_ns / 1e9,
                r->engine.arena.unmap_calls,
@@ -179,7 +179,7 @@ bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
     p->engine = strcmp(client_str(res, "engine"), "libxc") == 0
                     ? XMIG_ENGINE_LIBXC
                     : XMIG_ENGINE_XMIG;
-    xmig_strategy_parse(client_str(res, "strategy"), &p->arena.strategy);
+    xmig_strategy_parse(client_str(res, "strategy"), &r->engine.strategy);
     r->domid = (uint32_t)client_int(job, "domid");
     r->passes = (unsigned int)client_int(res, "passes");
     r->pages_sent = (uint64_t)client_int(res, "pages_sent");

@@ -209,7 +209,7 @@ static void describe_engine(struct jsonw *w, const struct job *j)
               j->params.engine == XMIG_ENGINE_XMIG ? "xmig" : "libxc");
     if (j->params.engine != XMIG_ENGINE_XMIG)
         return;
-    jsonw_str(w, "strategy", xmig_strategy_name(j->params.arena.strategy));
+    jsonw_str(w, "strategy", xmig_strategy_name(e->strategy));
     jsonw_uint(w, "bytes", e->bytes);
     jsonw_uint(w, "data_pages", e->pages);
     jsonw_uint(w, "reused", e->reused);

@@ -96,7 +96,8 @@ int xmig_strategy_parse(const char *name, enum xmig_strategy *s_r)
 
 void xmig_arena_params_default(struct xmig_arena_params *p)
 {
-    p->strategy = XMIG_STRATEGY_ARENA;
+    /* The kernel's batched unmap where it exists, `arena' elsewhere. */
+    p->strategy = XMIG_STRATEGY_KERNEL;
     p->batch = XMIG_MAX_BATCH;
     p->slots = 16;
     p->reclaim = 8;

@@ -476,6 +476,8 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
     e.bounce = malloc(XMIG_PAGE_SIZE);
     e.ptbuf = malloc(sizeof(*e.ptbuf) * XMIG_MAX_BATCH);
     e.arena = xmig_arena_open(x, e.domid, &e.ap);
+    if (e.arena)
+        st->strategy = xmig_arena_strategy(e.arena);
     if (!e.dirty || !e.deferred || !e.bounce || !e.ptbuf || !e.arena) {
         if (e.arena)
             xmig__seterr(x, ENOMEM, "out of memory");

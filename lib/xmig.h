@@ -207,6 +207,8 @@ struct xmig_engine_stats {
     uint64_t reused;   /* pages read through a mapping kept from a pass */
     uint64_t deferred; /* PV page tables sent again after suspend */
     struct xmig_arena_stats arena; /* both arenas added up */
+    enum xmig_strategy strategy;   /* what the arena used: `kernel' asked
+                                      for on a stock kernel gives `arena' */
 };
 
 struct xmig_policy {

@@ -169,6 +169,10 @@ static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy)
             ASSERT_TRUE(w.pages > 3000 - 3);
         free(buf);
     }
+    /* The result names the strategy used: no ioctl in the double. */
+    ASSERT_INT_EQ(r.engine.strategy, strategy == XMIG_STRATEGY_KERNEL
+                                         ? XMIG_STRATEGY_ARENA
+                                         : strategy);
     /* Reuse across passes: PV live only, never PVH/HVM. */
     if (type == XMIG_DOM_PV && live)
         ASSERT_TRUE(r.engine.reused > 0);
