@@ -169,6 +169,23 @@ void control_send(struct peer *p, struct jsonw *w)
         peer_lost(p, "out of memory for its output");
 }
 
+/* {"id":...,"ok":false,"error":{"code":...,"message":...}}; id may be NULL. */
+static bool error_line(struct jsonw *w, const struct json_value *id,
+                       const char *code, const char *msg)
+{
+    jsonw_init(w);
+    jsonw_open(w, NULL, '{');
+    if (id)
+        jsonw_value(w, "id", id);
+    jsonw_bool(w, "ok", false);
+    jsonw_open(w, "error", '{');
+    jsonw_str(w, "code", code);
+    jsonw_str(w, "message", msg);
+    jsonw_close(w, '}');
+    jsonw_close(w, '}');
+    return jsonw_end(w);
+}
+
 void control_reply_error(struct peer *p, const struct json_value *id,
                          const char *code, const char *fmt, ...)
 {
@@ -179,17 +196,7 @@ void control_reply_error(struct peer *p, const struct json_value *id,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    jsonw_init(&w);
-    jsonw_open(&w, NULL, '{');
-    if (id)
-        jsonw_value(&w, "id", id);
-    jsonw_bool(&w, "ok", false);
-    jsonw_open(&w, "error", '{');
-    jsonw_str(&w, "code", code);
-    jsonw_str(&w, "message", msg);
-    jsonw_close(&w, '}');
-    jsonw_close(&w, '}');
-    if (jsonw_end(&w))
+    if (error_line(&w, id, code, msg))
         control_send(p, &w);
     jsonw_dispose(&w);
     log_debug("client %u: error %s: %s", p->no, code, msg);
@@ -442,15 +449,7 @@ static void refuse(int fd, const char *code, const char *msg)
     struct jsonw w;
     ssize_t r;
 
-    jsonw_init(&w);
-    jsonw_open(&w, NULL, '{');
-    jsonw_bool(&w, "ok", false);
-    jsonw_open(&w, "error", '{');
-    jsonw_str(&w, "code", code);
-    jsonw_str(&w, "message", msg);
-    jsonw_close(&w, '}');
-    jsonw_close(&w, '}');
-    if (jsonw_end(&w)) {
+    if (error_line(&w, NULL, code, msg)) {
         r = send(fd, w.p, w.len, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)r;
     }
