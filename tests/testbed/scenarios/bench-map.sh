@@ -81,7 +81,7 @@ pvh() {
     tb_step verify-pvh tb_guest_verify pvh
 }
 pvh_gone() { tb_guest_gone pvh; }
-tb_attempts 3 pvh_gone pvh
+tb_attempts 5 pvh_gone pvh
 tb_step destroy-pvh xl destroy pvh
 
 tb_step create-pv tb_guest_create pv pv "$MIB"

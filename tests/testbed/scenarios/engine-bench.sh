@@ -100,7 +100,7 @@ gone() { # TYPE METHOD
 rm -f "$TB_TMP/engine-bench.R"
 for type in pv pvh; do
     for method in xl libxc xmig; do
-        tb_attempts 3 gone one "$type" "$method"
+        tb_attempts 5 gone one "$type" "$method"
     done
 done
 # shellcheck disable=SC1091 # written by run_one

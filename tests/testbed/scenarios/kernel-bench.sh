@@ -121,7 +121,7 @@ created() {
     tb_step pause xl pause pvh
 }
 pvh_gone() { tb_guest_gone pvh; }
-tb_attempts 3 pvh_gone created
+tb_attempts 5 pvh_gone created
 tb_step background background
 for v in $VARIANTS; do
     IFS=, read -r -a opts <<<"${v#*:}"

@@ -37,7 +37,7 @@ if [[ $TB_XEN == stock ]]; then
     tb_step save-restore-pv tb_xl_save_restore pv
     tb_step verify-pv-restored tb_guest_verify pv
 
-    tb_attempts 3 pvh_gone pvh
+    tb_attempts 5 pvh_gone pvh
     tb_skip migrate-local-pv "PV log-dirty needs shadow paging, absent from Debian's Xen"
 else
     tb_perf_reset

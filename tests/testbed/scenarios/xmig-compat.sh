@@ -102,7 +102,7 @@ tb_step xl-save-restore-pv tb_xl_save_restore pv
 tb_step verify-pv-xl-restored tb_guest_verify pv
 tb_step xl-migrate-pv xl_migrate pv
 tb_step verify-pv-xl-migrated tb_guest_verify pv
-tb_attempts 3 pvh_gone pvh_xl
+tb_attempts 5 pvh_gone pvh_xl
 
 # xmig to stock receivers, each guest fresh.
 tb_step destroy-pv xl destroy pv
@@ -111,7 +111,7 @@ tb_step xmig-save-restore-pv xmig_save_restore pv
 tb_step verify-pv-xmig-restored tb_guest_verify pv
 tb_step xmig-migrate-pv xmig_migrate pv
 tb_step verify-pv-xmig-migrated tb_guest_verify pv
-tb_attempts 3 pvh_gone pvh_xmig
+tb_attempts 5 pvh_gone pvh_xmig
 
 # Bad cases, each leaving pv as it was.
 tb_step bad-unknown-domain tb_bad pv "domain 'no-such-guest' not found" \
