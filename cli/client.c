@@ -117,6 +117,24 @@ const char *client_line(const struct client *c)
     return c->line ? c->line : "";
 }
 
+static bool client_ok(const struct json_value *resp)
+{
+    const struct json_value *v = json_get(resp, "ok");
+
+    return v && v->type == JSON_BOOL && v->b;
+}
+
+static void client_print_error(const struct json_value *resp)
+{
+    const struct json_value *e = json_get(resp, "error");
+    const struct json_value *msg = json_get(e, "message");
+    const struct json_value *code = json_get(e, "code");
+
+    cli_error("%s (%s)",
+              msg && msg->type == JSON_STRING ? msg->s : "unknown error",
+              code && code->type == JSON_STRING ? code->s : "?");
+}
+
 int client_open(struct client *c, bool direct_hint)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -230,31 +248,17 @@ const struct json_value *client_request(struct client *c, struct client_req *rq,
     if (rc < 0)
         return NULL;
     while ((m = client_next(c))) {
-        if (json_get(m, "ok"))
-            return m;
+        if (json_get(m, "ok")) {
+            if (client_ok(m))
+                return m;
+            client_print_error(m);
+            return NULL;
+        }
         if (ev)
             ev(arg, m);
     }
     cli_error("xmigd closed the connection: %s", strerror(errno));
     return NULL;
-}
-
-bool client_ok(const struct json_value *resp)
-{
-    const struct json_value *v = json_get(resp, "ok");
-
-    return v && v->type == JSON_BOOL && v->b;
-}
-
-void client_print_error(const struct json_value *resp)
-{
-    const struct json_value *e = json_get(resp, "error");
-    const struct json_value *msg = json_get(e, "message");
-    const struct json_value *code = json_get(e, "code");
-
-    cli_error("%s (%s)",
-              msg && msg->type == JSON_STRING ? msg->s : "unknown error",
-              code && code->type == JSON_STRING ? code->s : "?");
 }
 
 const char *client_str(const struct json_value *obj, const char *key)

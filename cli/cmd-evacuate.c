@@ -147,10 +147,6 @@ static int cmd_evacuate(int argc, char **argv)
     resp = client_request(&c, &rq, NULL, NULL);
     if (!resp)
         goto out;
-    if (!client_ok(resp)) {
-        client_print_error(resp);
-        goto out;
-    }
     if (a.json) {
         printf("%s\n", client_line(&c));
         fflush(stdout);

@@ -73,10 +73,6 @@ static const struct json_value *ask(struct client *c, const char *cmd,
     *rc = EXIT_FAIL;
     if (!resp)
         return NULL;
-    if (!client_ok(resp)) {
-        client_print_error(resp);
-        return NULL;
-    }
     *rc = EXIT_OK;
     return resp;
 }
@@ -309,20 +305,12 @@ static int cmd_cancel(int argc, char **argv)
         resp = client_request(&c, &rq, NULL, NULL);
         if (!resp)
             goto out;
-        if (!client_ok(resp)) {
-            client_print_error(resp);
-            goto out;
-        }
     }
     client_req_begin(&rq, "cancel");
     json_u64(&rq.j, "job", (unsigned long long)id);
     resp = client_request(&c, &rq, note_end, &cw);
     if (!resp)
         goto out;
-    if (!client_ok(resp)) {
-        client_print_error(resp);
-        goto out;
-    }
     job = json_get(resp, "job");
     if (o.json)
         printf("%s\n", client_line(&c));

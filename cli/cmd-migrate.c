@@ -246,11 +246,6 @@ static int run_daemon(struct job_args *a)
         client_close(&c);
         return EXIT_FAIL;
     }
-    if (!client_ok(resp)) {
-        client_print_error(resp);
-        client_close(&c);
-        return EXIT_FAIL;
-    }
     job = json_get(resp, "job");
     id = client_int(job, "id");
     if (a->detach) {

@@ -123,11 +123,12 @@ int client_send(struct client *c, const char *line, size_t len);
 const struct json_value *client_next(struct client *c);
 const char *client_line(const struct client *c);
 void client_req_begin(struct client_req *rq, const char *cmd);
-/* Sends rq; events before the response go to ev.  NULL if the daemon left. */
+/*
+ * Sends rq; events before the response go to ev.  NULL, the reason printed,
+ * if the daemon left or refused the request.
+ */
 const struct json_value *client_request(struct client *c, struct client_req *rq,
                                         client_event_fn *ev, void *arg);
-bool client_ok(const struct json_value *resp);
-void client_print_error(const struct json_value *resp);
 const char *client_str(const struct json_value *obj, const char *key);
 long long client_int(const struct json_value *obj, const char *key);
 double client_dbl(const struct json_value *obj, const char *key);
