@@ -195,10 +195,11 @@ out:
 
 const struct cmd_entry cmd_evacuate_entry = {
     .name = "evacuate",
-    .usage = "DEST [--parallel N] [--live|--no-live] [--max-iters N] "
-             "[--target-dirty N] [--abort-if-busy] [--downtime-ms MS] "
-             "[--engine xmig|libxc] [--strategy S] [--ssh-command CMD] "
-             "[--detach] [--json]",
+    .usage =
+        "DEST [--parallel N] [--live|--no-live] [--max-iters N] "
+        "[--target-dirty N] [--abort-if-busy] [--downtime-ms MS] "
+        "[--no-skip] [--engine xmig|libxc] [--strategy S] [--ssh-command CMD] "
+        "[--detach] [--json]",
     .help = "migrate every guest (all domains but 0) to DEST through xmigd, "
             "N at a time (default 1)",
     .exec = cmd_evacuate,

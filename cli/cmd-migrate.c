@@ -39,6 +39,7 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
         {"max-iters", required_argument, NULL, 'i'},
         {"target-dirty", required_argument, NULL, 't'},
         {"abort-if-busy", no_argument, NULL, 'a'},
+        {"no-skip", no_argument, NULL, 'K'},
         {"engine", required_argument, NULL, 'e'},
         {"ssh-command", required_argument, NULL, 's'},
         {"keep", no_argument, NULL, 'k'},
@@ -86,6 +87,9 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
             break;
         case 'a':
             p->policy.abort_if_busy = true;
+            break;
+        case 'K':
+            p->policy.skip_redirtied = false;
             break;
         case 'e':
             if (strcmp(optarg, "libxc") == 0) {
@@ -176,6 +180,8 @@ void job_args_request(const struct job_args *a, struct client_req *rq)
         json_u64(j, "target_dirty", (unsigned long long)p->policy.target_dirty);
     if (p->policy.abort_if_busy)
         json_bool(j, "abort_if_busy", true);
+    if (!p->policy.skip_redirtied)
+        json_bool(j, "skip_redirtied", false);
     if (a->has_downtime_ms)
         json_u64(j, "downtime_ms", p->policy.downtime_ms);
     if (a->has_engine)
@@ -296,8 +302,9 @@ const struct cmd_entry cmd_migrate_entry = {
     .name = "migrate",
     .usage =
         "DOMAIN DEST [--live|--no-live] [--max-iters N] [--target-dirty N] "
-        "[--abort-if-busy] [--downtime-ms MS] [--engine xmig|libxc] "
-        "[--strategy S] [--batch N] [--ssh-command CMD] [--json] "
+        "[--abort-if-busy] [--downtime-ms MS] [--no-skip] "
+        "[--engine xmig|libxc] [--strategy S] [--batch N] [--ssh-command CMD] "
+        "[--json] "
         "[--direct|--detach]",
     .help = "send DOMAIN to a stock `xl migrate-receive` at DEST: "
             "ssh://[user@]host[:port], exec:COMMAND or tcp://host:port; "

@@ -101,10 +101,13 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
             json_u64(&j, "data_pages", e->pages);
             json_u64(&j, "reused", e->reused);
             json_u64(&j, "deferred", e->deferred);
+            json_u64(&j, "skipped", e->skipped);
             json_u64(&j, "map_calls", e->arena.map_calls);
             json_u64(&j, "unmap_calls", e->arena.unmap_calls);
             json_dbl(&j, "map_s", (double)e->arena.map_ns / 1e9);
             json_dbl(&j, "unmap_s", (double)e->arena.unmap_ns / 1e9);
+            json_dbl(&j, "types_s", (double)e->types_ns / 1e9);
+            json_dbl(&j, "write_s", (double)e->write_ns / 1e9);
         }
         if (!ok)
             json_str(&j, "error", error);
@@ -119,14 +122,16 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
            r->domid, p->kind == XMIG_JOB_SAVE ? "saved to" : "migrated to",
            p->dest, r->passes, r->pages_sent, r->total_s, r->downtime_s);
     if (p->engine == XMIG_ENGINE_XMIG)
-        printf("engine xmig (%s): %" PRIu64 " MiB written, %" PRIu64
-               " pages reused, %" PRIu64 " map calls (%.3f s), %" PRIu64
-               " unmap calls (%.3f s)\n",
-               xmig_strategy_name(r->engine.strategy), r->engine.bytes >> 20,
-               r->engine.reused, r->engine.arena.map_calls,
-               (double)r->engine.arena.map_ns / 1e9,
-               r->engine.arena.unmap_calls,
-               (double)r->engine.arena.unmap_ns / 1e9);
+        printf(
+            "engine xmig (%s): %" PRIu64 " MiB written, %" PRIu64
+            " pages reused, %" PRIu64 " left for a later pass, %" PRIu64
+            " map calls (%.3f s), %" PRIu64 " unmap calls (%.3f s), "
+            "page types %.3f s, writing %.3f s\n",
+            xmig_strategy_name(r->engine.strategy), r->engine.bytes >> 20,
+            r->engine.reused, r->engine.skipped, r->engine.arena.map_calls,
+            (double)r->engine.arena.map_ns / 1e9, r->engine.arena.unmap_calls,
+            (double)r->engine.arena.unmap_ns / 1e9,
+            (double)r->engine.types_ns / 1e9, (double)r->engine.write_ns / 1e9);
 }
 
 /* A daemon event as the library's struct, so that both look the same. */
@@ -190,10 +195,13 @@ bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
     r->engine.pages = (uint64_t)client_int(res, "data_pages");
     r->engine.reused = (uint64_t)client_int(res, "reused");
     r->engine.deferred = (uint64_t)client_int(res, "deferred");
+    r->engine.skipped = (uint64_t)client_int(res, "skipped");
     r->engine.arena.map_calls = (uint64_t)client_int(res, "map_calls");
     r->engine.arena.unmap_calls = (uint64_t)client_int(res, "unmap_calls");
     r->engine.arena.map_ns = (uint64_t)(client_dbl(res, "map_s") * 1e9);
     r->engine.arena.unmap_ns = (uint64_t)(client_dbl(res, "unmap_s") * 1e9);
+    r->engine.types_ns = (uint64_t)(client_dbl(res, "types_s") * 1e9);
+    r->engine.write_ns = (uint64_t)(client_dbl(res, "write_s") * 1e9);
     *error_r = err ? client_str(err, "message") : "";
     return strcmp(client_str(job, "state"), "done") == 0;
 }

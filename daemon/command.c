@@ -117,6 +117,8 @@ static void apply_params(struct job *j, const struct request *rq,
         jp->policy.target_dirty = rq->target_dirty;
     if (rq->has_abort_if_busy)
         jp->policy.abort_if_busy = rq->abort_if_busy;
+    if (rq->has_skip_redirtied)
+        jp->policy.skip_redirtied = rq->skip_redirtied;
     j->uid = control_peer_uid(p);
     j->pid = control_peer_pid(p);
 }

@@ -135,6 +135,9 @@ static const char *set(struct config *c, const char *k, const char *v)
     if (!strcmp(k, "abort_if_busy"))
         return boolean(v, &c->policy.abort_if_busy) < 0 ? "expected yes or no"
                                                         : NULL;
+    if (!strcmp(k, "skip_redirtied"))
+        return boolean(v, &c->policy.skip_redirtied) < 0 ? "expected yes or no"
+                                                         : NULL;
     return "unknown setting";
 }
 

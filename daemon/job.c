@@ -214,10 +214,13 @@ static void describe_engine(struct jsonw *w, const struct job *j)
     jsonw_uint(w, "data_pages", e->pages);
     jsonw_uint(w, "reused", e->reused);
     jsonw_uint(w, "deferred", e->deferred);
+    jsonw_uint(w, "skipped", e->skipped);
     jsonw_uint(w, "map_calls", e->arena.map_calls);
     jsonw_uint(w, "unmap_calls", e->arena.unmap_calls);
     jsonw_fixed(w, "map_s", (double)e->arena.map_ns / 1e9, 6);
     jsonw_fixed(w, "unmap_s", (double)e->arena.unmap_ns / 1e9, 6);
+    jsonw_fixed(w, "types_s", (double)e->types_ns / 1e9, 6);
+    jsonw_fixed(w, "write_s", (double)e->write_ns / 1e9, 6);
 }
 
 void job_describe(struct jsonw *w, const char *key, const struct job *j)

@@ -129,6 +129,8 @@ static int job_args(const struct json_value *root, struct request *rq,
         get_bool(root, "watch", NULL, &rq->watch, e) < 0 ||
         get_bool(root, "abort_if_busy", &rq->has_abort_if_busy,
                  &rq->abort_if_busy, e) < 0 ||
+        get_bool(root, "skip_redirtied", &rq->has_skip_redirtied,
+                 &rq->skip_redirtied, e) < 0 ||
         get_str(root, "engine", false, 32, &rq->engine, e) < 0 ||
         get_str(root, "strategy", false, 32, &rq->strategy, e) < 0 ||
         get_str(root, "ssh_command", false, 1024, &rq->ssh_command, e) < 0)

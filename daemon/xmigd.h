@@ -136,6 +136,7 @@ struct request {
     bool keep;
     bool watch;
     bool has_max_iters, has_target_dirty, has_abort_if_busy;
+    bool has_skip_redirtied, skip_redirtied;
     unsigned int max_iters;
     long target_dirty;
     bool abort_if_busy;

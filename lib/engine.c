@@ -14,9 +14,28 @@
 #include "engine.h"
 
 /*
- * Write every byte of iov.  Sinks that pin user pages (9p, some zero-copy
- * paths) refuse foreign mappings with EFAULT: from then on pages are
- * copied through a bounce buffer first.
+ * Copy the head of iov into the bounce buffer, as much as fits: the
+ * fallback for sinks that refuse foreign pages.
+ */
+static size_t gather(struct engine *e, const struct iovec *iov, int cnt)
+{
+    size_t len = 0;
+
+    for (; cnt > 0 && len < ENGINE_BOUNCE; iov++, cnt--) {
+        size_t n = iov->iov_len;
+
+        if (n > ENGINE_BOUNCE - len)
+            n = ENGINE_BOUNCE - len;
+        memcpy(e->bounce + len, iov->iov_base, n);
+        len += n;
+    }
+    return len;
+}
+
+/*
+ * Write every byte of iov.  Sinks that pin user pages (9p, FUSE direct
+ * I/O, some zero-copy paths) refuse foreign mappings with EFAULT: from
+ * then on pages are copied through a bounce buffer first.
  */
 int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt)
 {
@@ -24,15 +43,10 @@ int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt)
         int n = cnt > IOV_MAX ? IOV_MAX : cnt;
         ssize_t r;
 
-        if (e->copy_writes) {
-            size_t len = iov[0].iov_len > XMIG_PAGE_SIZE ? XMIG_PAGE_SIZE
-                                                         : iov[0].iov_len;
-
-            memcpy(e->bounce, iov[0].iov_base, len);
-            r = write(e->fd, e->bounce, len);
-        } else {
+        if (e->copy_writes)
+            r = write(e->fd, e->bounce, gather(e, iov, cnt));
+        else
             r = writev(e->fd, iov, n);
-        }
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && errno == EFAULT && !e->copy_writes) {
@@ -191,6 +205,7 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
     xmig_window *w = NULL, *wk = NULL;
     bool pv = e->info.type == XMIG_DOM_PV;
     unsigned int i, nd = 0, nmap = 0, npt = 0, niov;
+    uint64_t t0;
     int rc = -1;
 
     for (i = 0; i < n; i++) {
@@ -203,8 +218,10 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
             f = XMIG_INVALID_FRAME;
         frames[i] = types[i] = f;
     }
+    t0 = xmig_now_ns();
     if (e->x->ops->page_types(e->x, e->domid, n, types) < 0)
         return -1;
+    e->st->types_ns += xmig_now_ns() - t0;
 
     for (i = 0; i < n; i++) {
         uint32_t t = (uint32_t)(types[i] & PFINFO_LTAB_MASK);
@@ -234,7 +251,11 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
      * the old frame (xen-stream.md section 7).
      */
     if (nmap) {
-        bool keep = e->keep && !e->suspended && !e->cache_full;
+        /*
+         * Also after suspend: kept windows are unmapped in the background
+         * once END is out, the per-batch ones inside the downtime.
+         */
+        bool keep = e->keep && !e->cache_full;
 
         if (keep) {
             wk = xmig_arena_map(e->keep, want, nmap, NULL);
@@ -298,8 +319,10 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
     }
     rh[0] = REC_PAGE_DATA;
     rh[1] = (uint32_t)(8 * (n + 1) + XMIG_PAGE_SIZE * (niov - 2));
+    t0 = xmig_now_ns();
     if (xmig__engine_write(e, iov, (int)niov) < 0)
         goto out;
+    e->st->write_ns += xmig_now_ns() - t0;
     e->st->pages += niov - 2;
     rc = 0;
 out:
@@ -308,23 +331,50 @@ out:
     return rc;
 }
 
+/*
+ * Live passes leave out pages the guest has dirtied again since the pass
+ * began: Xen's log (PEEK reads it without clearing) already holds them,
+ * so the next CLEAN returns them and a later pass, at the latest the one
+ * after suspend, sends their final contents.  Sending them now would be
+ * wasted on the link and the receiver.  Xen's own sender did this until
+ * migration v2 dropped it (xc_domain_save's to_skip).
+ */
+static int peek(struct engine *e)
+{
+    uint64_t now = xmig_now_ns();
+
+    if (!e->redirtied || e->suspended || now - e->peek_ns < ENGINE_PEEK_NS)
+        return 0;
+    e->peek_ns = now;
+    return e->x->ops->logdirty_peek(e->x, e->domid, e->redirtied, e->p2m_size);
+}
+
 /* Send every pfn set in bm (or all when bm is NULL). */
 static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
 {
     xmig_pfn_t batch[XMIG_MAX_BATCH];
+    const uint64_t *skip = e->suspended ? NULL : e->redirtied;
     unsigned int nb = 0;
     uint64_t done = 0;
     size_t pfn;
 
+    e->peek_ns = 0;
+    if (peek(e) < 0)
+        return -1;
     for (pfn = 0; pfn < e->p2m_size; pfn++) {
         if (bm && !(bm[pfn / 64] >> (pfn % 64) & 1)) {
             if (!bm[pfn / 64])
                 pfn |= 63; /* skip an empty word */
             continue;
         }
+        if (skip && bit_test(skip, pfn)) {
+            e->st->skipped++;
+            done++;
+            continue;
+        }
         batch[nb++] = pfn;
         if (nb == XMIG_MAX_BATCH) {
-            if (send_batch(e, batch, nb) < 0)
+            if (send_batch(e, batch, nb) < 0 || peek(e) < 0)
                 return -1;
             done += nb;
             nb = 0;
@@ -437,6 +487,7 @@ static void cleanup(struct engine *e, xmig_arena **tail_r)
     free(e->kept);
     free(e->dirty);
     free(e->deferred);
+    free(e->redirtied);
     free(e->bounce);
     free(e->cache);
     free(e->ptbuf);
@@ -473,7 +524,7 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
     words = (e.p2m_size + 63) / 64;
     e.dirty = calloc(words, 8);
     e.deferred = calloc(words, 8);
-    e.bounce = malloc(XMIG_PAGE_SIZE);
+    e.bounce = malloc(ENGINE_BOUNCE);
     e.ptbuf = malloc(sizeof(*e.ptbuf) * XMIG_MAX_BATCH);
     e.arena = xmig_arena_open(x, e.domid, &e.ap);
     if (e.arena)
@@ -482,6 +533,13 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         if (e.arena)
             xmig__seterr(x, ENOMEM, "out of memory");
         goto out;
+    }
+    if (live && hooks->skip_redirtied) {
+        e.redirtied = calloc(words, 8);
+        if (!e.redirtied) {
+            xmig__seterr(x, ENOMEM, "out of memory");
+            goto out;
+        }
     }
     if (pv && live) {
         /* Room for the whole guest, mapped once and read every pass. */

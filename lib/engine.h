@@ -14,6 +14,12 @@
 #include "stream.h"
 
 /* libxc stream v3 record types (xg_sr_stream_format.h). */
+/* The copying fallback's buffer: one write per 64 pages, not per page. */
+#define ENGINE_BOUNCE (64 * XMIG_PAGE_SIZE)
+
+/* How stale the picture of pages dirtied again during a pass may get. */
+#define ENGINE_PEEK_NS (200 * 1000000ULL)
+
 #define REC_END 0x00
 #define REC_PAGE_DATA 0x01
 #define REC_X86_PV_INFO 0x02
@@ -64,6 +70,8 @@ struct engine {
     uint64_t *dirty;
     uint64_t *deferred;
     size_t nr_deferred;
+    uint64_t *redirtied; /* live passes: dirty again since the last CLEAN */
+    uint64_t peek_ns;    /* when redirtied was read */
     bool suspended;
     bool logdirty;
     bool copy_writes; /* the sink refused writes from foreign pages */

@@ -21,6 +21,7 @@ struct xmig__save_hooks {
     /* Pages done out of total in the current pass; may be NULL. */
     void (*progress)(void *arg, unsigned long done, unsigned long total);
     void *arg;
+    bool skip_redirtied; /* see struct xmig_policy */
 };
 
 #define XMIG_POLICY_ABORT (-1)
@@ -99,6 +100,9 @@ struct xmig_xen_ops {
      */
     int (*logdirty_clean)(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
                           size_t nr, bool final, uint64_t *dirty_r);
+    /* PEEK: the same bitmap, left as it is in Xen. */
+    int (*logdirty_peek)(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
+                         size_t nr);
     /* 24 bytes: the X86_TSC_INFO record body. */
     int (*tsc_info)(xmig_xen *x, uint32_t domid, void *rec24);
     int (*vcpu_online)(xmig_xen *x, uint32_t domid, unsigned int vcpu,
@@ -142,6 +146,8 @@ struct xmig__transport {
     int rfd;   /* the receiver's answers (-1 for a file) */
     pid_t pid; /* ssh or exec child, or -1 */
     bool is_file;
+    bool file_copies; /* its filesystem copies what it is given (tmpfs,
+                         ext4, xfs, btrfs; a pipe or a device) */
 };
 int xmig__transport_open(xmig_xen *x, const char *dest, const char *ssh_cmd,
                          struct xmig__transport *t);

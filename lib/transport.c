@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -186,6 +188,36 @@ int xmig__transport_open(xmig_xen *x, const char *dest, const char *ssh_cmd,
     return -1;
 }
 
+/*
+ * Whether writes to fd copy from the caller's pages.  9p and FUSE direct
+ * I/O pin them instead, which fails with EFAULT for foreign mappings; so
+ * may filesystems not listed here.
+ */
+static bool file_copies(int fd)
+{
+    static const unsigned long copying[] = {
+        0x01021994, /* tmpfs */
+        0x0000ef53, /* ext2, ext3, ext4 */
+        0x58465342, /* xfs */
+        0x9123683e, /* btrfs */
+    };
+    struct statfs sfs;
+    struct stat st;
+    size_t i;
+
+    if (fstat(fd, &st) < 0)
+        return false;
+    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode))
+        return true;
+    if (!S_ISREG(st.st_mode) || fstatfs(fd, &sfs) < 0)
+        return false;
+    for (i = 0; i < sizeof(copying) / sizeof(copying[0]); i++) {
+        if ((unsigned long)sfs.f_type == copying[i])
+            return true;
+    }
+    return false;
+}
+
 int xmig__file_open(xmig_xen *x, const char *path, struct xmig__transport *t)
 {
     transport_init(t);
@@ -195,6 +227,7 @@ int xmig__file_open(xmig_xen *x, const char *path, struct xmig__transport *t)
         return -1;
     }
     t->is_file = true;
+    t->file_copies = file_copies(t->wfd);
     return 0;
 }
 

@@ -95,8 +95,9 @@ int xmig__xe_logdirty_off(xmig_xen *x, uint32_t domid)
     return 0;
 }
 
-int xmig__xe_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
-                            size_t nr, bool final, uint64_t *dirty_r)
+static int logdirty_read(xmig_xen *x, uint32_t domid, unsigned int op,
+                         uint64_t *bitmap, size_t nr, unsigned int mode,
+                         uint64_t *dirty_r)
 {
     xc_interface *xch = priv(x)->xch;
     size_t bytes = (nr + 63) / 64 * 8, pages = (bytes + 4095) / 4096;
@@ -109,17 +110,31 @@ int xmig__xe_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
         xmig__seterr(x, ENOMEM, "out of memory for the dirty bitmap");
         return -1;
     }
-    r = xc_logdirty_control(
-        xch, domid, XEN_DOMCTL_SHADOW_OP_CLEAN, HYPERCALL_BUFFER(bm), nr,
-        final ? XEN_DOMCTL_SHADOW_LOGDIRTY_FINAL : 0, &stats);
+    r = xc_logdirty_control(xch, domid, op, HYPERCALL_BUFFER(bm), nr, mode,
+                            &stats);
     if (r != (long long)nr) {
         xc_hypercall_buffer_free_pages(xch, bm, (int)pages);
         return fail(x, "reading the dirty bitmap");
     }
     memcpy(bitmap, bm, bytes);
     xc_hypercall_buffer_free_pages(xch, bm, (int)pages);
-    *dirty_r = stats.dirty_count;
+    if (dirty_r)
+        *dirty_r = stats.dirty_count;
     return 0;
+}
+
+int xmig__xe_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
+                            size_t nr, bool final, uint64_t *dirty_r)
+{
+    return logdirty_read(x, domid, XEN_DOMCTL_SHADOW_OP_CLEAN, bitmap, nr,
+                         final ? XEN_DOMCTL_SHADOW_LOGDIRTY_FINAL : 0, dirty_r);
+}
+
+int xmig__xe_logdirty_peek(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
+                           size_t nr)
+{
+    return logdirty_read(x, domid, XEN_DOMCTL_SHADOW_OP_PEEK, bitmap, nr, 0,
+                         NULL);
 }
 
 int xmig__xe_tsc_info(xmig_xen *x, uint32_t domid, void *rec24)

@@ -54,6 +54,8 @@ int xmig__xe_cpu_policy(xmig_xen *x, uint32_t domid, void **leaves_r,
                         uint32_t *nr_msrs_r);
 int xmig__xe_logdirty_enable(xmig_xen *x, uint32_t domid);
 int xmig__xe_logdirty_off(xmig_xen *x, uint32_t domid);
+int xmig__xe_logdirty_peek(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
+                           size_t nr);
 int xmig__xe_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
                             size_t nr, bool final, uint64_t *dirty_r);
 int xmig__xe_tsc_info(xmig_xen *x, uint32_t domid, void *rec24);

@@ -376,6 +376,7 @@ const struct xmig_xen_ops xmig__xen_ops = {
     .logdirty_enable = xmig__xe_logdirty_enable,
     .logdirty_off = xmig__xe_logdirty_off,
     .logdirty_clean = xmig__xe_logdirty_clean,
+    .logdirty_peek = xmig__xe_logdirty_peek,
     .tsc_info = xmig__xe_tsc_info,
     .vcpu_online = xmig__xe_vcpu_online,
     .pv_vcpu_context = xmig__xe_pv_vcpu_context,

@@ -206,6 +206,9 @@ struct xmig_engine_stats {
     uint64_t bytes;    /* stream bytes written */
     uint64_t reused;   /* pages read through a mapping kept from a pass */
     uint64_t deferred; /* PV page tables sent again after suspend */
+    uint64_t skipped;  /* left to a later pass: dirtied again meanwhile */
+    uint64_t types_ns; /* asking Xen for page types */
+    uint64_t write_ns; /* writing the stream (the sink's pace included) */
     struct xmig_arena_stats arena; /* both arenas added up */
     enum xmig_strategy strategy;   /* what the arena used: `kernel' asked
                                       for on a stock kernel gives `arena' */
@@ -216,6 +219,8 @@ struct xmig_policy {
     long target_dirty;        /* stop once a pass leaves fewer dirty pages */
     bool abort_if_busy;       /* at max_iters give up instead of stopping */
     unsigned int downtime_ms; /* stop once the rest fits in this, 0: off */
+    bool skip_redirtied;      /* xmig engine: a live pass leaves out pages
+                                 dirtied again since it began (default) */
 };
 
 void xmig_policy_default(struct xmig_policy *p);

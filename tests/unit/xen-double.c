@@ -24,6 +24,7 @@
 struct dbl {
     struct dbl_config c;
     bool *hole;
+    uint32_t *gen; /* how often the guest wrote each pfn */
     pthread_mutex_t lock;
     uintptr_t *set; /* open addressing, 0 = empty, 1 = deleted */
     struct dbl_stats st;
@@ -160,6 +161,7 @@ static bool fill_frame(xmig_xen *x, xmig_pfn_t f, uint64_t *w)
     w[0] = f;
     for (i = 1; i < EPP; i++)
         w[i] = dbl_frame_word(f);
+    w[1] = d->gen[pfn];
     return true;
 }
 
@@ -170,6 +172,7 @@ static void dbl_close(xmig_xen *x)
     pthread_mutex_destroy(&d->lock);
     free(d->set);
     free(d->hole);
+    free(d->gen);
     free(d);
 }
 
@@ -522,25 +525,61 @@ static int dbl_logdirty_off(xmig_xen *x, uint32_t domid)
     return 0;
 }
 
-/* A hot set that halves each pass: pfns 16 .. 16 + (256 >> pass). */
-static int dbl_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
-                              size_t nr, bool final, uint64_t *dirty_r)
+/*
+ * A hot set that halves each pass: the guest writes pfns 16 .. 16 +
+ * (256 >> pass) while a pass runs.  The write lands (gen++) when CLEAN
+ * reports it, so a copy sent in that pass is stale: only a later pass can
+ * send the final contents.
+ */
+static size_t hot_set(const struct dbl *d)
 {
-    struct dbl *d = D(x);
-    size_t i, n = 256u >> (d->g.cleans < 8 ? d->g.cleans : 8);
+    return 256u >> (d->g.cleans < 8 ? d->g.cleans : 8);
+}
+
+static int hot_bitmap(struct dbl *d, uint64_t *bitmap, size_t nr, bool write)
+{
+    size_t i, n = hot_set(d), count = 0;
 
     if (!d->g.logdirty) {
         errno = EINVAL;
         return -1;
     }
-    d->g.cleans++;
     memset(bitmap, 0, (nr + 63) / 64 * 8);
-    *dirty_r = 0;
     for (i = 16; i < 16 + n && i < nr; i++) {
         bitmap[i / 64] |= 1ULL << (i % 64);
-        (*dirty_r)++;
+        if (write && i < d->c.nr_pfns)
+            d->gen[i]++;
+        count++;
     }
+    return (int)count;
+}
+
+static int dbl_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
+                              size_t nr, bool final, uint64_t *dirty_r)
+{
+    struct dbl *d = D(x);
+    int n = hot_bitmap(d, bitmap, nr, true);
+
+    if (n < 0)
+        return -1;
+    d->g.cleans++;
+    *dirty_r = (uint64_t)n;
     return 0;
+}
+
+/* What the next CLEAN will return, as Xen's PEEK does. */
+static int dbl_logdirty_peek(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
+                             size_t nr)
+{
+    struct dbl *d = D(x);
+
+    d->st.peek_calls++;
+    return hot_bitmap(d, bitmap, nr, false) < 0 ? -1 : 0;
+}
+
+uint32_t dbl_pfn_gen(xmig_xen *x, xmig_pfn_t pfn)
+{
+    return D(x)->gen[pfn];
 }
 
 static int dbl_tsc_info(xmig_xen *x, uint32_t domid, void *rec24)
@@ -640,6 +679,7 @@ static const struct xmig_xen_ops dbl_ops = {
     .logdirty_enable = dbl_logdirty_enable,
     .logdirty_off = dbl_logdirty_off,
     .logdirty_clean = dbl_logdirty_clean,
+    .logdirty_peek = dbl_logdirty_peek,
     .tsc_info = dbl_tsc_info,
     .vcpu_online = dbl_vcpu_online,
     .pv_vcpu_context = dbl_pv_vcpu_context,
@@ -660,6 +700,7 @@ xmig_xen *dbl_open(const struct dbl_config *c)
         return NULL;
     d->c = *c;
     d->hole = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->hole));
+    d->gen = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->gen));
     d->set = calloc(SET_SIZE, sizeof(*d->set));
     d->fail_frame = XMIG_INVALID_FRAME;
     strcpy(d->g.name, "guest");
@@ -668,7 +709,7 @@ xmig_xen *dbl_open(const struct dbl_config *c)
         if (c->holes[i] < c->nr_pfns)
             d->hole[c->holes[i]] = true;
     x = xmig__xen_new(&dbl_ops, d, NULL, NULL);
-    if (!x || !d->hole || !d->set)
+    if (!x || !d->hole || !d->gen || !d->set)
         abort();
     if (c->zap)
         x->caps |= XMIG_CAP_ZAP;

@@ -25,7 +25,7 @@ struct dbl_config {
 struct dbl_stats {
     size_t live_pages; /* mapped now */
     uint64_t map_calls, map_at_calls, refill_calls, unmap_calls, reclaim_calls,
-        zap_calls, type_calls;
+        zap_calls, type_calls, peek_calls;
     uint64_t hole_maps; /* frames mapped that had no memory */
 };
 
@@ -52,5 +52,7 @@ void dbl_fail_next_map(xmig_xen *x, int errnum);
 void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us);
 void dbl_kill_domain(xmig_xen *x);
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s);
+/* How often the guest wrote pfn (word 1 of its page says the same). */
+uint32_t dbl_pfn_gen(xmig_xen *x, xmig_pfn_t pfn);
 
 #endif

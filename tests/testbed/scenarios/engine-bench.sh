@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # testbed: xen=shadow hosts=2 timeout=4200
 #
-# engine-bench: stock `xl migrate`, `xmig migrate --engine=libxc` and
-# `xmig migrate` (own engine) of a 128 MiB PV and a 128 MiB PVH guest from
+# engine-bench: stock `xl migrate`, `xmig migrate --engine=libxc`,
+# `xmig migrate` (own engine) and `xmig migrate --no-skip` of a 128 MiB PV and a 128 MiB PVH guest from
 # host a to a stock `xl migrate-receive` on host b, each guest dirtying a
 # hot quarter of its memory.  Every sender goes through the same relay
 # (xmig-probe relay), which counts the bytes it carried.  On the sending
@@ -11,8 +11,9 @@
 # guest itself measures its downtime (the longest stall it saw).
 #
 # Final lines: trap_ratio_vs_xl (own engine's trapped PTE writes per page
-# sent / xl's, PV) and time_ratio_vs_xl (xl's total time / ours, PV), and
-# the same time ratio for PVH.
+# sent / xl's, PV), traps_vs_xl and pages_vs_xl (in all, PV),
+# time_ratio_vs_xl (xl's total time / ours, PV) and the same time ratio for
+# PVH; the _noskip lines are for the own engine with --no-skip.
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -31,6 +32,9 @@ printf '#!/bin/sh\nexec %s relay "$1" %s 2>%s\n' "$PROBE" "$TB_MIGRATE_PORT" \
     "$RELAY_LOG" >"$RELAY_SSH"
 chmod +x "$RELAY_SSH"
 
+# noskip: the own engine with --no-skip, sending what xl sends: its traps
+# show what reusing mappings alone saves.
+METHODS=(xl libxc xmig noskip)
 declare -A R # R[type.method.field]
 
 dom0_sys_ticks() { awk '/^cpu / { print $4 }' /proc/stat; }
@@ -49,10 +53,12 @@ run_one() { # TYPE METHOD
         timeout 600 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
             >"$TB_TMP/$g.xl.log" 2>&1 || { tail -n 5 "$TB_TMP/$g.xl.log"; rc=1; }
         ;;
-    libxc | xmig)
+    libxc | xmig | noskip)
+        local opts=(--engine "$method")
+        [[ $method == noskip ]] && opts=(--engine xmig --no-skip)
         timeout 600 xmig migrate "$g" \
             "exec:$PROBE relay $TB_PEER_IP $TB_MIGRATE_PORT 2>$RELAY_LOG" \
-            --engine "$method" --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
+            "${opts[@]}" --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
         ;;
     esac
     dt=$(($(_tb_now) - t0))
@@ -99,7 +105,7 @@ gone() { # TYPE METHOD
 
 rm -f "$TB_TMP/engine-bench.R"
 for type in pv pvh; do
-    for method in xl libxc xmig; do
+    for method in "${METHODS[@]}"; do
         tb_attempts 5 gone one "$type" "$method"
     done
 done
@@ -111,7 +117,7 @@ table() {
     printf '%-4s %-6s %8s %8s %8s %9s %9s %9s\n' guest method wall_s down_s \
         pages ptwr mmu_upd sys_s
     for type in pv pvh; do
-        for method in xl libxc xmig; do
+        for method in "${METHODS[@]}"; do
             printf '%-4s %-6s %8s %8s %8s %9s %9s %9s\n' "$type" "$method" \
                 "${R[$type.$method.wall]}" "${R[$type.$method.down]}" \
                 "${R[$type.$method.pages]}" "${R[$type.$method.ptwr]}" \
@@ -124,13 +130,20 @@ table | tee "$TB_OUT/engine-bench.table"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 per_page() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b > 0 ? a / b : 0) }'; }
 
-trap_ratio=$(ratio "$(per_page "${R[pv.xmig.ptwr]}" "${R[pv.xmig.pages]}")" \
-    "$(per_page "${R[pv.xl.ptwr]}" "${R[pv.xl.pages]}")")
-time_ratio=$(ratio "${R[pv.xl.wall]}" "${R[pv.xmig.wall]}")
-time_ratio_pvh=$(ratio "${R[pvh.xl.wall]}" "${R[pvh.xmig.wall]}")
-tb_metric trap_ratio_vs_xl "$trap_ratio"
-tb_metric time_ratio_vs_xl "$time_ratio"
-tb_metric time_ratio_vs_xl_pvh "$time_ratio_pvh"
-echo "trap_ratio_vs_xl=$trap_ratio"
-echo "time_ratio_vs_xl=$time_ratio"
-echo "time_ratio_vs_xl_pvh=$time_ratio_pvh"
+# Per page sent, as xl counts them, and in all.
+metric() { # NAME VALUE
+    tb_metric "$1" "$2"
+    echo "$1=$2"
+}
+trap_ratio() { # METHOD
+    ratio "$(per_page "${R[pv.$1.ptwr]}" "${R[pv.$1.pages]}")" \
+        "$(per_page "${R[pv.xl.ptwr]}" "${R[pv.xl.pages]}")"
+}
+metric trap_ratio_vs_xl "$(trap_ratio xmig)"
+metric trap_ratio_vs_xl_noskip "$(trap_ratio noskip)"
+metric traps_vs_xl "$(ratio "${R[pv.xmig.ptwr]}" "${R[pv.xl.ptwr]}")"
+metric pages_vs_xl "$(ratio "${R[pv.xmig.pages]}" "${R[pv.xl.pages]}")"
+metric time_ratio_vs_xl "$(ratio "${R[pv.xl.wall]}" "${R[pv.xmig.wall]}")"
+metric time_ratio_vs_xl_noskip "$(ratio "${R[pv.xl.wall]}" "${R[pv.noskip.wall]}")"
+metric time_ratio_vs_xl_pvh "$(ratio "${R[pvh.xl.wall]}" "${R[pvh.xmig.wall]}")"
+metric time_ratio_vs_xl_pvh_noskip "$(ratio "${R[pvh.xl.wall]}" "${R[pvh.noskip.wall]}")"
