@@ -44,6 +44,8 @@ struct job {
 
     /* Own engine, PV: the kept mappings, unmapped while the receiver works. */
     xmig_arena *tail;
+
+    struct xmig__journal *jn; /* NULL without p->journal_dir */
 };
 
 void xmig_policy_default(struct xmig_policy *p)
@@ -80,6 +82,7 @@ static void phase(struct job *j, const char *name)
 {
     struct xmig_event ev = {.type = XMIG_EV_PHASE, .phase = name, .dirty = -1};
 
+    xmig__journal_set(j->jn, "phase", name);
     emit(j, &ev);
 }
 
@@ -411,7 +414,7 @@ static int handshake(struct job *j, struct xmig__transport *t)
      * break the connection that carries its report any more.
      */
     xmig__cancel_detach(j->p->cancel);
-    if (xmig__cancelled(x) ||
+    if (xmig__cancelled(x) || xmig__journal_set(j->jn, "go_sent", "1") < 0 ||
         xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN, "the go-ahead") <
             0) {
         /* Nobody read it, so nobody runs the guest: take it back. */
@@ -446,6 +449,7 @@ static int handshake(struct job *j, struct xmig__transport *t)
         j->r->guest_on_source = false;
         return -1;
     }
+    xmig__journal_set(j->jn, "report", status == 0 ? "ok" : "failed");
     j->r->downtime_s = since(j->t_suspend);
     /* The guest is out of our hands either way: no mapping may outlive it. */
     finish_tail(j);
@@ -507,7 +511,7 @@ static int run(struct job *j)
     bool relaying = false;
     int fd, rc = -1;
 
-    if (check_domain(j) < 0)
+    if (check_domain(j) < 0 || xmig__journal_open(x, p, &j->info, &j->jn) < 0)
         return -1;
     j->r->guest_on_source = true;
     if (xmig__cancelled(x)) {
@@ -548,6 +552,7 @@ static int run(struct job *j)
                          strerror(errno));
             goto out;
         }
+        xmig__journal_set(j->jn, "saved", "1");
         j->r->downtime_s = since(j->t_suspend);
         finish_tail(j);
         if (p->keep) {
@@ -595,6 +600,9 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
     j.t0 = xmig_now_ns();
     x->cancel = p->cancel;
     rc = run(&j);
+    /* Kept if the guest may be the receiver's or would not resume. */
+    xmig__journal_close(j.jn, (rc == 0 || r->guest_on_source) && !j.suspended);
+    j.jn = NULL;
     /* Whatever broke first, a cancelled job says so. */
     if (rc < 0 && xmig__cancelled(x) && r->guest_on_source)
         xmig__seterr(x, ECANCELED, "cancelled");

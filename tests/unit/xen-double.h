@@ -35,7 +35,9 @@ struct dbl_guest {
     bool suspended;
     bool destroyed;
     bool logdirty;
+    bool paused;
     bool refuse_suspend;
+    uint8_t uuid[16];
     unsigned int suspends;
     unsigned int resumes;
     unsigned int cleans;
