@@ -18,6 +18,7 @@ struct render;
 #define EXIT_FAIL 1      /* the operation failed */
 #define EXIT_USAGE 2     /* bad command line */
 #define EXIT_NO_DAEMON 3 /* xmigd is not running */
+#define EXIT_UNKNOWN 4   /* the guest's state is unknown: check both hosts */
 
 struct cmd_entry {
     const char *name;
@@ -52,6 +53,9 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
                    enum xmig_job_kind kind, bool evacuate, struct job_args *a);
 /* The job's settings as request fields (only those given). */
 void job_args_request(const struct job_args *a, struct client_req *rq);
+
+/* cmd-recover.c */
+extern const struct cmd_entry cmd_recover_entry;
 
 /* cmd-evacuate.c */
 extern const struct cmd_entry cmd_evacuate_entry;
