@@ -209,6 +209,7 @@ static int run_direct(struct job_args *a)
 
     p->event = render_event;
     p->event_arg = &rd;
+    p->journal_dir = XMIG_JOURNAL_DIR;
     x = xmig_xen_open(cli_log, NULL, &why);
     if (!x) {
         cli_error("%s", why);

@@ -54,6 +54,9 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
 /* The job's settings as request fields (only those given). */
 void job_args_request(const struct job_args *a, struct client_req *rq);
 
+/* cmd-recover.c */
+extern const struct cmd_entry cmd_recover_entry;
+
 /* cmd-evacuate.c */
 extern const struct cmd_entry cmd_evacuate_entry;
 

@@ -13,7 +13,7 @@ bool cli_verbose;
 static const struct cmd_entry *const cmd_table[] = {
     &cmd_bench_entry,    &cmd_migrate_entry, &cmd_save_entry,
     &cmd_evacuate_entry, &cmd_status_entry,  &cmd_watch_entry,
-    &cmd_cancel_entry,   &cmd_stats_entry,
+    &cmd_cancel_entry,   &cmd_stats_entry,   &cmd_recover_entry,
 };
 
 #define NCMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))

@@ -178,6 +178,7 @@ struct job *job_new(enum xmig_job_kind kind, const char *domain,
     j->params.event = worker_event;
     j->params.event_arg = j;
     j->params.cancel = j->cancel;
+    j->params.journal_dir = xmigd_journal_dir;
     return j;
 }
 

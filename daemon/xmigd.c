@@ -21,6 +21,7 @@
 #include "xmigd.h"
 
 struct config xmigd_conf;
+const char *xmigd_journal_dir = XMIG_JOURNAL_DIR;
 
 static struct event_base *base;
 static struct event *ev_term, *ev_int, *ev_hup, *ev_stop, *ev_linger;
@@ -38,13 +39,14 @@ static char last_status[160];
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: xmigd [-f] [-d] [-S SOCKET] [-c CONFIG]\n"
+            "usage: xmigd [-f] [-d] [-S SOCKET] [-c CONFIG] [-J DIR]\n"
             "       xmigd --version\n"
             "  -f, --foreground  stay in the foreground, log to stderr\n"
             "  -d, --debug       log debug messages\n"
             "  -S, --socket PATH control socket (default %s)\n"
-            "  -c, --config PATH configuration (default %s)\n",
-            XMIGD_DEFAULT_SOCKET, XMIGD_DEFAULT_CONFIG);
+            "  -c, --config PATH configuration (default %s)\n"
+            "  -J, --journal-dir DIR  jobs' crash journal (default %s)\n",
+            XMIGD_DEFAULT_SOCKET, XMIGD_DEFAULT_CONFIG, XMIG_JOURNAL_DIR);
 }
 
 bool xmigd_stopping(void)
@@ -187,6 +189,34 @@ static void daemonize(void)
         close(fd);
 }
 
+static void recover_report(void *arg, const struct xmig_recover_report *rep)
+{
+    bool bad =
+        rep->state == XMIG_RECOVER_UNKNOWN || rep->state == XMIG_RECOVER_FAILED;
+
+    log_msg(bad ? XMIG_LOG_WARN : XMIG_LOG_INFO, "recovery: %s", rep->message);
+}
+
+/*
+ * Before any job: a job of ours that died (SIGKILL, a crash) may have left
+ * its guest suspended, renamed or in log-dirty mode.
+ */
+static void recover(void)
+{
+    xmig_xen *x = domain_xen(NULL);
+    int unknown;
+
+    if (!x)
+        return;
+    unknown = xmig_recover(x, xmigd_journal_dir, recover_report, NULL);
+    if (unknown < 0)
+        log_warnx("recovery: %s", xmig_xen_error(x));
+    else if (unknown > 0)
+        log_warnx("recovery: %d guest(s) in an unknown state: check both "
+                  "hosts, then run `xmig recover`",
+                  unknown);
+}
+
 static struct event *on_signal(int sig, event_callback_fn cb)
 {
     struct event *ev = evsignal_new(base, sig, cb, NULL);
@@ -203,6 +233,7 @@ int main(int argc, char **argv)
         {"debug", no_argument, NULL, 'd'},
         {"socket", required_argument, NULL, 'S'},
         {"config", required_argument, NULL, 'c'},
+        {"journal-dir", required_argument, NULL, 'J'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -211,7 +242,7 @@ int main(int argc, char **argv)
     char *err = NULL;
     int c, fd;
 
-    while ((c = getopt_long(argc, argv, "fdS:c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "fdS:c:J:h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             foreground = true;
@@ -225,6 +256,9 @@ int main(int argc, char **argv)
         case 'c':
             conf_path = optarg;
             conf_explicit = true;
+            break;
+        case 'J':
+            xmigd_journal_dir = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -286,6 +320,7 @@ int main(int argc, char **argv)
     if (!ev_stop || !ev_linger)
         fatalx("out of memory");
     domain_init();
+    recover();
     if (job_init(base) < 0 || control_init(base, fd) < 0)
         fatalx("cannot start");
     log_info("xmigd %s ready: protocol %d, max_jobs %u, Xen %s",

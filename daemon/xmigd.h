@@ -311,6 +311,7 @@ void command_dispatch(struct peer *p, struct request *rq);
 
 /* xmigd.c */
 extern struct config xmigd_conf;
+extern const char *xmigd_journal_dir; /* -J, else XMIG_JOURNAL_DIR */
 bool xmigd_stopping(void);
 double xmigd_uptime(void);
 void xmigd_status_changed(void);

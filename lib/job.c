@@ -46,6 +46,8 @@ struct job {
 
     /* Own engine, PV: the kept mappings, unmapped while the receiver works. */
     xmig_arena *tail;
+
+    struct xmig__journal *jn; /* NULL without p->journal_dir */
 };
 
 void xmig_policy_default(struct xmig_policy *p)
@@ -95,6 +97,7 @@ static void phase(struct job *j, const char *name)
 {
     struct xmig_event ev = {.type = XMIG_EV_PHASE, .phase = name, .dirty = -1};
 
+    xmig__journal_set(j->jn, "phase", name);
     emit(j, &ev);
 }
 
@@ -491,6 +494,13 @@ static int handshake(struct job *j, struct xmig__transport *t)
         rename_back(j, away);
         return -1;
     }
+    /* From here on, waits ignore cancel: the guest may be the receiver's. */
+    x->cancel = NULL;
+    /* Journaled first: a crash after the write must not resume ours. */
+    if (xmig__journal_set(j->jn, "go_sent", "1") < 0) {
+        rename_back(j, away);
+        return -1;
+    }
     if (xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN, "the go-ahead") <
         0) {
         /*
@@ -501,14 +511,13 @@ static int handshake(struct job *j, struct xmig__transport *t)
         rename_back(j, away);
         return -1;
     }
-    /* Past the point of no return: waits below ignore cancel. */
-    x->cancel = NULL;
     phase(j, "committed");
     if (xmig__expect(x, t->rfd, XL_MIG_REPORT, XL_MIG_REPORT_LEN,
                      REPORT_TIMEOUT_MS, "the receiver's report") < 0 ||
         xmig__read_exact(x, t->rfd, &status, 1, REPORT_TIMEOUT_MS,
                          "the receiver's status") < 0)
         return state_unknown(j, away, "no report after the go-ahead");
+    xmig__journal_set(j->jn, "report", status == 0 ? "ok" : "failed");
     j->r->downtime_s = since(j->t_suspend);
     if (status != 0) {
         /*
@@ -526,6 +535,7 @@ static int handshake(struct job *j, struct xmig__transport *t)
                          PERMISSION_TIMEOUT_MS,
                          "the receiver's permission to resume") < 0)
             return state_unknown(j, away, what);
+        xmig__journal_set(j->jn, "permission", "1");
         finish_tail(j);
         xmig__seterr(x, EREMOTEIO,
                      "the receiver could not unpause the domain (status %u); "
@@ -588,6 +598,7 @@ static int save_done(struct job *j, struct xmig__savefile *sf)
     finish_tail(j);
     if (xmig__save_commit(x, sf) < 0)
         return -1;
+    xmig__journal_set(j->jn, "saved", "1");
     if (j->p->keep)
         return 0; /* give_back resumes it */
     if (x->ops->destroy(x, j->info.domid) < 0) {
@@ -617,7 +628,7 @@ static int run(struct job *j)
     bool relaying = false;
     int fd, rc = -1;
 
-    if (check_domain(j) < 0)
+    if (check_domain(j) < 0 || xmig__journal_open(x, p, &j->info, &j->jn) < 0)
         return -1;
     if (xmig__cancelled(x)) {
         xmig__seterr(x, ECANCELED, "cancelled");
@@ -627,6 +638,8 @@ static int run(struct job *j)
     if (save) {
         if (xmig__save_open(x, p->dest, &sf) < 0)
             return -1;
+        if (sf.tmp)
+            xmig__journal_set(j->jn, "tmp", sf.tmp);
         fd = sf.fd;
     } else {
         if (xmig__transport_open(x, p->dest, p->ssh_command, &t) < 0)
@@ -683,6 +696,10 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
     j.t0 = xmig_now_ns();
     x->cancel = p->cancel;
     rc = run(&j);
+    /* Kept if the guest may be the receiver's or would not resume. */
+    xmig__journal_close(j.jn, r->guest != XMIG_GUEST_UNKNOWN && !j.suspended &&
+                                  !r->away_name[0]);
+    j.jn = NULL;
     /* Whatever broke first, a cancelled job says so. */
     if (rc < 0 && xmig__cancelled(x) && r->guest == XMIG_GUEST_SOURCE &&
         !r->away_name[0])

@@ -80,6 +80,7 @@ struct xmig_xen_ops {
     int (*suspend)(xmig_xen *x, uint32_t domid);
     /* Undo a suspend: the guest sees its suspend hypercall cancelled. */
     int (*resume)(xmig_xen *x, uint32_t domid);
+    int (*unpause)(xmig_xen *x, uint32_t domid);
     /* libxenguest's engine: the libxc stream v3 onto fd. */
     int (*libxc_save)(xmig_xen *x, uint32_t domid, int fd, bool live,
                       const struct xmig__save_hooks *hooks);
@@ -204,5 +205,34 @@ int xmig__engine_tail_close(xmig_arena *tail, struct xmig_engine_stats *st);
 int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
                    xmig_pfn_t **p2m_r, size_t *nr_r, xmig_pfn_t **leaves_r,
                    uint64_t *generation_r);
+
+/*
+ * journal.c: a job's crash journal (see xmig_recover()).  Every call is
+ * NULL-safe: a job without journal_dir has jn == NULL throughout.
+ *
+ * open: takes the domain's lock and writes the journal (kind, domid, name,
+ * away name, uuid, dest, keep); fails if another live job holds the lock
+ * or a dead job's journal is still there.  *jn_r is NULL when
+ * p->journal_dir is.
+ *
+ * set: records key=value and rewrites the journal atomically.  Keys that
+ * recovery reads: phase, go_sent=1 (written BEFORE the go-ahead: a failure
+ * to write it must stop the job from sending it), report=ok|failed,
+ * permission=1 (the receiver allowed us to resume after a failed report),
+ * tmp=PATH (save: the temporary file; recovery removes it if it is a
+ * regular file), saved=1 (save: the image is complete, in place),
+ * paused_by_job=1.  Values may hold any byte but NUL.
+ *
+ * close: remove == true when the job leaves nothing to recover (it ended
+ * with the guest in a known place); false keeps the journal for
+ * xmig_recover().  Releases the lock either way.
+ */
+struct xmig__journal;
+int xmig__journal_open(xmig_xen *x, const struct xmig_job_params *p,
+                       const struct xmig_dominfo *info,
+                       struct xmig__journal **jn_r);
+int xmig__journal_set(struct xmig__journal *jn, const char *key,
+                      const char *value);
+void xmig__journal_close(struct xmig__journal *jn, bool remove);
 
 #endif /* XMIG_PRIVATE_H */

@@ -154,6 +154,22 @@ int xmig__libxl_resume(xmig_xen *x, uint32_t domid)
     return 0;
 }
 
+int xmig__libxl_unpause(xmig_xen *x, uint32_t domid)
+{
+    libxl_ctx *c = ctx(x);
+    int rc;
+
+    if (!c)
+        return -1;
+    rc = libxl_domain_unpause(c, domid, NULL);
+    if (rc) {
+        xmig__seterr(x, EIO, "cannot unpause domain %u (libxl error %d)", domid,
+                     rc);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- libxenguest's engine ---- */
 
 static int cb_suspend(void *data)

@@ -43,6 +43,7 @@ int xmig__libxl_rename(xmig_xen *x, uint32_t domid, const char *old_name,
 int xmig__libxl_destroy(xmig_xen *x, uint32_t domid);
 int xmig__libxl_suspend(xmig_xen *x, uint32_t domid);
 int xmig__libxl_resume(xmig_xen *x, uint32_t domid);
+int xmig__libxl_unpause(xmig_xen *x, uint32_t domid);
 int xmig__libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
                      const struct xmig__save_hooks *hooks);
 void xmig__libxl_close(struct xen_priv *p);

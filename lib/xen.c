@@ -175,6 +175,9 @@ static int xen_domain_info(xmig_xen *x, uint32_t domid,
         info_r->type = XMIG_DOM_HVM;
     info_r->paused = info.paused;
     info_r->shutdown = info.shutdown;
+    info_r->suspended =
+        info.shutdown && info.shutdown_reason == SHUTDOWN_suspend;
+    memcpy(info_r->uuid, info.handle, sizeof(info_r->uuid));
     info_r->dying = info.dying;
     info_r->nr_pages = info.nr_pages;
     info_r->shared_info_frame = info.shared_info_frame;
@@ -370,6 +373,7 @@ const struct xmig_xen_ops xmig__xen_ops = {
     .destroy = xmig__libxl_destroy,
     .suspend = xmig__libxl_suspend,
     .resume = xmig__libxl_resume,
+    .unpause = xmig__libxl_unpause,
     .libxc_save = xmig__libxc_save,
     .xen_version = xmig__xe_xen_version,
     .cpu_policy = xmig__xe_cpu_policy,

@@ -66,6 +66,7 @@ struct xmig_dominfo {
     enum xmig_domtype type;
     bool paused;
     bool shutdown;
+    bool suspended; /* shut down for a suspend: resume brings it back */
     bool dying;
     unsigned int guest_width; /* bytes per guest word (PV: 4 or 8) */
     uint64_t nr_pages;        /* populated pages, as Xen counts them */
@@ -73,6 +74,7 @@ struct xmig_dominfo {
     xmig_pfn_t shared_info_frame;
     unsigned int max_vcpu_id;
     char name[64];
+    uint8_t uuid[16]; /* all zero if the backend does not know it */
 };
 
 const char *xmig_domtype_name(enum xmig_domtype t);
@@ -271,6 +273,12 @@ struct xmig_job_params {
     xmig_event_fn *event;
     void *event_arg;
     xmig_cancel *cancel; /* may be NULL */
+    /*
+     * Where the job keeps its crash journal (see xmig_recover()); NULL:
+     * none.  A job refuses to start on a domain whose journal a dead job
+     * left there.
+     */
+    const char *journal_dir;
 };
 
 /* Where the guest is after a job. */
@@ -313,6 +321,61 @@ void xmig_job_params_default(struct xmig_job_params *p);
  */
 int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
                  struct xmig_job_result *r);
+
+/* ------------------------------------------------------------------ */
+/*
+ * Crash recovery.  A job with a journal_dir writes down, at each step
+ * that changes the guest, what it has done: a file per domain, replaced
+ * atomically, and a lock that the job holds for its whole life.  When the
+ * process dies (SIGKILL, a crash), the kernel drops the lock, and
+ * xmig_recover() finds what the job left (the guest renamed, suspended,
+ * in log-dirty mode, a partial save file) and puts the guest back on this
+ * host, unless the receiver may have taken it over.
+ */
+
+/* xmigd's and `xmig --direct`'s journal (beside xmigd's socket). */
+#define XMIG_JOURNAL_DIR "/run/xmig/journal"
+
+enum xmig_recover_state {
+    XMIG_RECOVER_RESTORED, /* the guest runs here again, as it was */
+    XMIG_RECOVER_MIGRATED, /* the receiver took it: our copy is gone */
+    XMIG_RECOVER_SAVED,    /* the save had finished: done as the job would */
+    XMIG_RECOVER_GONE,     /* the domain no longer exists here */
+    XMIG_RECOVER_RESOLVED, /* someone else settled it: left alone */
+    XMIG_RECOVER_UNKNOWN,  /* the receiver may run it: ours is left
+                              suspended under the away name; check both
+                              hosts.  Reported again on every recovery
+                              until our copy is destroyed or renamed. */
+    XMIG_RECOVER_BUSY,     /* a live job holds it: left alone */
+    XMIG_RECOVER_FAILED,   /* recovery could not finish: journal kept */
+};
+
+const char *xmig_recover_state_name(enum xmig_recover_state s);
+
+/* One domain's outcome.  The strings live until the callback returns. */
+struct xmig_recover_report {
+    enum xmig_recover_state state;
+    enum xmig_job_kind kind;
+    uint32_t domid;
+    const char *name;      /* the guest's own name */
+    const char *away_name; /* its name on the source while it migrated */
+    const char *dest;      /* where the job sent it */
+    const char *phase;     /* the job's last phase */
+    const char *found;     /* what the job left, e.g. "suspended, renamed" */
+    const char *done;      /* what recovery did about it */
+    const char *message;   /* one line of all of it, for people */
+};
+
+typedef void xmig_recover_fn(void *arg, const struct xmig_recover_report *rep);
+
+/*
+ * Looks at every journal in dir whose job is dead, acts, and calls report
+ * once per journal (live jobs' too, as BUSY).  A missing dir holds
+ * nothing.  Returns how many guests are left in the UNKNOWN state, or -1
+ * with errno and xmig_xen_error() if dir cannot be read.
+ */
+int xmig_recover(xmig_xen *x, const char *dir, xmig_recover_fn *report,
+                 void *arg);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t xmig_now_ns(void);

@@ -28,6 +28,8 @@ check 2 "expected a number from 1 to 1024, got '0'" bench map 1 --batch 0
 check 2 "expected a number from 1 to 1024, got '4096'" bench map 1 --batch 4096
 check 2 "unknown strategy 'bogus'" bench map 1 --strategy bogus
 check 2 "unknown option '--frob'" --frob
+check 2 "usage: xmig recover" recover extra
+check 2 "usage: xmig recover" recover --frob
 if [ -e /dev/xen/privcmd ] || [ -e /proc/xen/privcmd ]; then
     # A Xen host: the domain lookup is what must fail.
     check 1 "domain 'no-such-domain-xmig' not found" bench map no-such-domain-xmig
@@ -35,6 +37,7 @@ if [ -e /dev/xen/privcmd ] || [ -e /proc/xen/privcmd ]; then
 else
     # No Xen at all: one line saying so, before anything else is tried.
     check 1 "Xen is not available here" bench map 1
+    check 1 "Xen is not available here" recover
     lines=$("$XMIG" bench map 1 2>&1 | wc -l)
     if [ "$lines" -eq 1 ]; then pass=$((pass + 1)); echo "ok   one line"; else
         fail=$((fail + 1)); echo "FAIL expected one line of error, got $lines"; fi

@@ -4,7 +4,8 @@
 # lib.sh - what a tests/daemon/*.sh script builds on: a private xmigd on a
 # socket in a temporary directory, a raw client, and pass/fail counting.
 #
-#   start_xmigd [ARGS...]   xmigd -f -S $sock -c $conf ARGS, wait for it
+#   start_xmigd [ARGS...]   xmigd -f -S $sock -c $conf -J $tmp/journal ARGS,
+#                           wait for it
 #   stop_xmigd [SIGNAL]     send SIGNAL (TERM), wait; sets $xmigd_rc
 #   raw LINE...             send each line on one connection, print every
 #                           line received (greeting first) until the
@@ -65,7 +66,8 @@ expect() { # NAME PATTERN TEXT
 start_xmigd() {
     local i
     rm -f "$sock"
-    ${wrap:-} "${daemon:-$XMIGD}" -f -S "$sock" -c "$conf" "$@" 2>"$log" &
+    ${wrap:-} "${daemon:-$XMIGD}" -f -S "$sock" -c "$conf" -J "$tmp/journal" \
+        "$@" 2>"$log" &
     xmigd_pid=$!
     for ((i = 0; i < 200; i++)); do
         [ -S "$sock" ] && grep -q "ready" "$log" 2>/dev/null && return 0

@@ -173,7 +173,7 @@ static void dbl_close(xmig_xen *x)
     free(d->set);
     free(d->hole);
     free(d->gen);
-    free(d);
+    munmap(d, sizeof(*d));
 }
 
 static int dbl_domain_ids(xmig_xen *x, uint32_t **ids_r, size_t *n_r)
@@ -212,6 +212,10 @@ static int dbl_domain_info(xmig_xen *x, uint32_t domid,
     info_r->max_gpfn = d->c.nr_pfns - 1;
     info_r->shared_info_frame = SHINFO_MFN;
     snprintf(info_r->name, sizeof(info_r->name), "%s", d->g.name);
+    info_r->paused = d->g.paused;
+    info_r->shutdown = d->g.suspended;
+    info_r->suspended = d->g.suspended;
+    memcpy(info_r->uuid, d->g.uuid, sizeof(info_r->uuid));
     return 0;
 }
 
@@ -458,6 +462,12 @@ static int dbl_resume(xmig_xen *x, uint32_t domid)
     return 0;
 }
 
+static int dbl_unpause(xmig_xen *x, uint32_t domid)
+{
+    D(x)->g.paused = false;
+    return 0;
+}
+
 /*
  * Not libxenguest: three passes of made-up numbers, a suspend, and a
  * libxc END record as the whole "stream", so that tests can check the
@@ -683,6 +693,7 @@ static const struct xmig_xen_ops dbl_ops = {
     .destroy = dbl_destroy,
     .suspend = dbl_suspend,
     .resume = dbl_resume,
+    .unpause = dbl_unpause,
     .libxc_save = dbl_libxc_save,
     .xen_version = dbl_xen_version,
     .cpu_policy = dbl_cpu_policy,
@@ -702,11 +713,13 @@ static const struct xmig_xen_ops dbl_ops = {
 
 xmig_xen *dbl_open(const struct dbl_config *c)
 {
-    struct dbl *d = calloc(1, sizeof(*d));
+    /* Shared: a forked child's job changes the guest its parent sees. */
+    struct dbl *d = mmap(NULL, sizeof(*d), PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     xmig_xen *x;
     size_t i;
 
-    if (!d)
+    if (d == MAP_FAILED)
         return NULL;
     d->c = *c;
     d->hole = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->hole));
@@ -714,6 +727,8 @@ xmig_xen *dbl_open(const struct dbl_config *c)
     d->set = calloc(SET_SIZE, sizeof(*d->set));
     d->fail_frame = XMIG_INVALID_FRAME;
     strcpy(d->g.name, "guest");
+    for (i = 0; i < sizeof(d->g.uuid); i++)
+        d->g.uuid[i] = (uint8_t)(0xa0 + i);
     pthread_mutex_init(&d->lock, NULL);
     for (i = 0; i < c->nr_holes; i++)
         if (c->holes[i] < c->nr_pfns)

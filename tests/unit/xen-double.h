@@ -35,9 +35,11 @@ struct dbl_guest {
     bool suspended;
     bool destroyed;
     bool logdirty;
+    bool paused;
     bool refuse_suspend;
     bool refuse_rename_back; /* from NAME--migratedaway */
     bool refuse_destroy;
+    uint8_t uuid[16];
     unsigned int suspends;
     unsigned int resumes;
     unsigned int cleans;
