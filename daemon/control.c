@@ -476,6 +476,45 @@ static void greet(struct peer *p)
     jsonw_dispose(&w);
 }
 
+static unsigned int peers_of(uid_t uid)
+{
+    const struct peer *p;
+    unsigned int n = 0;
+
+    TAILQ_FOREACH(p, &peers, entry)
+    if (p->uid == uid)
+        n++;
+    return n;
+}
+
+/*
+ * Room for one more connection of uid; else why not.  No uid but root may
+ * take all the connections, and none may take the last ones: root can
+ * always get in to see and cancel what runs.
+ */
+static bool room_for(uid_t uid, char *why, size_t n)
+{
+    if (nclients >= XMIGD_MAX_CLIENTS) {
+        snprintf(why, n, "xmigd serves %d clients already", XMIGD_MAX_CLIENTS);
+        return false;
+    }
+    if (uid == 0)
+        return true;
+    if (nclients >= XMIGD_MAX_CLIENTS - XMIGD_ROOT_CLIENTS) {
+        snprintf(why, n,
+                 "xmigd serves %d clients already (its last %d "
+                 "connections are root's)",
+                 XMIGD_MAX_CLIENTS - XMIGD_ROOT_CLIENTS, XMIGD_ROOT_CLIENTS);
+        return false;
+    }
+    if (peers_of(uid) >= XMIGD_MAX_CLIENTS_UID) {
+        snprintf(why, n, "uid %u has %d connections to xmigd already",
+                 (unsigned int)uid, XMIGD_MAX_CLIENTS_UID);
+        return false;
+    }
+    return true;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                       struct sockaddr *sa, int salen, void *arg)
 {
@@ -502,11 +541,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
         refuse(fd, "permission_denied", msg);
         return;
     }
-    if (nclients >= XMIGD_MAX_CLIENTS) {
-        log_warnx("refused uid %u (pid %d): %d clients already",
-                  (unsigned int)cr.uid, (int)cr.pid, XMIGD_MAX_CLIENTS);
-        snprintf(msg, sizeof(msg), "xmigd serves %d clients already",
-                 XMIGD_MAX_CLIENTS);
+    if (!room_for(cr.uid, msg, sizeof(msg))) {
+        log_warnx("refused uid %u (pid %d): %s", (unsigned int)cr.uid,
+                  (int)cr.pid, msg);
         refuse(fd, "too_many_clients", msg);
         return;
     }

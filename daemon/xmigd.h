@@ -32,6 +32,8 @@
 #define XMIGD_LINE_MAX 16384
 #define XMIGD_PARTIAL_TIMEOUT_S 30
 #define XMIGD_MAX_CLIENTS 128
+#define XMIGD_MAX_CLIENTS_UID 16 /* per uid but root */
+#define XMIGD_ROOT_CLIENTS 16    /* of XMIGD_MAX_CLIENTS: root's alone */
 #define XMIGD_OUT_SOFT (64 * 1024)
 #define XMIGD_OUT_HARD (1024 * 1024)
 #define XMIGD_HISTORY 64
