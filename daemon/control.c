@@ -65,6 +65,49 @@ static void process_input(struct peer *p, bool eof);
 /* ------------------------------------------------------------------ */
 /* Access. */
 
+static bool in_group(int fd, const struct ucred *cr);
+static void peer_close_after_flush(struct peer *p);
+static bool error_line(struct jsonw *w, const struct json_value *id,
+                       const char *code, const char *msg);
+
+static void denied(uid_t uid, char *msg, size_t n)
+{
+    if (have_group)
+        snprintf(msg, n, "uid %u may not use xmigd (root and group %s only)",
+                 (unsigned int)uid, access_group);
+    else
+        snprintf(msg, n, "uid %u may not use xmigd (root only)",
+                 (unsigned int)uid);
+}
+
+/* A reload narrowed who may connect: those who no longer may, go. */
+static void recheck_peers(void)
+{
+    struct peer *p;
+    struct ucred cr;
+    struct jsonw w;
+    char msg[160];
+
+    TAILQ_FOREACH(p, &peers, entry)
+    {
+        if (p->flags & (PEER_LOST | PEER_CLOSING) || p->uid == 0)
+            continue;
+        cr.uid = p->uid;
+        cr.gid = p->gid;
+        cr.pid = p->pid;
+        if (in_group(bufferevent_getfd(p->bev), &cr))
+            continue;
+        denied(p->uid, msg, sizeof(msg));
+        if (error_line(&w, NULL, "permission_denied", msg))
+            control_send(p, &w);
+        jsonw_dispose(&w);
+        log_info("client %u (uid %u, pid %d): not allowed any more after "
+                 "the reload: disconnected",
+                 p->no, (unsigned int)p->uid, (int)p->pid);
+        peer_close_after_flush(p);
+    }
+}
+
 void control_set_access(const char *group)
 {
     struct group *gr = group ? getgrnam(group) : NULL;
@@ -74,6 +117,7 @@ void control_set_access(const char *group)
         log_warnx("group '%s' does not exist: root only", group);
     access_gid = gr ? gr->gr_gid : 0;
     snprintf(access_group, sizeof(access_group), "%s", gr ? group : "");
+    recheck_peers();
 }
 
 static bool in_group(int fd, const struct ucred *cr)
@@ -529,13 +573,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
         return;
     }
     if (cr.uid != 0 && !in_group(fd, &cr)) {
-        if (have_group)
-            snprintf(msg, sizeof(msg),
-                     "uid %u may not use xmigd (root and group %s only)",
-                     (unsigned int)cr.uid, access_group);
-        else
-            snprintf(msg, sizeof(msg), "uid %u may not use xmigd (root only)",
-                     (unsigned int)cr.uid);
+        denied(cr.uid, msg, sizeof(msg));
         log_info("refused uid %u (pid %d): permission denied",
                  (unsigned int)cr.uid, (int)cr.pid);
         refuse(fd, "permission_denied", msg);

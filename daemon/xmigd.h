@@ -285,6 +285,7 @@ int control_init(struct event_base *base, int listen_fd);
 void control_shutdown(void);
 /* Open and bind the socket at path (mode by group), or -1. */
 int control_listen(const char *path, const char *group, char **err_r);
+/* Who may connect; peers that no longer may are disconnected. */
 void control_set_access(const char *group);
 /* Re-applies mode and group to a socket xmigd created itself. */
 void control_chmod(const char *path, const char *group);

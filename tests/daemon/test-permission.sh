@@ -51,6 +51,31 @@ expect "another gid is refused" '"code":"permission_denied","message":"uid 65534
 out=$(setpriv --reuid=65534 --regid=65533 --groups=65534 "$py" "$tmp/client.py" "$sock" '{"cmd":"stats"}')
 expect "a supplementary group counts (SO_PEERGROUPS)" '"ok":true,"stats"' "$out"
 
+# A reload that takes the group away takes its members' connections too.
+timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups "$py" \
+    "$tmp/client.py" "$sock" '{"cmd":"watch"}' --until '"code"' --events 1 \
+    >"$tmp/watcher" 2>&1 &
+watcher=$!
+for ((i = 0; i < 100; i++)); do
+    grep -q '"ok":true' "$tmp/watcher" && break
+    sleep 0.1
+done
+: >"$conf"
+kill -HUP "$xmigd_pid"
+wait "$watcher"
+expect "reload without the group: its member is told" '^\{"ok":false,"error":\{"code":"permission_denied","message":"uid 65534 may not use xmigd \(root only\)"\}\}$' "$(cat "$tmp/watcher")"
+expect "... and disconnected" '<closed>' "$(cat "$tmp/watcher")"
+expect "... logged" 'client [0-9]+ \(uid 65534, pid [0-9]+\): not allowed any more after the reload: disconnected' "$(cat "$log")"
+out=$(raw '{"cmd":"stats"}')
+expect "... root stays" '"ok":true,"stats"' "$out"
+echo "group = nogroup" >"$conf"
+kill -HUP "$xmigd_pid"
+for ((i = 0; i < 100; i++)); do
+    [ "$(grep -c 'reloaded' "$log")" -ge 2 ] && break
+    sleep 0.1
+done
+chmod 666 "$sock"
+
 # No member can take every connection: 16 per uid, and the last 16 of
 # the 128 are root's.
 cp "$here/hold.py" "$tmp/hold.py"
