@@ -172,13 +172,13 @@ static size_t put_utf8(char *out, unsigned int cp)
     return 4;
 }
 
-/* One UTF-8 sequence starting at ps->p: its length, or 0 if invalid. */
-static size_t utf8_len(const struct parser *ps)
+size_t json_utf8_len(const unsigned char *s, size_t avail)
 {
-    const unsigned char *s = ps->p;
-    size_t avail = (size_t)(ps->end - s), n, i;
+    size_t n, i;
     unsigned int cp;
 
+    if (!avail)
+        return 0;
     if (s[0] < 0x80)
         return 1;
     if (s[0] >= 0xc2 && s[0] <= 0xdf)
@@ -203,6 +203,13 @@ static size_t utf8_len(const struct parser *ps)
     return n;
 }
 
+bool json_utf8_control(const unsigned char *s, size_t n)
+{
+    if (n == 1)
+        return s[0] < 0x20 || s[0] == 0x7f;
+    return n == 2 && s[0] == 0xc2 && s[1] < 0xa0; /* U+0080..U+009F */
+}
+
 static int string(struct parser *ps, const char **s_r, size_t *len_r)
 {
     char *out = ps->d->pool + ps->d->pool_used, *o = out;
@@ -220,9 +227,9 @@ static int string(struct parser *ps, const char **s_r, size_t *len_r)
         if (*ps->p < 0x20)
             return fail(ps, "control character in a string");
         if (*ps->p != '\\') {
-            n = utf8_len(ps);
+            n = json_utf8_len(ps->p, (size_t)(ps->end - ps->p));
             if (!n)
-                return fail(ps, "invalid UTF-8");
+                return fail(ps, "invalid UTF-8 in a string");
             memcpy(o, ps->p, n);
             o += n;
             ps->p += n;

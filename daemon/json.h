@@ -76,6 +76,13 @@ const struct json_value *json_root(const struct json_doc *d);
 const struct json_value *json_get(const struct json_value *obj,
                                   const char *key);
 const char *json_type_name(enum json_type t);
+/*
+ * The length of the UTF-8 sequence at s[0..avail): 1 to 4, or 0 if it is
+ * not valid UTF-8 (truncated, overlong, a surrogate, beyond U+10FFFF).
+ */
+size_t json_utf8_len(const unsigned char *s, size_t avail);
+/* The valid n-byte sequence at s is a control character: C0, DEL or C1. */
+bool json_utf8_control(const unsigned char *s, size_t n);
 /* Two values are equal (numbers by value, objects in member order). */
 bool json_equal(const struct json_value *a, const struct json_value *b);
 
