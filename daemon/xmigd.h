@@ -209,7 +209,7 @@ struct job {
     pthread_mutex_t lock;
     xmig_cancel *cancel;
     bool cancel_requested;
-    bool past_return; /* in the handshake: cancel would hurt */
+    bool past_return; /* go-ahead sent (phase committed): too late */
     bool worker_returned;
 
     pthread_t thread;

@@ -55,13 +55,18 @@ check "xmig cancel --wait: exit 0" test "$rc" -eq 0
 run_rc() { "$@" >/dev/null 2>&1; echo $?; }
 check "xmig cancel of an ended job: exit 1" test "$(run_rc "$XMIG" -S "$sock" cancel 1)" -eq 1
 
-# Too late: a job in the handshake finishes.
+# In the handshake, until the go-ahead is written, cancel still works.
 unset XMIGD_DOUBLE_SLOW
 stop_xmigd; start_xmigd || finish
 out=$(raw '{"cmd":"migrate","domain":"8","dest":"'"$rx"' ok 3","engine":"libxc","watch":true}' \
           --until '"phase":"handshake"' '{"cmd":"cancel","job":1}' --until '"event":"end"')
-expect "cancel in the handshake -> too_late" '"code":"too_late"' "$out"
-expect "... and the job succeeds" '"event":"end","job":\{"id":1,.*"state":"done"' "$out"
+expect "cancel in the handshake: accepted" '"ok":true,"job":\{"id":1,.*"cancel_requested":true' "$out"
+expect "... the job is cancelled, the guest stays here" '"event":"end","job":\{"id":1,.*"state":"cancelled".*"guest":"source"' "$out"
+# Too late: once the go-ahead is written (phase committed), it finishes.
+out=$(raw '{"cmd":"migrate","domain":"8","dest":"'"$rx"' ok 0 0.5 3","engine":"libxc","watch":true}' \
+          --until '"phase":"committed"' '{"cmd":"cancel","job":2}' --until '"event":"end"')
+expect "cancel when committed -> too_late" '"code":"too_late","message":"job 2 has sent the go-ahead \(phase committed\)' "$out"
+expect "... and the job succeeds" '"event":"end","job":\{"id":2,.*"state":"done"' "$out"
 
 # Evacuate: all four domains, two at a time, followed by xmig.
 out=$("$XMIG" -S "$sock" evacuate "$rx ok" --parallel 2 --engine libxc 2>&1)
@@ -70,7 +75,7 @@ expect "evacuate: one job per domain" '^job [0-9]+: guest \(domain 5\).*'$'\n''j
 expect "evacuate: all done" '^evacuated 4 of 4 domains$' "$out"
 check "evacuate: exit 0" test "$rc" -eq 0
 out=$(raw '{"cmd":"stats"}')
-expect "stats count the jobs" '"jobs":\{"submitted":5,"done":5,"failed":0,"cancelled":0\}' "$out"
+expect "stats count the jobs" '"jobs":\{"submitted":6,"done":5,"failed":0,"cancelled":1\}' "$out"
 expect "stats: downtime figures" '"downtime_s":\{"min":[0-9.e-]+,"avg":[0-9.e-]+,"max":[0-9.e-]+\}' "$out"
 out=$("$XMIG" -S "$sock" status 2>&1)
 expect "xmig status lists ended jobs" '^5 +done +done +guest +exec:' "$out"
