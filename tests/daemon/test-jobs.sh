@@ -26,6 +26,14 @@ out=$(raw '{"cmd":"domains"}')
 expect "domains" '"domains":\[\{"domid":5,"name":"guest","type":"pv","job":null\},\{"domid":6' "$out"
 out=$(raw '{"cmd":"migrate","domain":"99","dest":"exec:true"}')
 expect "an unknown domain" '"code":"unknown_domain","message":"domain 99 does not exist"' "$out"
+out=$(raw '{"cmd":"migrate","domain":" 5","dest":"exec:true"}')
+expect "' 5' is not domain 5" '"code":"unknown_domain","message":"not a domain id or name: a name has no whitespace' "$out"
+out=$(raw '{"cmd":"migrate","domain":"+5","dest":"exec:true"}')
+expect "'+5' is a name, not domain 5" '"code":"unknown_domain","message":"domain '\''\+5'\'' not found"' "$out"
+out=$(raw '{"cmd":"migrate","domain":"-18446744073709551611","dest":"exec:true"}')
+expect "'-18446744073709551611' is not domain 5" '"code":"unknown_domain","message":"'\''-18446744073709551611'\'' is not a domain id or name: ids are digits only, names do not start with '\''-'\''"' "$out"
+out=$(raw '{"cmd":"migrate","domain":"32752","dest":"exec:true"}')
+expect "an id out of range" '"code":"unknown_domain","message":"domain id 32752 is out of range' "$out"
 out=$(raw '{"cmd":"migrate","domain":"0","dest":"exec:true"}')
 expect "domain 0" '"code":"bad_request","message":"domain 0 cannot be migrated"' "$out"
 
