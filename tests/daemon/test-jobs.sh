@@ -34,6 +34,18 @@ out=$(raw '{"cmd":"migrate","domain":"-18446744073709551611","dest":"exec:true"}
 expect "'-18446744073709551611' is not domain 5" '"code":"unknown_domain","message":"'\''-18446744073709551611'\'' is not a domain id or name: ids are digits only, names do not start with '\''-'\''"' "$out"
 out=$(raw '{"cmd":"migrate","domain":"32752","dest":"exec:true"}')
 expect "an id out of range" '"code":"unknown_domain","message":"domain id 32752 is out of range' "$out"
+# A save lands in the /tmp the client sees: the unit gives xmigd no
+# private one (xmigd(8), SAVE FILES).
+if [ "$(id -u)" = 0 ]; then
+    out=$("$XMIG" -S "$sock" save 6 "$tmp/six.save" --engine libxc 2>&1)
+    rc=$?
+    expect "save to /tmp through xmigd" "^domain 6 saved to $tmp/six.save: " "$out"
+    check "... exit 0" test "$rc" -eq 0
+    check "... the image is there for the client" test -s "$tmp/six.save"
+fi
+unit=$srcdir/systemd/xmigd.service.in
+check "the unit has no PrivateTmp=" bash -c "! grep -q '^PrivateTmp=' '$unit'"
+check "... and lets xmigd write to /tmp and /var/tmp" grep -q '^ReadWritePaths=/tmp /var/tmp$' "$unit"
 out=$(raw '{"cmd":"migrate","domain":"0","dest":"exec:true"}')
 expect "domain 0" '"code":"bad_request","message":"domain 0 cannot be migrated"' "$out"
 
