@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # Jobs, with xmigd linked against the unit tests' Xen double
 # (tests/daemon/xen-shim.c) and a stand-in receiver: the queue behind
-# max_jobs, one job per domain, evacuate, cancel (in the stream, and too
-# late in the handshake), watchers, SIGTERM while jobs run.  It proves
+# max_jobs, one job per domain, strict domain ids, a save to /tmp,
+# evacuate, cancel (in the stream, in the handshake, and too late once
+# committed), watchers, SIGTERM while jobs run.  It proves
 # nothing about Xen: the testbed's daemon scenario does that.
 . "$(dirname "$0")/lib.sh"
 
