@@ -16,7 +16,11 @@
 #include "xmig-cli.h"
 
 #define DEFAULT_SOCKET "/run/xmig/xmigd.sock"
-#define LINE_MAX_IN (1 << 20)
+/*
+ * Far above the longest line xmigd sends: a list of every job it keeps
+ * (256 queued, 64 running, 64 ended) with 4 KiB destinations is < 8 MiB.
+ */
+#define LINE_MAX_IN (64 << 20)
 
 const char *cli_socket;
 
@@ -74,11 +78,11 @@ static const char *read_line(struct client *c, size_t *len_r)
             return NULL;
         }
         if (c->cap - c->len < 4096) {
-            p = realloc(c->buf, c->cap + 65536);
+            p = realloc(c->buf, c->cap ? c->cap * 2 : 65536);
             if (!p)
                 return NULL;
             c->buf = p;
-            c->cap += 65536;
+            c->cap = c->cap ? c->cap * 2 : 65536;
         }
         n = read(c->fd, c->buf + c->len, c->cap - c->len);
         if (n < 0 && errno == EINTR)
@@ -103,7 +107,8 @@ const struct json_value *client_next(struct client *c)
     line = read_line(c, &len);
     if (!line)
         return NULL;
-    c->doc = json_parse(line, len, err, sizeof(err));
+    /* Requests have limits; what the daemon sends has none. */
+    c->doc = json_parse_limits(line, len, &json_reply_limits, err, sizeof(err));
     if (!c->doc) {
         cli_error("xmigd sent malformed JSON (%s): %.80s", err, line);
         errno = EPROTO;

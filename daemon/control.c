@@ -65,6 +65,49 @@ static void process_input(struct peer *p, bool eof);
 /* ------------------------------------------------------------------ */
 /* Access. */
 
+static bool in_group(int fd, const struct ucred *cr);
+static void peer_close_after_flush(struct peer *p);
+static bool error_line(struct jsonw *w, const struct json_value *id,
+                       const char *code, const char *msg);
+
+static void denied(uid_t uid, char *msg, size_t n)
+{
+    if (have_group)
+        snprintf(msg, n, "uid %u may not use xmigd (root and group %s only)",
+                 (unsigned int)uid, access_group);
+    else
+        snprintf(msg, n, "uid %u may not use xmigd (root only)",
+                 (unsigned int)uid);
+}
+
+/* A reload narrowed who may connect: those who no longer may, go. */
+static void recheck_peers(void)
+{
+    struct peer *p;
+    struct ucred cr;
+    struct jsonw w;
+    char msg[160];
+
+    TAILQ_FOREACH(p, &peers, entry)
+    {
+        if (p->flags & (PEER_LOST | PEER_CLOSING) || p->uid == 0)
+            continue;
+        cr.uid = p->uid;
+        cr.gid = p->gid;
+        cr.pid = p->pid;
+        if (in_group(bufferevent_getfd(p->bev), &cr))
+            continue;
+        denied(p->uid, msg, sizeof(msg));
+        if (error_line(&w, NULL, "permission_denied", msg))
+            control_send(p, &w);
+        jsonw_dispose(&w);
+        log_info("client %u (uid %u, pid %d): not allowed any more after "
+                 "the reload: disconnected",
+                 p->no, (unsigned int)p->uid, (int)p->pid);
+        peer_close_after_flush(p);
+    }
+}
+
 void control_set_access(const char *group)
 {
     struct group *gr = group ? getgrnam(group) : NULL;
@@ -74,6 +117,7 @@ void control_set_access(const char *group)
         log_warnx("group '%s' does not exist: root only", group);
     access_gid = gr ? gr->gr_gid : 0;
     snprintf(access_group, sizeof(access_group), "%s", gr ? group : "");
+    recheck_peers();
 }
 
 static bool in_group(int fd, const struct ucred *cr)
@@ -476,6 +520,45 @@ static void greet(struct peer *p)
     jsonw_dispose(&w);
 }
 
+static unsigned int peers_of(uid_t uid)
+{
+    const struct peer *p;
+    unsigned int n = 0;
+
+    TAILQ_FOREACH(p, &peers, entry)
+    if (p->uid == uid)
+        n++;
+    return n;
+}
+
+/*
+ * Room for one more connection of uid; else why not.  No uid but root may
+ * take all the connections, and none may take the last ones: root can
+ * always get in to see and cancel what runs.
+ */
+static bool room_for(uid_t uid, char *why, size_t n)
+{
+    if (nclients >= XMIGD_MAX_CLIENTS) {
+        snprintf(why, n, "xmigd serves %d clients already", XMIGD_MAX_CLIENTS);
+        return false;
+    }
+    if (uid == 0)
+        return true;
+    if (nclients >= XMIGD_MAX_CLIENTS - XMIGD_ROOT_CLIENTS) {
+        snprintf(why, n,
+                 "xmigd serves %d clients already (its last %d "
+                 "connections are root's)",
+                 XMIGD_MAX_CLIENTS - XMIGD_ROOT_CLIENTS, XMIGD_ROOT_CLIENTS);
+        return false;
+    }
+    if (peers_of(uid) >= XMIGD_MAX_CLIENTS_UID) {
+        snprintf(why, n, "uid %u has %d connections to xmigd already",
+                 (unsigned int)uid, XMIGD_MAX_CLIENTS_UID);
+        return false;
+    }
+    return true;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                       struct sockaddr *sa, int salen, void *arg)
 {
@@ -490,23 +573,15 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
         return;
     }
     if (cr.uid != 0 && !in_group(fd, &cr)) {
-        if (have_group)
-            snprintf(msg, sizeof(msg),
-                     "uid %u may not use xmigd (root and group %s only)",
-                     (unsigned int)cr.uid, access_group);
-        else
-            snprintf(msg, sizeof(msg), "uid %u may not use xmigd (root only)",
-                     (unsigned int)cr.uid);
+        denied(cr.uid, msg, sizeof(msg));
         log_info("refused uid %u (pid %d): permission denied",
                  (unsigned int)cr.uid, (int)cr.pid);
         refuse(fd, "permission_denied", msg);
         return;
     }
-    if (nclients >= XMIGD_MAX_CLIENTS) {
-        log_warnx("refused uid %u (pid %d): %d clients already",
-                  (unsigned int)cr.uid, (int)cr.pid, XMIGD_MAX_CLIENTS);
-        snprintf(msg, sizeof(msg), "xmigd serves %d clients already",
-                 XMIGD_MAX_CLIENTS);
+    if (!room_for(cr.uid, msg, sizeof(msg))) {
+        log_warnx("refused uid %u (pid %d): %s", (unsigned int)cr.uid,
+                  (int)cr.pid, msg);
         refuse(fd, "too_many_clients", msg);
         return;
     }

@@ -67,8 +67,8 @@ static void worker_event(void *arg, const struct xmig_event *ev)
     struct job_msg *m;
 
     if (ev->type == XMIG_EV_PHASE && ev->phase &&
-        strcmp(ev->phase, "handshake") == 0) {
-        /* From here a cancel would break the receiver's handover. */
+        strcmp(ev->phase, "committed") == 0) {
+        /* The go-ahead is written: the guest is the receiver's. */
         pthread_mutex_lock(&j->lock);
         j->past_return = true;
         pthread_mutex_unlock(&j->lock);
@@ -616,8 +616,8 @@ int job_cancel(struct job *j, const char **code_r, char *why, size_t n)
     if (j->past_return) {
         *code_r = "too_late";
         snprintf(why, n,
-                 "job %llu is in the handshake: the receiver is "
-                 "taking the guest over, so the job finishes",
+                 "job %llu has sent the go-ahead (phase committed): the "
+                 "receiver is taking the guest over, so the job finishes",
                  (unsigned long long)j->id);
         rc = -1;
     } else if (j->worker_returned) {
@@ -625,7 +625,11 @@ int job_cancel(struct job *j, const char **code_r, char *why, size_t n)
         snprintf(why, n, "job %llu is ending", (unsigned long long)j->id);
         rc = -1;
     } else if (!j->cancel_requested) {
-        /* Under the lock: the worker cannot reach the handshake meanwhile. */
+        /*
+         * The library checks for a cancel once more just before the
+         * go-ahead; one that comes later is too late, and the end event
+         * says how the job ended.
+         */
         xmig_cancel_request(j->cancel);
         j->cancel_requested = true;
     }

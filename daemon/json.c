@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * The strict JSON parser.  Recursive descent, at most JSON_MAX_DEPTH deep;
- * every value lives in a fixed array of JSON_MAX_VALUES nodes and every
- * string in a pool as long as the input (unescaping never makes a string
- * longer), both in the document's single allocation.
+ * The strict JSON parser.  Recursive descent, at most lim->depth deep.
+ * Every string lives in a pool as long as the input (unescaping never
+ * makes a string longer), in the document's own allocation; values live
+ * in chunks that are added as the document needs them, each twice the
+ * last, so that a value never moves once made.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,9 +15,31 @@
 
 #include "json.h"
 
-struct json_doc {
-    struct json_value nodes[JSON_MAX_VALUES];
+const struct json_limits json_request_limits = {
+    .depth = JSON_MAX_DEPTH,
+    .string = JSON_MAX_STRING,
+    .members = JSON_MAX_MEMBERS,
+    .values = JSON_MAX_VALUES,
+};
+
+const struct json_limits json_reply_limits = {
+    .depth = 64,
+    .string = SIZE_MAX,
+    .members = SIZE_MAX,
+    .values = SIZE_MAX,
+};
+
+struct json_chunk {
+    struct json_chunk *next;
+    size_t n;
     size_t used;
+    struct json_value v[];
+};
+
+struct json_doc {
+    const struct json_limits *lim;
+    struct json_chunk *chunks; /* the newest first */
+    size_t used;               /* values in all chunks */
     struct json_value *root;
     char *pool; /* points into the same allocation, after the struct */
     size_t pool_used;
@@ -60,13 +83,34 @@ static void skip_blank(struct parser *ps)
 
 static struct json_value *node(struct parser *ps)
 {
+    struct json_doc *d = ps->d;
+    struct json_chunk *c = d->chunks;
     struct json_value *v;
+    size_t n;
 
-    if (ps->d->used == JSON_MAX_VALUES) {
-        fail(ps, "more than %d values", JSON_MAX_VALUES);
+    if (d->used == d->lim->values) {
+        fail(ps, "more than %zu values", d->lim->values);
         return NULL;
     }
-    v = &ps->d->nodes[ps->d->used++];
+    if (!c || c->used == c->n) {
+        n = c ? c->n * 2 : 64;
+        if (n > d->lim->values - d->used)
+            n = d->lim->values - d->used;
+        /* Each value takes a byte of input at least. */
+        if (n > (size_t)(ps->end - ps->p) + 1)
+            n = (size_t)(ps->end - ps->p) + 1;
+        c = malloc(sizeof(*c) + n * sizeof(c->v[0]));
+        if (!c) {
+            fail(ps, "out of memory");
+            return NULL;
+        }
+        c->n = n;
+        c->used = 0;
+        c->next = d->chunks;
+        d->chunks = c;
+    }
+    v = &c->v[c->used++];
+    d->used++;
     memset(v, 0, sizeof(*v));
     return v;
 }
@@ -128,13 +172,13 @@ static size_t put_utf8(char *out, unsigned int cp)
     return 4;
 }
 
-/* One UTF-8 sequence starting at ps->p: its length, or 0 if invalid. */
-static size_t utf8_len(const struct parser *ps)
+size_t json_utf8_len(const unsigned char *s, size_t avail)
 {
-    const unsigned char *s = ps->p;
-    size_t avail = (size_t)(ps->end - s), n, i;
+    size_t n, i;
     unsigned int cp;
 
+    if (!avail)
+        return 0;
     if (s[0] < 0x80)
         return 1;
     if (s[0] >= 0xc2 && s[0] <= 0xdf)
@@ -159,6 +203,13 @@ static size_t utf8_len(const struct parser *ps)
     return n;
 }
 
+bool json_utf8_control(const unsigned char *s, size_t n)
+{
+    if (n == 1)
+        return s[0] < 0x20 || s[0] == 0x7f;
+    return n == 2 && s[0] == 0xc2 && s[1] < 0xa0; /* U+0080..U+009F */
+}
+
 static int string(struct parser *ps, const char **s_r, size_t *len_r)
 {
     char *out = ps->d->pool + ps->d->pool_used, *o = out;
@@ -169,16 +220,16 @@ static int string(struct parser *ps, const char **s_r, size_t *len_r)
     for (;;) {
         if (ps->p >= ps->end)
             return fail(ps, "unterminated string");
-        if ((size_t)(o - out) > JSON_MAX_STRING)
-            return fail(ps, "string longer than %d bytes", JSON_MAX_STRING);
+        if ((size_t)(o - out) > ps->d->lim->string)
+            return fail(ps, "string longer than %zu bytes", ps->d->lim->string);
         if (*ps->p == '"')
             break;
         if (*ps->p < 0x20)
             return fail(ps, "control character in a string");
         if (*ps->p != '\\') {
-            n = utf8_len(ps);
+            n = json_utf8_len(ps->p, (size_t)(ps->end - ps->p));
             if (!n)
-                return fail(ps, "invalid UTF-8");
+                return fail(ps, "invalid UTF-8 in a string");
             memcpy(o, ps->p, n);
             o += n;
             ps->p += n;
@@ -238,8 +289,8 @@ static int string(struct parser *ps, const char **s_r, size_t *len_r)
         }
     }
     ps->p++; /* the closing quote */
-    if ((size_t)(o - out) > JSON_MAX_STRING)
-        return fail(ps, "string longer than %d bytes", JSON_MAX_STRING);
+    if ((size_t)(o - out) > ps->d->lim->string)
+        return fail(ps, "string longer than %zu bytes", ps->d->lim->string);
     *o++ = 0;
     ps->d->pool_used += (size_t)(o - out);
     *s_r = out;
@@ -321,8 +372,8 @@ static int members(struct parser *ps, struct json_value *v, int depth,
         return 0;
     }
     for (;;) {
-        if (v->n == JSON_MAX_MEMBERS)
-            return fail(ps, "more than %d members", JSON_MAX_MEMBERS);
+        if (v->n == ps->d->lim->members)
+            return fail(ps, "more than %zu members", ps->d->lim->members);
         if (close == '}') {
             if (ps->p >= ps->end || *ps->p != '"')
                 return fail(ps, "expected a member name");
@@ -375,8 +426,8 @@ static struct json_value *value(struct parser *ps, int depth)
     switch (*ps->p) {
     case '{':
     case '[':
-        if (depth >= JSON_MAX_DEPTH) {
-            fail(ps, "nested deeper than %d", JSON_MAX_DEPTH);
+        if ((unsigned int)depth >= ps->d->lim->depth) {
+            fail(ps, "nested deeper than %u", ps->d->lim->depth);
             return NULL;
         }
         v->type = *ps->p == '{' ? JSON_OBJECT : JSON_ARRAY;
@@ -406,8 +457,9 @@ static struct json_value *value(struct parser *ps, int depth)
     return rc < 0 ? NULL : v;
 }
 
-struct json_doc *json_parse(const char *text, size_t len, char *err,
-                            size_t errlen)
+struct json_doc *json_parse_limits(const char *text, size_t len,
+                                   const struct json_limits *lim, char *err,
+                                   size_t errlen)
 {
     struct parser ps = {.err = err, .errlen = errlen};
     struct json_doc *d;
@@ -421,6 +473,8 @@ struct json_doc *json_parse(const char *text, size_t len, char *err,
             snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    d->lim = lim;
+    d->chunks = NULL;
     d->used = 0;
     d->pool = (char *)(d + 1);
     d->pool_used = 0;
@@ -436,14 +490,28 @@ struct json_doc *json_parse(const char *text, size_t len, char *err,
         }
     }
     if (!d->root) {
-        free(d);
+        json_doc_free(d);
         return NULL;
     }
     return d;
 }
 
+struct json_doc *json_parse(const char *text, size_t len, char *err,
+                            size_t errlen)
+{
+    return json_parse_limits(text, len, &json_request_limits, err, errlen);
+}
+
 void json_doc_free(struct json_doc *d)
 {
+    struct json_chunk *c;
+
+    if (!d)
+        return;
+    while ((c = d->chunks)) {
+        d->chunks = c->next;
+        free(c);
+    }
     free(d);
 }
 

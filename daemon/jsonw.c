@@ -57,28 +57,46 @@ static void putc_(struct jsonw *w, char c)
     put(w, &c, 1);
 }
 
-static void put_string(struct jsonw *w, const char *s)
+/*
+ * A JSON string.  exact: s is valid UTF-8 (it was parsed) and goes back
+ * as it came.  Otherwise s is the daemon's text, which may carry what a
+ * receiver or Xen said: control characters and invalid UTF-8 become the
+ * visible text \xNN, so that no client prints them raw.
+ */
+static void put_string(struct jsonw *w, const char *s, bool exact)
 {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len = strlen(s), i = 0, run, n;
     char esc[8];
-    size_t run;
 
     putc_(w, '"');
-    while (*s) {
+    while (i < len) {
         /* Copy what needs no escape in one go. */
-        for (run = 0; s[run] && s[run] != '"' && s[run] != '\\' &&
-                      (unsigned char)s[run] >= 0x20;
-             run++)
-            ;
-        put(w, s, run);
-        s += run;
-        if (!*s)
+        for (run = i; run < len; run += n) {
+            n = json_utf8_len(u + run, len - run);
+            if (!n || json_utf8_control(u + run, n) || u[run] == '"' ||
+                u[run] == '\\')
+                break;
+        }
+        put(w, s + i, run - i);
+        i = run;
+        if (i == len)
             break;
-        if (*s == '"' || *s == '\\')
-            snprintf(esc, sizeof(esc), "\\%c", *s);
-        else
-            snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)*s);
+        n = json_utf8_len(u + i, len - i);
+        if (n == 1 && (u[i] == '"' || u[i] == '\\')) {
+            snprintf(esc, sizeof(esc), "\\%c", u[i]);
+        } else if (exact) {
+            /* A C0 or DEL, or a C1 (its second byte is the code point). */
+            snprintf(esc, sizeof(esc), "\\u%04x",
+                     n == 2 ? u[i + 1]
+                     : n    ? u[i]
+                            : 0xfffd);
+        } else {
+            n = 1; /* byte by byte */
+            snprintf(esc, sizeof(esc), "\\\\x%02x", u[i]);
+        }
         put(w, esc, strlen(esc));
-        s++;
+        i += n ? n : 1;
     }
     putc_(w, '"');
 }
@@ -89,7 +107,7 @@ static void key(struct jsonw *w, const char *k)
         putc_(w, ',');
     w->first = false;
     if (k) {
-        put_string(w, k);
+        put_string(w, k, true);
         putc_(w, ':');
     }
 }
@@ -111,7 +129,7 @@ void jsonw_str(struct jsonw *w, const char *k, const char *val)
 {
     key(w, k);
     if (val)
-        put_string(w, val);
+        put_string(w, val, false);
     else
         put(w, "null", 4);
 }
@@ -192,7 +210,8 @@ void jsonw_value(struct jsonw *w, const char *k, const struct json_value *v)
         jsonw_dbl(w, k, v->d);
         break;
     case JSON_STRING:
-        jsonw_str(w, k, v->s);
+        key(w, k);
+        put_string(w, v->s, true);
         break;
     case JSON_ARRAY:
     case JSON_OBJECT:

@@ -65,6 +65,30 @@ static int want(struct request_error *e, const char *key, const char *what,
                json_type_name(v->type));
 }
 
+/*
+ * Arguments end up in logs, command lines and other clients' terminals:
+ * no control characters (the parser has made sure of valid UTF-8).
+ */
+static int control_char(const struct json_value *v, struct request_error *e,
+                        const char *key)
+{
+    const unsigned char *s = (const unsigned char *)v->s;
+    size_t i = 0, n;
+
+    while (i < v->len) {
+        n = json_utf8_len(s + i, v->len - i);
+        if (!n)
+            return bad(e, "bad_request", "'%s' is not valid UTF-8", key);
+        if (json_utf8_control(s + i, n))
+            return bad(e, "bad_request",
+                       "'%s' contains a control character (U+%04X at byte "
+                       "%zu): not allowed",
+                       key, n == 2 ? s[i + 1] : s[i], i);
+        i += n;
+    }
+    return 0;
+}
+
 static int get_str(const struct json_value *root, const char *key,
                    bool required, size_t max, const char **s_r,
                    struct request_error *e)
@@ -82,6 +106,8 @@ static int get_str(const struct json_value *root, const char *key,
         return bad(e, "bad_request", "'%s' must not be empty", key);
     if (v->len > max)
         return bad(e, "bad_request", "'%s' is longer than %zu bytes", key, max);
+    if (control_char(v, e, key) < 0)
+        return -1;
     *s_r = v->s;
     return 0;
 }

@@ -32,6 +32,8 @@
 #define XMIGD_LINE_MAX 16384
 #define XMIGD_PARTIAL_TIMEOUT_S 30
 #define XMIGD_MAX_CLIENTS 128
+#define XMIGD_MAX_CLIENTS_UID 16 /* per uid but root */
+#define XMIGD_ROOT_CLIENTS 16    /* of XMIGD_MAX_CLIENTS: root's alone */
 #define XMIGD_OUT_SOFT (64 * 1024)
 #define XMIGD_OUT_HARD (1024 * 1024)
 #define XMIGD_HISTORY 64
@@ -207,7 +209,7 @@ struct job {
     pthread_mutex_t lock;
     xmig_cancel *cancel;
     bool cancel_requested;
-    bool past_return; /* in the handshake: cancel would hurt */
+    bool past_return; /* go-ahead sent (phase committed): too late */
     bool worker_returned;
 
     pthread_t thread;
@@ -283,6 +285,7 @@ int control_init(struct event_base *base, int listen_fd);
 void control_shutdown(void);
 /* Open and bind the socket at path (mode by group), or -1. */
 int control_listen(const char *path, const char *group, char **err_r);
+/* Who may connect; peers that no longer may are disconnected. */
 void control_set_access(const char *group);
 /* Re-applies mode and group to a socket xmigd created itself. */
 void control_chmod(const char *path, const char *group);

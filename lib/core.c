@@ -80,28 +80,53 @@ const char *xmig_domtype_name(enum xmig_domtype t)
     return "?";
 }
 
+/*
+ * Digits only: an id, below DOMID_FIRST_RESERVED.  Anything else: a name,
+ * which may not hold whitespace or control characters nor start with '-'
+ * (it would read as an option to xl and ssh).  No sign, no blanks, no
+ * wrapping: strtoul() took " 5", "+5" and "-18446744073709551611" for 5.
+ */
 int xmig_domain_find(xmig_xen *x, const char *spec, uint32_t *domid_r)
 {
     struct xmig_dominfo info;
-    unsigned long id;
-    char *end;
+    unsigned long id = 0;
+    const char *p;
 
     if (!spec || !*spec) {
         xmig__seterr(x, EINVAL, "no domain given");
         return -1;
     }
-    errno = 0;
-    id = strtoul(spec, &end, 10);
-    if (*end || errno)
-        return x->ops->domain_by_name(x, spec, domid_r);
-    if (id >= 0x7ff0) { /* DOMID_FIRST_RESERVED */
-        xmig__seterr(x, EINVAL, "domain id %s is out of range", spec);
+    for (p = spec; *p >= '0' && *p <= '9'; p++)
+        if (id < 0x7ff0)
+            id = id * 10 + (unsigned long)(*p - '0');
+    if (!*p) {
+        if (id >= 0x7ff0) { /* DOMID_FIRST_RESERVED */
+            xmig__seterr(x, EINVAL,
+                         "domain id %.24s%s is out of range (0 to 32751)", spec,
+                         strlen(spec) > 24 ? "..." : "");
+            return -1;
+        }
+        if (xmig_domain_info(x, (uint32_t)id, &info) < 0)
+            return -1;
+        *domid_r = (uint32_t)id;
+        return 0;
+    }
+    for (p = spec; *p; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            xmig__seterr(x, EINVAL,
+                         "not a domain id or name: a name has no whitespace "
+                         "or control characters");
+            return -1;
+        }
+    }
+    if (spec[0] == '-') {
+        xmig__seterr(x, EINVAL,
+                     "'%.64s' is not a domain id or name: ids are digits "
+                     "only, names do not start with '-'",
+                     spec);
         return -1;
     }
-    if (xmig_domain_info(x, (uint32_t)id, &info) < 0)
-        return -1;
-    *domid_r = (uint32_t)id;
-    return 0;
+    return x->ops->domain_by_name(x, spec, domid_r);
 }
 
 int xmig_domain_info(xmig_xen *x, uint32_t domid, struct xmig_dominfo *info_r)

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # A stand-in for `xl migrate-receive` on stdin/stdout, for exec:
 # destinations in tests/daemon (with the Xen double's tiny streams).
-#   receiver.py ok [READY_DELAY_S [QUIET_S]]  banner; read until the sender
-#                 is quiet for QUIET_S (0.5); wait READY_DELAY_S; ready;
-#                 read the go-ahead; report 0
+#   receiver.py ok [READY_DELAY_S [QUIET_S [REPORT_DELAY_S]]]  banner; read
+#                 until the sender is quiet for QUIET_S (0.5); wait
+#                 READY_DELAY_S; ready; read the go-ahead; wait
+#                 REPORT_DELAY_S; report 0
 #   receiver.py stall               banner, then never read again
 import os, select, sys, time
 
@@ -39,5 +40,7 @@ while len(buf) < len(GO):
     buf += data
 if buf != GO:
     sys.exit(1)
+if len(sys.argv) > 4:
+    time.sleep(float(sys.argv[4]))
 os.write(1, REPORT + b"\0")
 sys.exit(0)

@@ -102,4 +102,23 @@ expect "the daemon still serves after that" '"ok":true' "$out"
 stop_xmigd
 check "SIGTERM: exit 0" test "$xmigd_rc" -eq 0
 check "nothing fatal in the log" bash -c "! grep -q 'error:' '$log'"
+
+# Strings: arguments hold no control characters, requests are UTF-8, and
+# nothing a client sends reaches the log or a reply raw (with -d, the log
+# shows each error sent).
+start_xmigd -d || finish
+out=$(raw '{"cmd":"migrate","domain":"web\nxmigd: warning: forged","dest":"ssh://b"}')
+expect "a newline in a domain -> bad_request" '"code":"bad_request","message":"'\''domain'\'' contains a control character \(U\+000A at byte 3\): not allowed"' "$out"
+out=$(raw '{"cmd":"migrate","domain":"web","dest":"ssh://b\u009b2J"}')
+expect "a C1 control in dest -> bad_request" '"message":"'\''dest'\'' contains a control character \(U\+009B at byte 7\)' "$out"
+out=$(raw $'{"cmd":"migrate","domain":"web\xff","dest":"ssh://b"}')
+expect "a raw 0xff -> bad_json" '"code":"bad_json","message":"malformed JSON: at byte 30: invalid UTF-8 in a string"' "$out"
+out=$(raw '{"cmd":"x\nxmigd: warning: forged"}')
+expect "a newline in an unknown command: echoed as \\x0a" "unknown command 'x\\\\\\\\x0axmigd: warning: forged'" "$out"
+check "... no forged line in the log" bash -c "! grep -q '^xmigd: warning: forged' '$log'"
+expect "... where it is \\x0a too" "unknown command 'x\\\\x0axmigd: warning: forged'" "$(cat "$log")"
+a63=$(printf 'a%.0s' $(seq 63))
+out=$(raw '{"cmd":"'"$a63"'é"}')
+expect "a command cut inside a character: the reply is UTF-8" "unknown command '$a63\\\\\\\\xc3'" "$out"
+stop_xmigd
 finish

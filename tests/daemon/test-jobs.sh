@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # Jobs, with xmigd linked against the unit tests' Xen double
 # (tests/daemon/xen-shim.c) and a stand-in receiver: the queue behind
-# max_jobs, one job per domain, evacuate, cancel (in the stream, and too
-# late in the handshake), watchers, SIGTERM while jobs run.  It proves
+# max_jobs, one job per domain, strict domain ids, a save to /tmp,
+# evacuate, cancel (in the stream, in the handshake, and too late once
+# committed), watchers, SIGTERM while jobs run.  It proves
 # nothing about Xen: the testbed's daemon scenario does that.
 . "$(dirname "$0")/lib.sh"
 
@@ -26,6 +27,26 @@ out=$(raw '{"cmd":"domains"}')
 expect "domains" '"domains":\[\{"domid":5,"name":"guest","type":"pv","job":null\},\{"domid":6' "$out"
 out=$(raw '{"cmd":"migrate","domain":"99","dest":"exec:true"}')
 expect "an unknown domain" '"code":"unknown_domain","message":"domain 99 does not exist"' "$out"
+out=$(raw '{"cmd":"migrate","domain":" 5","dest":"exec:true"}')
+expect "' 5' is not domain 5" '"code":"unknown_domain","message":"not a domain id or name: a name has no whitespace' "$out"
+out=$(raw '{"cmd":"migrate","domain":"+5","dest":"exec:true"}')
+expect "'+5' is a name, not domain 5" '"code":"unknown_domain","message":"domain '\''\+5'\'' not found"' "$out"
+out=$(raw '{"cmd":"migrate","domain":"-18446744073709551611","dest":"exec:true"}')
+expect "'-18446744073709551611' is not domain 5" '"code":"unknown_domain","message":"'\''-18446744073709551611'\'' is not a domain id or name: ids are digits only, names do not start with '\''-'\''"' "$out"
+out=$(raw '{"cmd":"migrate","domain":"32752","dest":"exec:true"}')
+expect "an id out of range" '"code":"unknown_domain","message":"domain id 32752 is out of range' "$out"
+# A save lands in the /tmp the client sees: the unit gives xmigd no
+# private one (xmigd(8), SAVE FILES).
+if [ "$(id -u)" = 0 ]; then
+    out=$("$XMIG" -S "$sock" save 6 "$tmp/six.save" --engine libxc 2>&1)
+    rc=$?
+    expect "save to /tmp through xmigd" "^domain 6 saved to $tmp/six.save: " "$out"
+    check "... exit 0" test "$rc" -eq 0
+    check "... the image is there for the client" test -s "$tmp/six.save"
+fi
+unit=$srcdir/systemd/xmigd.service.in
+check "the unit has no PrivateTmp=" bash -c "! grep -q '^PrivateTmp=' '$unit'"
+check "... and lets xmigd write to /tmp and /var/tmp" grep -q '^ReadWritePaths=/tmp /var/tmp$' "$unit"
 out=$(raw '{"cmd":"migrate","domain":"0","dest":"exec:true"}')
 expect "domain 0" '"code":"bad_request","message":"domain 0 cannot be migrated"' "$out"
 
@@ -55,13 +76,18 @@ check "xmig cancel --wait: exit 0" test "$rc" -eq 0
 run_rc() { "$@" >/dev/null 2>&1; echo $?; }
 check "xmig cancel of an ended job: exit 1" test "$(run_rc "$XMIG" -S "$sock" cancel 1)" -eq 1
 
-# Too late: a job in the handshake finishes.
+# In the handshake, until the go-ahead is written, cancel still works.
 unset XMIGD_DOUBLE_SLOW
 stop_xmigd; start_xmigd || finish
 out=$(raw '{"cmd":"migrate","domain":"8","dest":"'"$rx"' ok 3","engine":"libxc","watch":true}' \
           --until '"phase":"handshake"' '{"cmd":"cancel","job":1}' --until '"event":"end"')
-expect "cancel in the handshake -> too_late" '"code":"too_late"' "$out"
-expect "... and the job succeeds" '"event":"end","job":\{"id":1,.*"state":"done"' "$out"
+expect "cancel in the handshake: accepted" '"ok":true,"job":\{"id":1,.*"cancel_requested":true' "$out"
+expect "... the job is cancelled, the guest stays here" '"event":"end","job":\{"id":1,.*"state":"cancelled".*"guest":"source"' "$out"
+# Too late: once the go-ahead is written (phase committed), it finishes.
+out=$(raw '{"cmd":"migrate","domain":"8","dest":"'"$rx"' ok 0 0.5 3","engine":"libxc","watch":true}' \
+          --until '"phase":"committed"' '{"cmd":"cancel","job":2}' --until '"event":"end"')
+expect "cancel when committed -> too_late" '"code":"too_late","message":"job 2 has sent the go-ahead \(phase committed\)' "$out"
+expect "... and the job succeeds" '"event":"end","job":\{"id":2,.*"state":"done"' "$out"
 
 # Evacuate: all four domains, two at a time, followed by xmig.
 out=$("$XMIG" -S "$sock" evacuate "$rx ok" --parallel 2 --engine libxc 2>&1)
@@ -70,7 +96,7 @@ expect "evacuate: one job per domain" '^job [0-9]+: guest \(domain 5\).*'$'\n''j
 expect "evacuate: all done" '^evacuated 4 of 4 domains$' "$out"
 check "evacuate: exit 0" test "$rc" -eq 0
 out=$(raw '{"cmd":"stats"}')
-expect "stats count the jobs" '"jobs":\{"submitted":5,"done":5,"failed":0,"cancelled":0\}' "$out"
+expect "stats count the jobs" '"jobs":\{"submitted":6,"done":5,"failed":0,"cancelled":1\}' "$out"
 expect "stats: downtime figures" '"downtime_s":\{"min":[0-9.e-]+,"avg":[0-9.e-]+,"max":[0-9.e-]+\}' "$out"
 out=$("$XMIG" -S "$sock" status 2>&1)
 expect "xmig status lists ended jobs" '^5 +done +done +guest +exec:' "$out"

@@ -5,8 +5,9 @@
  * that the daemon's jobs, queue, cancel and shutdown can be tested on a
  * machine without Xen.  It proves nothing about Xen (the testbed does).
  *
- * XMIGD_DOUBLE_DOMAINS="5,6,7": the domain ids that exist, each a PV
- *   guest named "guest" as the double has it (use ids in tests);
+ * XMIGD_DOUBLE_DOMAINS="5,6,7": the domain ids that exist (at most
+ *   MAX_DOMAINS), each a PV guest named "guest" as the double has it (use
+ *   ids in tests);
  * XMIGD_DOUBLE_SLOW="6,7": the streams of these domains take a minute
  *   and can be cancelled meanwhile, like real ones of big guests.
  * Unset XMIGD_DOUBLE_DOMAINS: "Xen is not available", as on this machine.
@@ -20,6 +21,7 @@
 #include "xen-double.h"
 
 #define BASE_DOMID 9
+#define MAX_DOMAINS 1024
 
 static struct xmig_xen_ops wrapped;
 static const struct xmig_xen_ops *orig;
@@ -58,13 +60,13 @@ static int shim_domain_info(xmig_xen *x, uint32_t domid,
 static int shim_domain_ids(xmig_xen *x, uint32_t **ids_r, size_t *n_r)
 {
     const char *s = getenv("XMIGD_DOUBLE_DOMAINS");
-    uint32_t *ids = calloc(64, sizeof(*ids));
+    uint32_t *ids = calloc(MAX_DOMAINS, sizeof(*ids));
     size_t n = 0;
     char *end;
 
     if (!ids)
         return -1;
-    while (s && *s && n < 64) {
+    while (s && *s && n < MAX_DOMAINS) {
         unsigned long id = strtoul(s, &end, 10);
 
         if (end == s)

@@ -125,6 +125,31 @@ static void check_vanished(enum xmig_domtype type)
     ASSERT_INT_EQ(errno, ESRCH);
     ASSERT_INT_EQ(xmig_domain_find(x, "nosuch", &id), -1);
     ASSERT_TRUE(strstr(xmig_xen_error(x), "'nosuch' not found") != NULL);
+    /* Ids are digits only; anything else is a name, and strict. */
+    ASSERT_INT_EQ(xmig_domain_find(x, "007", &id), 0);
+    ASSERT_INT_EQ(id, 7);
+    ASSERT_INT_EQ(xmig_domain_find(x, " 7", &id), -1);
+    ASSERT_INT_EQ(errno, EINVAL);
+    ASSERT_INT_EQ(xmig_domain_find(x, "7 ", &id), -1);
+    ASSERT_INT_EQ(errno, EINVAL);
+    ASSERT_INT_EQ(xmig_domain_find(x, "7\n", &id), -1);
+    ASSERT_INT_EQ(errno, EINVAL);
+    ASSERT_INT_EQ(xmig_domain_find(x, "+7", &id), -1);
+    ASSERT_INT_EQ(errno, ESRCH); /* a name, and none has it */
+    ASSERT_INT_EQ(xmig_domain_find(x, "0x7", &id), -1);
+    ASSERT_INT_EQ(errno, ESRCH);
+    ASSERT_INT_EQ(xmig_domain_find(x, "-18446744073709551609", &id), -1);
+    ASSERT_INT_EQ(errno, EINVAL);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "do not start with '-'") != NULL);
+    ASSERT_INT_EQ(xmig_domain_find(x, "18446744073709551623", &id), -1);
+    ASSERT_INT_EQ(errno, EINVAL);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "out of range") != NULL);
+    ASSERT_INT_EQ(xmig_domain_find(x, "32752", &id), -1);
+    ASSERT_INT_EQ(errno, EINVAL);
+    ASSERT_INT_EQ(xmig_domain_find(x, "gu\test", &id), -1);
+    ASSERT_INT_EQ(errno, EINVAL);
+    ASSERT_INT_EQ(xmig_domain_find(x, "", &id), -1);
+    ASSERT_INT_EQ(errno, EINVAL);
     xmig_domain_info(x, 7, &info);
     dbl_kill_domain(x);
     ASSERT_INT_EQ(xmig_frames_scan(x, &info, &f), -1);
