@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,32 +200,132 @@ void job_args_request(const struct job_args *a, struct client_req *rq)
         json_bool(j, "keep", true);
 }
 
+/*
+ * --direct: the job is this process's, so SIGINT, SIGTERM and SIGHUP (a
+ * dropped ssh session) cancel it instead of killing xmig halfway through,
+ * which could leave the guest suspended, renamed or in log-dirty mode.  A
+ * thread takes them with sigwait(), blocked everywhere else: a cancel takes
+ * locks, which a handler must not.  Past the go-ahead, cancel has no effect
+ * and later signals neither: the receiver's report decides where the guest
+ * runs, and xmig waits for it.  Signals ignored on entry (nohup, `&` in a
+ * script) stay ignored.
+ */
+struct direct {
+    struct render rd;
+    xmig_cancel *cancel;
+    sigset_t sigs;
+    int wake; /* one of sigs, 0 if all are ignored (no thread then) */
+    atomic_bool committed;
+    atomic_bool done;
+    pthread_t thread;
+};
+
+static void direct_event(void *arg, const struct xmig_event *ev)
+{
+    struct direct *d = arg;
+
+    if (ev->type == XMIG_EV_PHASE && strcmp(ev->phase, "committed") == 0)
+        atomic_store(&d->committed, true);
+    render_event(&d->rd, ev);
+}
+
+static void *direct_signals(void *arg)
+{
+    struct direct *d = arg;
+    bool asked = false;
+    int sig;
+
+    for (;;) {
+        if (sigwait(&d->sigs, &sig) != 0)
+            continue;
+        if (atomic_load(&d->done))
+            return NULL;
+        if (atomic_load(&d->committed))
+            cli_error("%s: too late to cancel: the receiver has the guest; "
+                      "waiting for its report",
+                      strsignal(sig));
+        else if (asked)
+            cli_error("%s: already cancelling; waiting for the guest to "
+                      "run here again",
+                      strsignal(sig));
+        else
+            cli_error("%s: cancelling the job", strsignal(sig));
+        asked = true;
+        xmig_cancel_request(d->cancel);
+    }
+}
+
+/* Before any other thread exists, so that all of them block the signals. */
+static int direct_signals_start(struct direct *d)
+{
+    static const int handled[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+    sigset_t block;
+    size_t i;
+
+    sigemptyset(&d->sigs);
+    for (i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
+        if (sigaction(handled[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN) {
+            sigaddset(&d->sigs, handled[i]);
+            d->wake = handled[i];
+        }
+    }
+    block = d->sigs;
+    /* A message to a stderr whose reader went away is no reason to die. */
+    sigaddset(&block, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
+    d->cancel = xmig_cancel_new();
+    if (!d->cancel ||
+        (d->wake && pthread_create(&d->thread, NULL, direct_signals, d))) {
+        cli_error("cannot set up signal handling");
+        xmig_cancel_free(d->cancel);
+        return -1;
+    }
+    return 0;
+}
+
+/* Signals stay blocked until exit: the job's outcome is decided. */
+static void direct_signals_stop(struct direct *d)
+{
+    if (d->wake) {
+        atomic_store(&d->done, true);
+        pthread_kill(d->thread, d->wake); /* for that thread alone */
+        pthread_join(d->thread, NULL);
+    }
+    xmig_cancel_free(d->cancel);
+}
+
 /* In this process, as before xmigd existed. */
 static int run_direct(struct job_args *a)
 {
     struct xmig_job_params *p = &a->p;
-    struct render rd = {.tty = isatty(2) != 0, .json = a->json};
+    struct direct d = {.rd = {.tty = isatty(2) != 0, .json = a->json}};
     struct xmig_job_result r;
     xmig_xen *x;
     char *why = NULL, where[128];
     int rc;
 
-    p->event = render_event;
-    p->event_arg = &rd;
+    if (direct_signals_start(&d) < 0)
+        return EXIT_FAIL;
+    p->event = direct_event;
+    p->event_arg = &d;
+    p->cancel = d.cancel;
     p->journal_dir = XMIG_JOURNAL_DIR;
     x = xmig_xen_open(cli_log, NULL, &why);
     if (!x) {
         cli_error("%s", why);
         free(why);
+        direct_signals_stop(&d);
         return EXIT_FAIL;
     }
     rc = xmig_job_run(x, p, &r);
-    render_end_line(&rd);
-    render_result(&rd, p, &r, rc == 0, rc == 0 ? "" : xmig_xen_error(x));
+    render_end_line(&d.rd);
+    render_result(&d.rd, p, &r, rc == 0, rc == 0 ? "" : xmig_xen_error(x));
     if (rc < 0)
         cli_error("%s%s", xmig_xen_error(x),
                   render_where(&r, where, sizeof(where)));
     xmig_xen_close(x);
+    direct_signals_stop(&d);
     return render_exit(&r, rc == 0);
 }
 

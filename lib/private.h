@@ -145,12 +145,19 @@ void xmig__log(xmig_xen *x, enum xmig_log_level level, const char *fmt, ...)
 struct xmig__transport {
     int wfd;   /* the stream */
     int rfd;   /* the receiver's answers (-1 for a file) */
-    pid_t pid; /* ssh or exec child, or -1 */
+    pid_t pid; /* ssh or exec child, or -1; leads its process group */
 };
 int xmig__transport_open(xmig_xen *x, const char *dest, const char *ssh_cmd,
                          struct xmig__transport *t);
-/* Closes both ends and reaps the child (killing it after a grace period). */
+/*
+ * Closes both ends and reaps the child after its whole process group has
+ * gone: EOF_GRACE to leave on its own, then SIGTERM, KILL_GRACE, SIGKILL.
+ */
 void xmig__transport_close(struct xmig__transport *t);
+#define XMIG__EOF_GRACE_MS 5000
+#define XMIG__KILL_GRACE_MS 2000
+/* sig to the child's process group (and SIGCONT, unless SIGKILL). */
+void xmig__transport_kill(const struct xmig__transport *t, int sig);
 
 /* savefile.c: where a save goes (see there). */
 struct xmig__savefile {

@@ -5,9 +5,12 @@
  * stdin/stdout; tcp://host:port reaches a receiver listening behind e.g.
  * socat.  Files are for save.
  */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +30,13 @@ static void transport_init(struct xmig__transport *t)
     t->pid = -1;
 }
 
-/* The child's stdin is our stream, its stdout the receiver's answers. */
+/*
+ * The child's stdin is our stream, its stdout the receiver's answers.  It
+ * leads a process group of its own: whatever the command starts (a shell
+ * that does not exec its last command, a pipeline) holds our pipe too, and
+ * a cancel must reach all of it; nor should the terminal's Ctrl-C reach the
+ * receiver behind our back.
+ */
 static int spawn(xmig_xen *x, const char *cmd, struct xmig__transport *t)
 {
     int to[2] = {-1, -1}, from[2] = {-1, -1};
@@ -45,6 +54,7 @@ static int spawn(xmig_xen *x, const char *cmd, struct xmig__transport *t)
     if (pid == 0) {
         sigset_t none;
 
+        setpgid(0, 0);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
@@ -53,6 +63,9 @@ static int spawn(xmig_xen *x, const char *cmd, struct xmig__transport *t)
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
+    /* Also here, so that no signal to the group can come before it exists
+       (EACCES: the child has exec'd, so it did this itself). */
+    setpgid(pid, pid);
     close(to[0]);
     close(from[1]);
     t->wfd = to[1];
@@ -71,45 +84,157 @@ err:
     return -1;
 }
 
-/* Only what a host name, user or port can hold: it goes into a shell line. */
-static bool plain(const char *s, size_t n)
+/*
+ * Destinations come from socket clients of a daemon that runs ssh as root:
+ * nothing in them may reach ssh as an option or the shell as syntax.
+ */
+struct endpoint {
+    char user[33];
+    char host[254];
+    char port[6]; /* empty: ssh's default */
+};
+
+static bool is_alnum(char c)
 {
-    size_t i;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9');
+}
 
-    if (!n)
+static bool valid_user(const char *s)
+{
+    if (!*s || *s == '-')
         return false;
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' ||
-              c == ':'))
+    for (; *s; s++) {
+        if (!is_alnum(*s) && *s != '.' && *s != '_' && *s != '-')
             return false;
     }
     return true;
 }
 
+/* RFC 1123: dot-separated labels of letters, digits and inner hyphens. */
+static bool valid_hostname(const char *s)
+{
+    size_t label = 0;
+
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        if (*s == '.') {
+            if (!label || s[-1] == '-')
+                return false;
+            label = 0;
+        } else if (is_alnum(*s) || (*s == '-' && label)) {
+            if (++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return label && s[-1] != '-';
+}
+
+static bool valid_ipv6(const char *s)
+{
+    struct in6_addr a;
+
+    return inet_pton(AF_INET6, s, &a) == 1;
+}
+
+/* 1-65535 in decimal, nothing else (no sign, no spaces, no 0x). */
+static bool valid_port(const char *s)
+{
+    unsigned long v = 0;
+    size_t i;
+
+    for (i = 0; s[i]; i++) {
+        if (s[i] < '0' || s[i] > '9' || i >= 5)
+            return false;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    return i && v >= 1 && v <= 65535;
+}
+
+static bool copy_part(char *dst, size_t size, const char *s, size_t n)
+{
+    if (n >= size)
+        return false;
+    memcpy(dst, s, n);
+    dst[n] = 0;
+    return true;
+}
+
+/*
+ * [user@]host[:port], host a name, an IPv4 address, or an IPv6 address in
+ * brackets (or bare, when no port follows it; tcp:// takes the port after
+ * the last ':').  0, or -1 with *why saying what is wrong.
+ */
+static int parse_endpoint(const char *s, bool with_user, bool port_required,
+                          struct endpoint *e, const char **why)
+{
+    const char *at = strchr(s, '@'), *host, *end, *port = NULL;
+    size_t colons = 0;
+
+    memset(e, 0, sizeof(*e));
+    *why = "a user name is letters, digits, '.', '_' and '-', "
+           "and does not start with '-'";
+    if (at && (!with_user ||
+               !copy_part(e->user, sizeof(e->user), s, (size_t)(at - s)) ||
+               !valid_user(e->user)))
+        return -1;
+    host = at ? at + 1 : s;
+    *why = "expected a host name (RFC 1123), an IPv4 address "
+           "or an IPv6 address in brackets";
+    if (*host == '[') {
+        end = strchr(host, ']');
+        if (!end ||
+            !copy_part(e->host, sizeof(e->host), host + 1,
+                       (size_t)(end - host - 1)) ||
+            !valid_ipv6(e->host))
+            return -1;
+        if (end[1] && end[1] != ':')
+            return -1;
+        port = end[1] ? end + 2 : NULL;
+    } else {
+        for (end = host; *end; end++)
+            colons += *end == ':';
+        end = strrchr(host, ':');
+        if (colons > 1 && !port_required)
+            end = NULL;
+        if (!copy_part(e->host, sizeof(e->host), host,
+                       end ? (size_t)(end - host) : strlen(host)))
+            return -1;
+        port = end ? end + 1 : NULL;
+        if (strchr(e->host, ':') ? !valid_ipv6(e->host)
+                                 : !valid_hostname(e->host))
+            return -1;
+    }
+    *why = "expected a port from 1 to 65535";
+    if (port ? !valid_port(port) : port_required)
+        return -1;
+    if (port)
+        snprintf(e->port, sizeof(e->port), "%s", port);
+    return 0;
+}
+
 static int open_ssh(xmig_xen *x, const char *rest, const char *ssh_cmd,
                     struct xmig__transport *t)
 {
-    const char *at = strchr(rest, '@'), *host = at ? at + 1 : rest;
-    const char *colon = strrchr(host, ':');
-    size_t hlen = colon ? (size_t)(colon - host) : strlen(host);
+    struct endpoint e;
+    const char *why;
     char cmd[1024];
     int n;
 
-    if ((at && !plain(rest, (size_t)(at - rest))) || !plain(host, hlen) ||
-        (colon && !plain(colon + 1, strlen(colon + 1)))) {
+    if (parse_endpoint(rest, true, false, &e, &why) < 0) {
         xmig__seterr(x, EINVAL,
-                     "bad destination 'ssh://%s': expected "
-                     "ssh://[user@]host[:port]",
-                     rest);
+                     "bad destination 'ssh://%s': %s "
+                     "(ssh://[user@]host[:port])",
+                     rest, why);
         return -1;
     }
-    n = snprintf(cmd, sizeof(cmd), "exec %s%s%s %.*s%.*s xl migrate-receive",
-                 ssh_cmd ? ssh_cmd : "ssh", colon ? " -p " : "",
-                 colon ? colon + 1 : "", at ? (int)(at - rest + 1) : 0, rest,
-                 (int)hlen, host);
+    /* ssh_cmd is root's to choose (options included); the rest is not. */
+    n = snprintf(cmd, sizeof(cmd), "exec %s%s%s -- %s%s%s xl migrate-receive",
+                 ssh_cmd ? ssh_cmd : "ssh", e.port[0] ? " -p " : "", e.port,
+                 e.user, e.user[0] ? "@" : "", e.host);
     if (n < 0 || (size_t)n >= sizeof(cmd)) {
         xmig__seterr(x, E2BIG, "ssh command too long");
         return -1;
@@ -119,22 +244,20 @@ static int open_ssh(xmig_xen *x, const char *rest, const char *ssh_cmd,
 
 static int open_tcp(xmig_xen *x, const char *rest, struct xmig__transport *t)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
-    const char *colon = strrchr(rest, ':');
-    char host[256];
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV},
+                    *res = NULL, *ai;
+    struct endpoint e;
+    const char *why;
     int fd = -1, r, saved = 0;
 
-    if (!colon || colon == rest || (size_t)(colon - rest) >= sizeof(host) ||
-        !colon[1]) {
+    if (parse_endpoint(rest, false, true, &e, &why) < 0) {
         xmig__seterr(x, EINVAL,
-                     "bad destination 'tcp://%s': expected "
-                     "tcp://host:port",
-                     rest);
+                     "bad destination 'tcp://%s': %s (tcp://host:port)", rest,
+                     why);
         return -1;
     }
-    memcpy(host, rest, (size_t)(colon - rest));
-    host[colon - rest] = 0;
-    r = getaddrinfo(host, colon + 1, &hints, &res);
+    r = getaddrinfo(e.host, e.port, &hints, &res);
     if (r) {
         xmig__seterr(x, EHOSTUNREACH, "cannot resolve '%s': %s", rest,
                      gai_strerror(r));
@@ -159,7 +282,8 @@ static int open_tcp(xmig_xen *x, const char *rest, struct xmig__transport *t)
         return -1;
     }
     t->wfd = fd;
-    t->rfd = dup(fd);
+    /* Other jobs' receivers are spawned meanwhile: none may inherit it. */
+    t->rfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (t->rfd < 0) {
         xmig__seterr(x, errno, "dup: %s", strerror(errno));
         close(fd);
@@ -186,9 +310,78 @@ int xmig__transport_open(xmig_xen *x, const char *dest, const char *ssh_cmd,
     return -1;
 }
 
+/*
+ * Whether any process of the receiver's group still runs.  Its leader stays
+ * unreaped until we are done, so the group's id cannot be reused meanwhile;
+ * but a zombie leader counts as a member for kill(), hence /proc.
+ */
+static bool group_alive(pid_t pgid)
+{
+    struct dirent *d;
+    bool alive = false;
+    siginfo_t si;
+    DIR *dir;
+
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PID, (id_t)pgid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+        si.si_pid == 0)
+        return true;
+    dir = opendir("/proc");
+    if (!dir)
+        return kill(-pgid, 0) == 0 || errno == EPERM;
+    while (!alive && (d = readdir(dir))) {
+        char path[sizeof(d->d_name) + 16], buf[512], *p, state;
+        long pgrp;
+        ssize_t n;
+        int fd;
+
+        if (d->d_name[0] < '1' || d->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", d->d_name);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = 0;
+        /* pid (comm) state ppid pgrp ...: comm may hold anything. */
+        p = strrchr(buf, ')');
+        if (p && sscanf(p + 1, " %c %*d %ld", &state, &pgrp) == 2 &&
+            pgrp == (long)pgid && state != 'Z' && state != 'X')
+            alive = true;
+    }
+    closedir(dir);
+    return alive;
+}
+
+static bool wait_group(pid_t pgid, int ms)
+{
+    struct timespec ts = {0, 50 * 1000000};
+
+    for (; ms > 0; ms -= 50) {
+        if (!group_alive(pgid))
+            return true;
+        nanosleep(&ts, NULL);
+    }
+    return !group_alive(pgid);
+}
+
+void xmig__transport_kill(const struct xmig__transport *t, int sig)
+{
+    if (t->pid <= 0)
+        return;
+    kill(-t->pid, sig);
+    /* A stopped process (ssh after a read from the terminal) would keep
+       the signal pending. */
+    if (sig != SIGKILL)
+        kill(-t->pid, SIGCONT);
+}
+
 void xmig__transport_close(struct xmig__transport *t)
 {
-    int i, status;
+    int status;
 
     if (t->wfd >= 0)
         close(t->wfd);
@@ -198,23 +391,13 @@ void xmig__transport_close(struct xmig__transport *t)
     if (t->pid <= 0)
         return;
     /* The receiver sees EOF now; give it a moment, then insist. */
-    for (i = 0; i < 100; i++) {
-        struct timespec ts = {0, 50 * 1000000};
-
-        if (waitpid(t->pid, &status, WNOHANG) != 0)
-            goto reaped;
-        nanosleep(&ts, NULL);
+    if (!wait_group(t->pid, XMIG__EOF_GRACE_MS)) {
+        xmig__transport_kill(t, SIGTERM);
+        if (!wait_group(t->pid, XMIG__KILL_GRACE_MS)) {
+            xmig__transport_kill(t, SIGKILL);
+            wait_group(t->pid, XMIG__KILL_GRACE_MS);
+        }
     }
-    kill(t->pid, SIGTERM);
-    for (i = 0; i < 40; i++) {
-        struct timespec ts = {0, 50 * 1000000};
-
-        if (waitpid(t->pid, &status, WNOHANG) != 0)
-            goto reaped;
-        nanosleep(&ts, NULL);
-    }
-    kill(t->pid, SIGKILL);
     waitpid(t->pid, &status, 0);
-reaped:
     t->pid = -1;
 }

@@ -257,6 +257,11 @@ typedef void xmig_event_fn(void *arg, const struct xmig_event *ev);
 typedef struct xmig_cancel xmig_cancel;
 xmig_cancel *xmig_cancel_new(void);
 void xmig_cancel_free(xmig_cancel *c); /* NULL-safe; not while a job runs */
+/*
+ * Breaks the job's connection: an ssh or exec: receiver's whole process
+ * group gets SIGTERM, and SIGKILL if it outlives a grace period.  Takes a
+ * lock: not async-signal-safe (a signal wants a thread in sigwait()).
+ */
 void xmig_cancel_request(xmig_cancel *c);
 bool xmig_cancel_requested(const xmig_cancel *c);
 

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "stream.h"
@@ -663,6 +664,307 @@ static void test_save_files(void)
     ASSERT_INT_EQ(rmdir(dir), 0);
 }
 
+/* ---- destinations, inherited fds, receiver process groups ---- */
+
+static char *slurp(const char *path)
+{
+    static char buf[8192];
+    ssize_t n = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+    }
+    buf[n > 0 ? n : 0] = 0;
+    return fd >= 0 ? buf : NULL;
+}
+
+/*
+ * ssh_command writes its arguments to a file instead of connecting: what
+ * ssh would have been given, or (no file) that nothing was spawned.
+ */
+static void test_ssh_destinations(void)
+{
+    static const char *const bad[] = {
+        "ssh://-oProxyCommand=x",
+        "ssh://-F/x@h",
+        "ssh://h:-1",
+        "ssh://h:0",
+        "ssh://h:65536",
+        "ssh://u@-h",
+        "ssh://-h",
+        "ssh://h-:22",
+        "ssh://h..x",
+        "ssh://u@h:22x",
+        "ssh://u@h:+22",
+        "ssh://u@@h",
+        "ssh://@h",
+        "ssh://[::1",
+        "ssh://[h]:22",
+        "ssh://u v@h",
+        "ssh://h$(id)",
+        "tcp://-h:5",
+        "tcp://h:0",
+        "tcp://h:65536",
+        "tcp://h:+5",
+        "tcp://h:-5",
+        "tcp://h",
+        "tcp://u@h:5",
+        "tcp://[::1]",
+    };
+    static const struct {
+        const char *dest, *argv;
+    } good[] = {
+        {"ssh://u@h:2222", "-p 2222 -- u@h xl migrate-receive "},
+        {"ssh://host-b.example.org", "-- host-b.example.org xl "
+                                     "migrate-receive "},
+        {"ssh://root@[fe80::1]:22", "-p 22 -- root@fe80::1 xl "
+                                    "migrate-receive "},
+        {"ssh://::1", "-- ::1 xl migrate-receive "},
+        {"ssh://a_b.c-d@10.0.0.1:65535", "-p 65535 -- a_b.c-d@10.0.0.1 xl "
+                                         "migrate-receive "},
+    };
+    char mark[] = "/tmp/xmig-test-ssh-XXXXXX", ssh[128], *got;
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    xmig_xen *x = pv_guest();
+    size_t i;
+    int fd = mkstemp(mark);
+
+    close(fd);
+    unlink(mark);
+    snprintf(ssh, sizeof(ssh), "printf '%%s ' >>%s", mark);
+    xmig_job_params_default(&p);
+    p.engine = XMIG_ENGINE_LIBXC;
+    p.domain = "guest";
+    p.ssh_command = ssh;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        p.dest = bad[i];
+        ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+        if (!strstr(xmig_xen_error(x), "bad destination"))
+            TEST_FAIL("%s: '%s'", bad[i], xmig_xen_error(x));
+        if (access(mark, F_OK) == 0) {
+            TEST_FAIL("%s: spawned ssh with '%s'", bad[i], slurp(mark));
+            unlink(mark);
+        }
+    }
+    ASSERT_INT_EQ(dbl_guest(x)->suspends, 0);
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        p.dest = good[i].dest;
+        ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+        got = slurp(mark);
+        if (!got || strcmp(got, good[i].argv) != 0)
+            TEST_FAIL("%s: ssh got '%s', want '%s'", good[i].dest,
+                      got ? got : "(nothing)", good[i].argv);
+        unlink(mark);
+    }
+    assert_left_running(x, &r);
+    xmig_xen_close(x);
+}
+
+/* A receiver spawned while a tcp:// transport is open sees no socket. */
+static void test_tcp_fd_not_inherited(void)
+{
+    char list[] = "/tmp/xmig-test-fds-XXXXXX", dest[64], cmd[128], sock[64];
+    struct xmig__transport tcp, ex;
+    xmig_xen *x = pv_guest();
+    struct stat st;
+    struct rx rx;
+    char *got;
+    int fd = mkstemp(list);
+
+    close(fd);
+    rx_start(&rx, RX_STALL);
+    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
+    ASSERT_INT_EQ(xmig__transport_open(x, dest, NULL, &tcp), 0);
+    ASSERT_INT_EQ(fstat(tcp.rfd, &st), 0);
+    snprintf(sock, sizeof(sock), "socket:[%lu]", (unsigned long)st.st_ino);
+    snprintf(cmd, sizeof(cmd), "exec:ls -l /proc/self/fd/ >%s", list);
+    ASSERT_INT_EQ(xmig__transport_open(x, cmd, NULL, &ex), 0);
+    xmig__transport_close(&ex);
+    got = slurp(list);
+    ASSERT_TRUE(got && strstr(got, "pipe:[") != NULL); /* it did list */
+    if (got && strstr(got, sock))
+        TEST_FAIL("the receiver inherited %s:\n%s", sock, got);
+    xmig__transport_close(&tcp);
+    rx_stop(&rx);
+    unlink(list);
+    xmig_xen_close(x);
+}
+
+static bool have_busybox(void)
+{
+    return system("busybox sh -c : 2>/dev/null") == 0;
+}
+
+/*
+ * Whether a process runs, or any of a group (-pgid).  Zombies do not count:
+ * their parent went first, and init reaps them when it gets to it.
+ */
+static bool running(pid_t id)
+{
+    char path[300], buf[512], *p, state;
+    struct dirent *d;
+    bool found = false;
+    long pgrp;
+    DIR *dir = opendir("/proc");
+    int fd;
+    ssize_t n;
+
+    while (dir && !found && (d = readdir(dir))) {
+        if (d->d_name[0] < '1' || d->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", d->d_name);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = 0;
+        p = strrchr(buf, ')');
+        if (!p || sscanf(p + 1, " %c %*d %ld", &state, &pgrp) != 2 ||
+            state == 'Z')
+            continue;
+        found = id < 0 ? pgrp == -id : atol(buf) == id;
+    }
+    if (dir)
+        closedir(dir);
+    return found;
+}
+
+/*
+ * An exec: receiver whose shell waits for a child that holds our pipe and
+ * never reads: a write blocks until cancel ends every process of the group.
+ * busybox: the receiver's script runs in `busybox sh` under /bin/sh, as the
+ * testbed's dom0 would run it; dash is Debian's /bin/sh.
+ */
+static void test_cancel_group(bool busybox)
+{
+    static const char script[] =
+        "printf 'xl migration receiver ready, send binary domain data.\\n'; "
+        "sh -c 'echo \\$\\$ >%s; exec sleep 8'; :";
+    char pidf[] = "/tmp/xmig-test-pid-XXXXXX", inner[256], cmd[512];
+    static uint8_t chunk[1 << 20];
+    struct canceller cl = {.ms = 300};
+    struct xmig__transport t;
+    xmig_xen *x = pv_guest();
+    uint64_t t0, took;
+    pid_t pg, holder;
+    pthread_t th;
+    int fd = mkstemp(pidf), i, rc = 0;
+    char *got, *q;
+
+    if (busybox && !have_busybox()) {
+        printf("  skipped: no busybox (apt-get install busybox-static)\n");
+        xmig_xen_close(x);
+        return;
+    }
+    close(fd);
+    snprintf(inner, sizeof(inner), script, pidf);
+    if (busybox) {
+        snprintf(cmd, sizeof(cmd), "exec:busybox sh -c \"%s\"", inner);
+    } else {
+        /* Here the outer shell runs the script itself: unescape the $. */
+        snprintf(cmd, sizeof(cmd), "exec:%s", inner);
+        while ((q = strstr(cmd, "\\$")))
+            memmove(q, q + 1, strlen(q));
+    }
+    cl.c = xmig_cancel_new();
+    ASSERT_INT_EQ(xmig__transport_open(x, cmd, NULL, &t), 0);
+    pg = t.pid;
+    xmig__cancel_attach(cl.c, &t);
+    ASSERT_INT_EQ(xmig__expect(x, t.rfd, XL_MIG_BANNER, XL_MIG_BANNER_LEN, 5000,
+                               "the banner"),
+                  0);
+    pthread_create(&th, NULL, cancel_later, &cl);
+    t0 = xmig_now_ns();
+    /* Nobody reads: the pipe fills, then this blocks until the cancel. */
+    signal(SIGPIPE, SIG_IGN);
+    for (i = 0; i < 64 && rc == 0; i++)
+        rc = xmig__write_all(x, t.wfd, chunk, sizeof(chunk), "the stream");
+    signal(SIGPIPE, SIG_DFL);
+    ASSERT_INT_EQ(rc, -1);
+    pthread_join(th, NULL);
+    xmig__cancel_detach(cl.c);
+    got = slurp(pidf);
+    holder = got ? (pid_t)atoi(got) : 0;
+    ASSERT_TRUE(holder > 0);
+    xmig__transport_close(&t);
+    took = xmig_now_ns() - t0;
+    if (took > 4000000000ULL)
+        TEST_FAIL("the cancel took %.1f s", (double)took / 1e9);
+    if (holder > 0 && running(holder)) {
+        TEST_FAIL("pid %d, which held the pipe, survived", (int)holder);
+        kill(holder, SIGKILL);
+    }
+    if (running(-pg)) {
+        TEST_FAIL("process group %d survived", (int)pg);
+        kill(-pg, SIGKILL);
+    }
+    xmig_cancel_free(cl.c);
+    unlink(pidf);
+    xmig_xen_close(x);
+}
+
+/* The same through a job: cancelled, guest left running, group gone. */
+static void test_cancel_job_group(bool busybox)
+{
+    char pidf[] = "/tmp/xmig-test-pid-XXXXXX", cmd[512];
+    struct canceller cl = {.ms = 300};
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    xmig_xen *x = pv_guest();
+    pthread_t th;
+    uint64_t t0;
+    pid_t holder, pg;
+    char *got;
+    int fd = mkstemp(pidf);
+
+    if (busybox && !have_busybox()) {
+        printf("  skipped: no busybox (apt-get install busybox-static)\n");
+        xmig_xen_close(x);
+        return;
+    }
+    close(fd);
+    /* Records its group and the pid of the child that holds the pipe. */
+    snprintf(cmd, sizeof(cmd),
+             "exec:%s\"printf 'xl migration receiver ready, send binary "
+             "domain data.\\n'; sh -c 'cut -d\\\" \\\" -f5 /proc/\\$\\$/stat; "
+             "echo \\$\\$' >%s; sleep 8; :\"",
+             busybox ? "busybox sh -c " : "eval ", pidf);
+    cl.c = xmig_cancel_new();
+    xmig_job_params_default(&p);
+    p.engine = XMIG_ENGINE_LIBXC;
+    p.domain = "guest";
+    p.dest = cmd;
+    p.cancel = cl.c;
+    pthread_create(&th, NULL, cancel_later, &cl);
+    t0 = xmig_now_ns();
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    if (xmig_now_ns() - t0 > 4000000000ULL)
+        TEST_FAIL("the cancel took %.1f s", (double)(xmig_now_ns() - t0) / 1e9);
+    pthread_join(th, NULL);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "cancelled") != NULL);
+    assert_left_running(x, &r);
+    got = slurp(pidf);
+    pg = got ? (pid_t)atoi(got) : 0;
+    holder = got && strchr(got, '\n') ? (pid_t)atoi(strchr(got, '\n') + 1) : 0;
+    ASSERT_TRUE(pg > 0 && holder > 0);
+    if (pg > 0 && pg == getpgrp())
+        TEST_FAIL("the receiver ran in the test's own group %d", (int)pg);
+    else if (pg > 0 && running(-pg))
+        TEST_FAIL("process group %d survived", (int)pg);
+    if (holder > 0 && running(holder)) {
+        TEST_FAIL("pid %d survived", (int)holder);
+        kill(holder, SIGKILL);
+    }
+    xmig_cancel_free(cl.c);
+    unlink(pidf);
+    xmig_xen_close(x);
+}
+
 int main(void)
 {
     TEST_START("xl header bytes");
@@ -715,6 +1017,25 @@ int main(void)
     TEST_DONE();
     TEST_START("save --keep: resumes instead of destroying");
     test_save(true);
+    TEST_DONE();
+    /* Destinations, fds and process groups (issue #12). */
+    TEST_START("destinations: nothing reaches ssh as an option; after --");
+    test_ssh_destinations();
+    TEST_DONE();
+    TEST_START("tcp: the socket is not inherited by other receivers");
+    test_tcp_fd_not_inherited();
+    TEST_DONE();
+    TEST_START("cancel: a blocked write ends, the group goes (dash)");
+    test_cancel_group(false);
+    TEST_DONE();
+    TEST_START("cancel: a blocked write ends, the group goes (busybox sh)");
+    test_cancel_group(true);
+    TEST_DONE();
+    TEST_START("cancel: a job's receiver group goes (dash)");
+    test_cancel_job_group(false);
+    TEST_DONE();
+    TEST_START("cancel: a job's receiver group goes (busybox sh)");
+    test_cancel_job_group(true);
     TEST_DONE();
     return TEST_EXIT();
 }

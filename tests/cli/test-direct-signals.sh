@@ -1,0 +1,86 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-only
+# `xmig migrate/save --direct`: SIGINT, SIGTERM and SIGHUP cancel the job
+# (exit 1, one line saying so, the guest still here); after the go-ahead
+# they change nothing and the migration completes.  Runs xmig linked with
+# the unit tests' Xen double (tests/daemon/xen-shim.c): it proves the
+# signal plumbing, not Xen (the testbed's faults scenario does).
+XMIG=${XMIG_DOUBLE:-tests/cli/xmig-double}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d /tmp/xmig-direct-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+
+if ! command -v python3 >/dev/null; then
+    echo "python3 is needed"
+    exit 1
+fi
+# `&` in a script ignores SIGINT, and xmig leaves ignored signals alone:
+# start it with the default dispositions, as from a terminal.  dfl execs:
+# `dfl ... &` makes $! xmig's pid; in the foreground it needs ( ).
+dfl() {
+    exec python3 -c 'import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$@"
+}
+
+export XMIGD_DOUBLE_DOMAINS=5
+# Domain 5's stream takes a minute unless cancelled.
+for sig in INT TERM HUP; do
+    rm -f "$tmp/streaming"
+    XMIGD_DOUBLE_SLOW=5 dfl "$XMIG" migrate 5 \
+        "exec:exec python3 $here/receiver.py stream $tmp/streaming" \
+        --direct --engine libxc >"$tmp/out" 2>"$tmp/err" &
+    pid=$!
+    i=0
+    while [ ! -e "$tmp/streaming" ] && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    sleep 0.3
+    start=$(date +%s)
+    kill -"$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    took=$(($(date +%s) - start))
+    if [ "$rc" -eq 1 ] && [ "$took" -le 5 ] &&
+        grep -q "cancelling the job" "$tmp/err" &&
+        grep -q "^xmig: cancelled (the guest is still running here)" "$tmp/err"; then
+        ok "migrate --direct, SIG$sig while streaming: cancelled in ${took}s"
+    else
+        bad "migrate --direct, SIG$sig: exit $rc after ${took}s, stderr: $(cat "$tmp/err")"
+    fi
+done
+
+XMIGD_DOUBLE_SLOW=5 dfl "$XMIG" save 5 "$tmp/image" --direct --engine libxc \
+    >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+sleep 1
+# A second signal while the cancel is under way does not kill xmig.
+kill -INT "$pid"
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 1 ] && [ ! -e "$tmp/image" ] &&
+    grep -q "^xmig: cancelled (the guest is still running here)" "$tmp/err"; then
+    ok "save --direct, SIGINT then SIGTERM: cancelled"
+else
+    bad "save --direct, SIGINT then SIGTERM: exit $rc, stderr: $(cat "$tmp/err")"
+fi
+
+# The receiver itself signals xmig once it has the go-ahead.
+(dfl "$XMIG" migrate 5 "exec:exec python3 $here/receiver.py committed" \
+    --direct --engine libxc >"$tmp/out" 2>"$tmp/err")
+rc=$?
+if [ "$rc" -eq 0 ] && [ "$(grep -c "too late to cancel" "$tmp/err")" -eq 3 ]; then
+    ok "migrate --direct, SIGINT SIGTERM SIGHUP after the go-ahead: migrated"
+else
+    bad "migrate --direct after the go-ahead: exit $rc, stderr: $(cat "$tmp/err")"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
