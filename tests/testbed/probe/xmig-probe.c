@@ -47,8 +47,8 @@
  *                       then send the permission (the go-ahead message)
  *         count=FILE    at the end, the number of stream bytes relayed
  *                       (up to CMD's 'ready': the go-ahead is not stream)
- *       "end": CMD's stdin is closed (it cleans up after itself, unwaited
- *       for), and so are ours.
+ *       "end": ours and CMD's stdin are closed; CMD cleans up after itself
+ *       and we exit when it does.
  *
  * Xen answers "is log-dirty on?" nowhere directly; enabling it fails with
  * EINVAL exactly when it already is (paging_log_dirty_enable), so the probe
@@ -258,14 +258,25 @@ static bool write_full(int fd, const void *buf, size_t n)
     return true;
 }
 
+/*
+ * The sender sees the end at once; CMD sees EOF, and we read what it says
+ * until it exits: a receiver that cannot write its 'ready' might die of
+ * SIGPIPE before it destroys its copy.
+ */
 static void rx_end(struct rxproxy *px, int rc)
 {
+    char buf[256];
     FILE *f;
 
     if (px->count && (f = fopen(px->count, "w"))) {
         fprintf(f, "%lld\n", px->stream >= 0 ? px->stream : px->in);
         fclose(f);
     }
+    close(0);
+    close(1);
+    close(px->to_cmd);
+    while (read(px->from_cmd, buf, sizeof(buf)) > 0)
+        ;
     exit(rc);
 }
 
