@@ -18,6 +18,7 @@ struct evac {
     size_t n;
     size_t ended;
     size_t failed;
+    size_t unknown; /* failed after the go-ahead: check both hosts */
     bool tty;
     bool json;
     bool line_open;
@@ -70,6 +71,8 @@ static void on_end(struct evac *ev, const struct json_value *job)
     ev->ended++;
     if (strcmp(state, "done") != 0)
         ev->failed++;
+    if (!strcmp(client_str(res, "guest"), "unknown"))
+        ev->unknown++;
     if (ev->json)
         return;
     end_line(ev);
@@ -116,7 +119,7 @@ static int follow(struct client *c, struct evac *ev)
     }
     if (!ev->json)
         printf("evacuated %zu of %zu domains\n", ev->n - ev->failed, ev->n);
-    return ev->failed ? EXIT_FAIL : EXIT_OK;
+    return ev->unknown ? EXIT_UNKNOWN : ev->failed ? EXIT_FAIL : EXIT_OK;
 }
 
 static int cmd_evacuate(int argc, char **argv)

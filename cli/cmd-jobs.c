@@ -91,6 +91,7 @@ static int show_end(struct render *rd, const struct json_value *job)
     struct xmig_job_params p;
     struct xmig_job_result r;
     const char *error;
+    char where[128];
     bool ok;
 
     xmig_job_params_default(&p);
@@ -100,9 +101,8 @@ static int show_end(struct render *rd, const struct json_value *job)
     if (!ok)
         cli_error("job %lld %s: %s%s", client_int(job, "id"),
                   client_str(job, "state"), error,
-                  r.guest_on_source ? " (the guest is still running here)"
-                                    : "");
-    return ok ? EXIT_OK : EXIT_FAIL;
+                  render_where(&r, where, sizeof(where)));
+    return render_exit(&r, ok);
 }
 
 int watch_job(struct client *c, long long id, struct render *rd)

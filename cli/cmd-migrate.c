@@ -204,7 +204,7 @@ static int run_direct(struct job_args *a)
     struct render rd = {.tty = isatty(2) != 0, .json = a->json};
     struct xmig_job_result r;
     xmig_xen *x;
-    char *why = NULL;
+    char *why = NULL, where[128];
     int rc;
 
     p->event = render_event;
@@ -218,13 +218,11 @@ static int run_direct(struct job_args *a)
     rc = xmig_job_run(x, p, &r);
     render_end_line(&rd);
     render_result(&rd, p, &r, rc == 0, rc == 0 ? "" : xmig_xen_error(x));
-    if (rc < 0) {
+    if (rc < 0)
         cli_error("%s%s", xmig_xen_error(x),
-                  r.guest_on_source ? " (the guest is still running here)"
-                                    : "");
-    }
+                  render_where(&r, where, sizeof(where)));
     xmig_xen_close(x);
-    return rc == 0 ? EXIT_OK : EXIT_FAIL;
+    return render_exit(&r, rc == 0);
 }
 
 /* Through xmigd: the job outlives this process; Ctrl-C only detaches. */

@@ -90,7 +90,9 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
         json_u64(&j, "pages_sent", r->pages_sent);
         json_dbl(&j, "total_s", r->total_s);
         json_dbl(&j, "downtime_s", r->downtime_s);
-        json_str(&j, "guest", r->guest_on_source ? "source" : "destination");
+        json_str(&j, "guest", xmig_guest_where(r->guest));
+        if (r->away_name[0])
+            json_str(&j, "away_name", r->away_name);
         json_str(&j, "engine",
                  p->engine == XMIG_ENGINE_XMIG ? "xmig" : "libxc");
         if (p->engine == XMIG_ENGINE_XMIG) {
@@ -190,7 +192,12 @@ bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
     r->pages_sent = (uint64_t)client_int(res, "pages_sent");
     r->total_s = client_dbl(res, "total_s");
     r->downtime_s = client_dbl(res, "downtime_s");
-    r->guest_on_source = strcmp(client_str(res, "guest"), "source") == 0;
+    r->guest = !strcmp(client_str(res, "guest"), "source") ? XMIG_GUEST_SOURCE
+               : !strcmp(client_str(res, "guest"), "destination")
+                   ? XMIG_GUEST_DESTINATION
+                   : XMIG_GUEST_UNKNOWN;
+    snprintf(r->away_name, sizeof(r->away_name), "%s",
+             client_str(res, "away_name"));
     r->engine.bytes = (uint64_t)client_int(res, "bytes");
     r->engine.pages = (uint64_t)client_int(res, "data_pages");
     r->engine.reused = (uint64_t)client_int(res, "reused");
@@ -204,4 +211,22 @@ bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
     r->engine.write_ns = (uint64_t)(client_dbl(res, "write_s") * 1e9);
     *error_r = err ? client_str(err, "message") : "";
     return strcmp(client_str(job, "state"), "done") == 0;
+}
+
+int render_exit(const struct xmig_job_result *r, bool ok)
+{
+    if (ok)
+        return EXIT_OK;
+    return r->guest == XMIG_GUEST_UNKNOWN ? EXIT_UNKNOWN : EXIT_FAIL;
+}
+
+const char *render_where(const struct xmig_job_result *r, char *buf, size_t n)
+{
+    if (r->guest != XMIG_GUEST_SOURCE)
+        return ""; /* the error itself says what became of it */
+    if (r->away_name[0])
+        snprintf(buf, n, " (the guest is still here, as '%s')", r->away_name);
+    else
+        snprintf(buf, n, " (the guest is still running here)");
+    return buf;
 }

@@ -18,6 +18,7 @@ struct render;
 #define EXIT_FAIL 1      /* the operation failed */
 #define EXIT_USAGE 2     /* bad command line */
 #define EXIT_NO_DAEMON 3 /* xmigd is not running */
+#define EXIT_UNKNOWN 4   /* failed after the go-ahead: check both hosts */
 
 struct cmd_entry {
     const char *name;
@@ -91,6 +92,10 @@ void render_event(void *arg, const struct xmig_event *ev);
 void render_result(const struct render *rd, const struct xmig_job_params *p,
                    const struct xmig_job_result *r, bool ok, const char *error);
 void render_daemon_event(struct render *rd, const struct json_value *m);
+/* A job's exit status: EXIT_UNKNOWN when nobody knows where the guest runs. */
+int render_exit(const struct xmig_job_result *r, bool ok);
+/* What a failed job's error line adds about where the guest is. */
+const char *render_where(const struct xmig_job_result *r, char *buf, size_t n);
 bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
                        struct xmig_job_result *r, const char **error_r);
 

@@ -111,7 +111,7 @@ static void *worker(void *arg)
     x = xmig_xen_open(worker_log, j, &err);
     if (!x) {
         j->rc = -1;
-        j->result.guest_on_source = true;
+        j->result.guest = XMIG_GUEST_SOURCE;
         snprintf(j->error, sizeof(j->error), "%s",
                  err ? err : "cannot open Xen: out of memory");
         free(err);
@@ -255,8 +255,9 @@ void job_describe(struct jsonw *w, const char *key, const struct job *j)
         jsonw_uint(w, "pages_sent", j->result.pages_sent);
         jsonw_fixed(w, "total_s", j->result.total_s, 6);
         jsonw_fixed(w, "downtime_s", j->result.downtime_s, 6);
-        jsonw_str(w, "guest",
-                  j->result.guest_on_source ? "source" : "destination");
+        jsonw_str(w, "guest", xmig_guest_where(j->result.guest));
+        if (j->result.away_name[0])
+            jsonw_str(w, "away_name", j->result.away_name);
         describe_engine(w, j);
         jsonw_close(w, '}');
         if (j->state != JOB_DONE) {
@@ -318,13 +319,13 @@ static void finish(struct job *j)
         totals.cancelled++;
         log_info("job %llu: cancelled (%s; guest on the %s)",
                  (unsigned long long)j->id, j->error,
-                 r->guest_on_source ? "source" : "destination");
+                 xmig_guest_where(r->guest));
         break;
     default:
         totals.failed++;
         log_warnx("job %llu: failed: %s (guest on the %s)",
                   (unsigned long long)j->id, j->error,
-                  r->guest_on_source ? "source" : "destination");
+                  xmig_guest_where(r->guest));
         break;
     }
     announce_end(j);
@@ -464,7 +465,7 @@ fail:
     free(j->done_msg);
     j->done_msg = NULL;
     j->rc = -1;
-    j->result.guest_on_source = true;
+    j->result.guest = XMIG_GUEST_SOURCE;
     snprintf(j->error, sizeof(j->error), "cannot start a worker thread: %s",
              strerror(r));
     finish(j);
@@ -590,7 +591,7 @@ static void cancel_queued(struct job *j, const char *why)
     j->rc = -1;
     j->error_cancelled = true;
     j->cancel_requested = true;
-    j->result.guest_on_source = true;
+    j->result.guest = XMIG_GUEST_SOURCE;
     snprintf(j->error, sizeof(j->error), "%s", why);
     finish(j);
 }

@@ -229,7 +229,7 @@ struct job {
     /* Written by the worker, read by the loop after the join. */
     int rc;
     struct xmig_job_result result;
-    char error[256];
+    char error[512];
     bool error_cancelled;
 };
 

@@ -43,7 +43,7 @@ void xmig_cancel_request(xmig_cancel *c)
         /* The receiver's end goes away: the engine's next write fails. */
         if (c->t->pid > 0)
             kill(c->t->pid, SIGTERM);
-        else if (!c->t->is_file && c->t->wfd >= 0)
+        else if (c->t->wfd >= 0)
             shutdown(c->t->wfd, SHUT_RDWR);
     }
     pthread_mutex_unlock(&c->lock);

@@ -23,6 +23,8 @@
 #define BANNER_TIMEOUT_MS (120 * 1000)
 #define READY_TIMEOUT_MS (600 * 1000)
 #define REPORT_TIMEOUT_MS (120 * 1000)
+/* The receiver destroys its copy before it grants permission to resume. */
+#define PERMISSION_TIMEOUT_MS (300 * 1000)
 
 struct job {
     xmig_xen *x;
@@ -62,6 +64,19 @@ void xmig_job_params_default(struct xmig_job_params *p)
     p->engine = XMIG_ENGINE_XMIG;
     xmig_arena_params_default(&p->arena);
     xmig_policy_default(&p->policy);
+}
+
+const char *xmig_guest_where(enum xmig_guest g)
+{
+    switch (g) {
+    case XMIG_GUEST_SOURCE:
+        return "source";
+    case XMIG_GUEST_DESTINATION:
+        return "destination";
+    case XMIG_GUEST_UNKNOWN:
+        break;
+    }
+    return "unknown";
 }
 
 static double since(uint64_t t)
@@ -387,7 +402,67 @@ static void give_back(struct job *j)
     errno = saved;
 }
 
-/* The xl handshake after the stream; see xen-stream.md §3.2. */
+/* The handle's error, cut to fit inside a longer message. */
+static void clip_err(const xmig_xen *x, char *buf, size_t n)
+{
+    size_t len = strnlen(x->err, n - 1);
+
+    memcpy(buf, x->err, len);
+    buf[len] = 0;
+}
+
+/*
+ * Takes the source's name back from the away name.  A failure leaves the
+ * guest under the away name, which the result and the error must say.
+ */
+static void rename_back(struct job *j, const char *away)
+{
+    xmig_xen *x = j->x;
+    char err[sizeof(x->err)], why[160];
+
+    int saved;
+
+    memcpy(err, x->err, sizeof(err));
+    if (x->ops->rename(x, j->info.domid, away, j->info.name) == 0) {
+        j->r->away_name[0] = 0;
+        memcpy(x->err, err, sizeof(err));
+        return;
+    }
+    saved = errno ? errno : EIO;
+    clip_err(x, why, sizeof(why));
+    snprintf(j->r->away_name, sizeof(j->r->away_name), "%s", away);
+    xmig__log(x, XMIG_LOG_ERROR, "domain %u keeps the name '%s': %s",
+              j->info.domid, away, why);
+    memcpy(x->err, err, sizeof(err));
+    xmig__seterr(x, saved,
+                 "%s; renaming domain %u back to '%s' failed (%s): it runs "
+                 "as '%s'",
+                 err, j->info.domid, j->info.name, why, away);
+}
+
+/*
+ * After the go-ahead, without a verdict from the receiver that it does not
+ * run the guest: xl 4.17's "failed badly".  Ours stays suspended under the
+ * away name; resuming it could run the guest twice.
+ */
+static int state_unknown(struct job *j, const char *away, const char *what)
+{
+    xmig_xen *x = j->x;
+    char cause[160];
+
+    clip_err(x, cause, sizeof(cause));
+    j->suspended = false; /* give_back must not resume it */
+    j->r->guest = XMIG_GUEST_UNKNOWN;
+    snprintf(j->r->away_name, sizeof(j->r->away_name), "%s", away);
+    xmig__seterr(x, EPROTO,
+                 "%s (%s): the guest's state is unknown; domain %u stays "
+                 "suspended here as '%s', the receiver may run it as '%s': "
+                 "check both hosts before resuming at most one",
+                 what, cause, j->info.domid, away, j->info.name);
+    return -1;
+}
+
+/* The xl handshake after the stream, as xl 4.17's migrate_domain(). */
 static int handshake(struct job *j, struct xmig__transport *t)
 {
     char away[sizeof(j->info.name) + 16];
@@ -411,15 +486,19 @@ static int handshake(struct job *j, struct xmig__transport *t)
      * break the connection that carries its report any more.
      */
     xmig__cancel_detach(j->p->cancel);
-    if (xmig__cancelled(x) ||
-        xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN, "the go-ahead") <
-            0) {
-        /* Nobody read it, so nobody runs the guest: take it back. */
-        char err[sizeof(x->err)];
-
-        memcpy(err, x->err, sizeof(err));
-        x->ops->rename(x, j->info.domid, away, j->info.name);
-        memcpy(x->err, err, sizeof(err));
+    if (xmig__cancelled(x)) {
+        xmig__seterr(x, ECANCELED, "cancelled");
+        rename_back(j, away);
+        return -1;
+    }
+    if (xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN, "the go-ahead") <
+        0) {
+        /*
+         * Unlike xl, take the guest back: the go-ahead is one write of 44
+         * bytes, and a write that failed delivered at most a prefix of it,
+         * on which no receiver unpauses its copy.
+         */
+        rename_back(j, away);
         return -1;
     }
     /* Past the point of no return: waits below ignore cancel. */
@@ -428,40 +507,44 @@ static int handshake(struct job *j, struct xmig__transport *t)
     if (xmig__expect(x, t->rfd, XL_MIG_REPORT, XL_MIG_REPORT_LEN,
                      REPORT_TIMEOUT_MS, "the receiver's report") < 0 ||
         xmig__read_exact(x, t->rfd, &status, 1, REPORT_TIMEOUT_MS,
-                         "the receiver's status") < 0) {
-        /*
-         * The receiver may or may not be running the guest now: xl calls
-         * this "failed badly".  Keep ours, renamed, suspended, for the
-         * admin to decide.
-         */
-        char cause[128];
-
-        memcpy(cause, x->err, sizeof(cause) - 1);
-        cause[sizeof(cause) - 1] = 0;
-        xmig__seterr(x, EPROTO,
-                     "%s: the receiver's state is unknown; "
-                     "domain %u stays suspended here as '%s'",
-                     cause, j->info.domid, away);
-        j->suspended = false;
-        j->r->guest_on_source = false;
-        return -1;
-    }
+                         "the receiver's status") < 0)
+        return state_unknown(j, away, "no report after the go-ahead");
     j->r->downtime_s = since(j->t_suspend);
-    /* The guest is out of our hands either way: no mapping may outlive it. */
-    finish_tail(j);
     if (status != 0) {
-        /* The receiver destroyed its copy: take ours back. */
-        x->ops->rename(x, j->info.domid, away, j->info.name);
+        /*
+         * xl's receiver destroys its copy and only then grants permission
+         * to resume; until that message its copy may still exist.
+         */
+        char what[80];
+
+        snprintf(what, sizeof(what),
+                 "the receiver failed (status %u) and granted no "
+                 "permission to resume",
+                 status);
+        phase(j, "permission");
+        if (xmig__expect(x, t->rfd, XL_MIG_GO, XL_MIG_GO_LEN,
+                         PERMISSION_TIMEOUT_MS,
+                         "the receiver's permission to resume") < 0)
+            return state_unknown(j, away, what);
+        finish_tail(j);
         xmig__seterr(x, EREMOTEIO,
-                     "the receiver could not unpause the "
-                     "domain (status %u)",
+                     "the receiver could not unpause the domain (status %u); "
+                     "it destroyed its copy",
                      status);
-        return -1;
+        rename_back(j, away);
+        return -1; /* give_back resumes it */
     }
+    /* The guest is out of our hands: no mapping may outlive it. */
+    finish_tail(j);
     j->suspended = false;
-    j->r->guest_on_source = false;
-    if (x->ops->destroy(x, j->info.domid) < 0)
-        xmig__log(x, XMIG_LOG_WARN, "migrated, but %s", x->err);
+    j->r->guest = XMIG_GUEST_DESTINATION;
+    if (x->ops->destroy(x, j->info.domid) < 0) {
+        snprintf(j->r->away_name, sizeof(j->r->away_name), "%s", away);
+        xmig__log(x, XMIG_LOG_WARN,
+                  "migrated, but the source copy stays, suspended, as "
+                  "domain %u '%s': %s",
+                  j->info.domid, away, x->err);
+    }
     return 0;
 }
 
@@ -474,8 +557,6 @@ static int check_domain(struct job *j)
         xmig_domain_info(x, domid, &j->info) < 0)
         return -1;
     j->r->domid = domid;
-    /* From here on a refusal leaves a guest behind, where it was. */
-    j->r->guest_on_source = true;
     if (domid == 0) {
         xmig__seterr(x, EINVAL, "domain 0 cannot be migrated");
         return -1;
@@ -498,10 +579,39 @@ static int check_domain(struct job *j)
     return 0;
 }
 
+/* The image is complete and in place: the guest is in it now. */
+static int save_done(struct job *j, struct xmig__savefile *sf)
+{
+    xmig_xen *x = j->x;
+
+    j->r->downtime_s = since(j->t_suspend);
+    finish_tail(j);
+    if (xmig__save_commit(x, sf) < 0)
+        return -1;
+    if (j->p->keep)
+        return 0; /* give_back resumes it */
+    if (x->ops->destroy(x, j->info.domid) < 0) {
+        /* Resumed by give_back: the image stays, as a checkpoint. */
+        char why[160];
+
+        clip_err(x, why, sizeof(why));
+        xmig__seterr(x, errno ? errno : EIO,
+                     "saved to '%s', but destroying domain %u failed (%s): "
+                     "it runs here again, and the image stays",
+                     sf->path, j->info.domid, why);
+        return -1;
+    }
+    j->suspended = false;
+    j->r->guest = XMIG_GUEST_DESTINATION;
+    return 0;
+}
+
 static int run(struct job *j)
 {
     const struct xmig_job_params *p = j->p;
     struct xmig__transport t = {.wfd = -1, .rfd = -1, .pid = -1};
+    struct xmig__savefile sf = {.fd = -1};
+    bool save = p->kind == XMIG_JOB_SAVE;
     xmig_xen *x = j->x;
     struct relay rl;
     bool relaying = false;
@@ -509,15 +619,15 @@ static int run(struct job *j)
 
     if (check_domain(j) < 0)
         return -1;
-    j->r->guest_on_source = true;
     if (xmig__cancelled(x)) {
         xmig__seterr(x, ECANCELED, "cancelled");
         return -1;
     }
     phase(j, "connect");
-    if (p->kind == XMIG_JOB_SAVE) {
-        if (xmig__file_open(x, p->dest, &t) < 0)
+    if (save) {
+        if (xmig__save_open(x, p->dest, &sf) < 0)
             return -1;
+        fd = sf.fd;
     } else {
         if (xmig__transport_open(x, p->dest, p->ssh_command, &t) < 0)
             return -1;
@@ -525,43 +635,22 @@ static int run(struct job *j)
         if (xmig__expect(x, t.rfd, XL_MIG_BANNER, XL_MIG_BANNER_LEN,
                          BANNER_TIMEOUT_MS, "the receiver's banner") < 0)
             goto out;
+        fd = t.wfd;
     }
-    fd = t.wfd;
-    if (t.is_file && !t.file_copies && p->engine == XMIG_ENGINE_LIBXC) {
-        if (relay_start(x, &rl, t.wfd, &fd) < 0)
+    if (save && !sf.copies && p->engine == XMIG_ENGINE_LIBXC) {
+        if (relay_start(x, &rl, sf.fd, &fd) < 0)
             goto out;
         relaying = true;
     }
     if (write_framing(j, fd) < 0 || run_engine(j, fd) < 0 ||
         write_end(j, fd) < 0)
         goto out;
-    if (t.is_file) {
-        if (relaying) {
-            relaying = false;
-            if (relay_finish(x, &rl, fd) < 0)
-                goto out;
-        }
-        /* The guest is destroyed next: its image must be on disk.  A
-           pipe or a device has nothing to sync (EINVAL). */
-        if (fsync(t.wfd) < 0 && errno != EINVAL) {
-            xmig__seterr(x, errno, "writing '%s': %s", p->dest,
-                         strerror(errno));
+    if (relaying) {
+        relaying = false;
+        if (relay_finish(x, &rl, fd) < 0)
             goto out;
-        }
-        j->r->downtime_s = since(j->t_suspend);
-        finish_tail(j);
-        if (p->keep) {
-            rc = 0;
-            goto out; /* give_back resumes it */
-        }
-        j->suspended = false;
-        j->r->guest_on_source = false;
-        if (x->ops->destroy(x, j->info.domid) < 0)
-            goto out;
-        rc = 0;
-    } else {
-        rc = handshake(j, &t);
     }
+    rc = save ? save_done(j, &sf) : handshake(j, &t);
 out:
     if (relaying)
         relay_finish(x, &rl, fd);
@@ -569,13 +658,12 @@ out:
     finish_tail(j);
     if (rc == 0 && j->suspended) {
         rc = -1; /* --keep, but the guest would not resume */
-        j->r->guest_on_source = true;
+        j->r->guest = XMIG_GUEST_SOURCE;
     }
     /* The transport lives on this stack: no cancel may reach it later. */
     xmig__cancel_detach(p->cancel);
     xmig__transport_close(&t);
-    if (rc < 0 && p->kind == XMIG_JOB_SAVE && t.is_file)
-        unlink(p->dest);
+    xmig__save_close(&sf);
     return rc;
 }
 
@@ -596,7 +684,8 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
     x->cancel = p->cancel;
     rc = run(&j);
     /* Whatever broke first, a cancelled job says so. */
-    if (rc < 0 && xmig__cancelled(x) && r->guest_on_source)
+    if (rc < 0 && xmig__cancelled(x) && r->guest == XMIG_GUEST_SOURCE &&
+        !r->away_name[0])
         xmig__seterr(x, ECANCELED, "cancelled");
     x->cancel = NULL;
     saved = errno;
@@ -605,9 +694,10 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
     while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
         ;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    phase(&j, rc == 0                                    ? "done"
-              : saved == ECANCELED && r->guest_on_source ? "cancelled"
-                                                         : "failed");
+    phase(&j, rc == 0 ? "done"
+              : saved == ECANCELED && r->guest == XMIG_GUEST_SOURCE
+                  ? "cancelled"
+                  : "failed");
     errno = saved;
     return rc;
 }

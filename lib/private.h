@@ -129,7 +129,7 @@ struct xmig_xen {
     xmig_log_fn *log;
     void *log_arg;
     unsigned int caps;
-    char err[256];
+    char err[512];
 };
 
 /* xen.c core helpers (core.c) */
@@ -145,15 +145,26 @@ struct xmig__transport {
     int wfd;   /* the stream */
     int rfd;   /* the receiver's answers (-1 for a file) */
     pid_t pid; /* ssh or exec child, or -1 */
-    bool is_file;
-    bool file_copies; /* its filesystem copies what it is given (tmpfs,
-                         ext4, xfs, btrfs; a pipe or a device) */
 };
 int xmig__transport_open(xmig_xen *x, const char *dest, const char *ssh_cmd,
                          struct xmig__transport *t);
-int xmig__file_open(xmig_xen *x, const char *path, struct xmig__transport *t);
 /* Closes both ends and reaps the child (killing it after a grace period). */
 void xmig__transport_close(struct xmig__transport *t);
+
+/* savefile.c: where a save goes (see there). */
+struct xmig__savefile {
+    int fd;
+    const char *path; /* as given */
+    char *tmp;        /* beside path, until it takes path's place */
+    bool sink;        /* an existing FIFO or device, written in place */
+    bool copies;      /* its filesystem copies what it is given (tmpfs,
+                         ext4, xfs, btrfs; a pipe or a device) */
+};
+int xmig__save_open(xmig_xen *x, const char *path, struct xmig__savefile *f);
+/* On disk, then in place of path; a failure leaves path as it was. */
+int xmig__save_commit(xmig_xen *x, struct xmig__savefile *f);
+/* Closes; removes the temporary file unless it was committed. */
+void xmig__save_close(struct xmig__savefile *f);
 
 /* cancel.c */
 bool xmig__cancelled(xmig_xen *x);

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +25,6 @@ static void transport_init(struct xmig__transport *t)
     t->wfd = -1;
     t->rfd = -1;
     t->pid = -1;
-    t->is_file = false;
 }
 
 /* The child's stdin is our stream, its stdout the receiver's answers. */
@@ -186,49 +184,6 @@ int xmig__transport_open(xmig_xen *x, const char *dest, const char *ssh_cmd,
                  "[:port], exec:COMMAND or tcp://host:port",
                  dest);
     return -1;
-}
-
-/*
- * Whether writes to fd copy from the caller's pages.  9p and FUSE direct
- * I/O pin them instead, which fails with EFAULT for foreign mappings; so
- * may filesystems not listed here.
- */
-static bool file_copies(int fd)
-{
-    static const unsigned long copying[] = {
-        0x01021994, /* tmpfs */
-        0x0000ef53, /* ext2, ext3, ext4 */
-        0x58465342, /* xfs */
-        0x9123683e, /* btrfs */
-    };
-    struct statfs sfs;
-    struct stat st;
-    size_t i;
-
-    if (fstat(fd, &st) < 0)
-        return false;
-    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode))
-        return true;
-    if (!S_ISREG(st.st_mode) || fstatfs(fd, &sfs) < 0)
-        return false;
-    for (i = 0; i < sizeof(copying) / sizeof(copying[0]); i++) {
-        if ((unsigned long)sfs.f_type == copying[i])
-            return true;
-    }
-    return false;
-}
-
-int xmig__file_open(xmig_xen *x, const char *path, struct xmig__transport *t)
-{
-    transport_init(t);
-    t->wfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (t->wfd < 0) {
-        xmig__seterr(x, errno, "cannot write '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    t->is_file = true;
-    t->file_copies = file_copies(t->wfd);
-    return 0;
 }
 
 void xmig__transport_close(struct xmig__transport *t)

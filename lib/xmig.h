@@ -273,13 +273,35 @@ struct xmig_job_params {
     xmig_cancel *cancel; /* may be NULL */
 };
 
+/* Where the guest is after a job. */
+enum xmig_guest {
+    XMIG_GUEST_SOURCE,      /* here (resumed after a failure) */
+    XMIG_GUEST_DESTINATION, /* the receiver runs it; ours is destroyed */
+    /*
+     * The receiver got the go-ahead and then gave no verdict, or reported
+     * a failure without granting permission to resume: it may run the
+     * guest.  Ours stays suspended under away_name, as xl 4.17 leaves it;
+     * only an admin who has checked both hosts may resume one of them.
+     */
+    XMIG_GUEST_UNKNOWN,
+};
+
+/* "source", "destination", "unknown" */
+const char *xmig_guest_where(enum xmig_guest g);
+
 struct xmig_job_result {
     uint32_t domid;
     unsigned int passes;
     uint64_t pages_sent;
     double total_s;
-    double downtime_s;    /* guest suspended until it ran again (or end) */
-    bool guest_on_source; /* where the guest is after the job */
+    double downtime_s; /* guest suspended until it ran again (or end) */
+    enum xmig_guest guest;
+    /*
+     * The source domain's name when it is not the guest's own any more
+     * (NAME--migratedaway: state unknown, or a rename back that failed);
+     * empty otherwise.
+     */
+    char away_name[80];
     struct xmig_engine_stats engine;
 };
 

@@ -260,7 +260,7 @@ static void hvm_refused(void)
     p.dest = path;
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
     ASSERT_TRUE(strstr(xmig_xen_error(x), "not supported yet") != NULL);
-    ASSERT_TRUE(r.guest_on_source);
+    ASSERT_INT_EQ(r.guest, XMIG_GUEST_SOURCE);
     ASSERT_INT_EQ(dbl_guest(x)->suspends, 0);
     ASSERT_TRUE(!dbl_guest(x)->logdirty);
     dbl_get_stats(x, &ds);

@@ -4,12 +4,18 @@
  * that behave and misbehave, with the test double standing in for Xen.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "stream.h"
@@ -83,7 +89,9 @@ enum rx_mode {
     RX_CLOSE_AT_ONCE,
     RX_DIE_MID_STREAM,
     RX_REJECT,
-    RX_STATUS_FAIL,
+    RX_STATUS_FAIL,   /* as xl: destroys its copy, grants permission */
+    RX_FAIL_NO_GRANT, /* reports a failure, then dies without permission */
+    RX_DIE_AFTER_GO,  /* reads the go-ahead, then dies without a report */
     RX_STALL,
 };
 
@@ -155,9 +163,13 @@ static void *rx_main(void *arg)
         memcmp(buf, XL_MIG_GO, XL_MIG_GO_LEN) != 0)
         goto out;
     rx->got_go = true;
-    status = rx->mode == RX_STATUS_FAIL ? 3 : 0;
+    if (rx->mode == RX_DIE_AFTER_GO)
+        goto out;
+    status = rx->mode == RX_OK ? 0 : 3;
     wr(fd, XL_MIG_REPORT, XL_MIG_REPORT_LEN);
     wr(fd, &status, 1);
+    if (rx->mode == RX_STATUS_FAIL)
+        wr(fd, XL_MIG_GO, XL_MIG_GO_LEN); /* permission to resume */
 out:
     close(fd);
     return NULL;
@@ -220,7 +232,8 @@ static void assert_left_running(xmig_xen *x, const struct xmig_job_result *r)
     ASSERT_TRUE(!g->logdirty);
     ASSERT_TRUE(strcmp(g->name, "guest") == 0);
     ASSERT_INT_EQ(g->suspends, g->resumes);
-    ASSERT_TRUE(r->guest_on_source);
+    ASSERT_INT_EQ(r->guest, XMIG_GUEST_SOURCE);
+    ASSERT_TRUE(!r->away_name[0]);
 }
 
 static void test_migrate_ok(void)
@@ -240,7 +253,7 @@ static void test_migrate_ok(void)
     ASSERT_TRUE(strcmp(g->name, "guest--migratedaway") == 0);
     ASSERT_INT_EQ(g->suspends, 1);
     ASSERT_INT_EQ(g->resumes, 0);
-    ASSERT_TRUE(!r.guest_on_source);
+    ASSERT_INT_EQ(r.guest, XMIG_GUEST_DESTINATION);
     /* 1000, 300, then 40 <= 50 stops: three live passes and the final one. */
     ASSERT_INT_EQ(r.passes, 4);
     ASSERT_U64_EQ(r.pages_sent, 1340);
@@ -261,6 +274,64 @@ static void test_migrate_fails(enum rx_mode mode, const char *pattern)
     if (!strstr(xmig_xen_error(x), pattern))
         TEST_FAIL("error '%s' lacks '%s'", xmig_xen_error(x), pattern);
     assert_left_running(x, &r);
+    xmig_xen_close(x);
+}
+
+/*
+ * After the go-ahead without a verdict, or a failure without permission to
+ * resume: xl 4.17 leaves the source suspended and renamed; so must we.
+ */
+static void test_state_unknown(enum rx_mode mode)
+{
+    xmig_xen *x = pv_guest();
+    struct dbl_guest *g = dbl_guest(x);
+    struct xmig_job_result r;
+    char dest[64];
+    struct rx rx;
+
+    rx_start(&rx, mode);
+    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
+    ASSERT_INT_EQ(migrate(x, dest, &r, NULL), -1);
+    ASSERT_INT_EQ(errno, EPROTO);
+    rx_stop(&rx);
+    ASSERT_TRUE(rx.got_go);
+    ASSERT_INT_EQ(r.guest, XMIG_GUEST_UNKNOWN);
+    ASSERT_TRUE(strcmp(xmig_guest_where(r.guest), "unknown") == 0);
+    ASSERT_TRUE(strcmp(r.away_name, "guest--migratedaway") == 0);
+    ASSERT_TRUE(g->suspended && !g->destroyed);
+    ASSERT_INT_EQ(g->resumes, 0);
+    ASSERT_TRUE(strcmp(g->name, "guest--migratedaway") == 0);
+    ASSERT_TRUE(!g->logdirty);
+    /* Both names, for the admin who must check both hosts. */
+    if (!strstr(xmig_xen_error(x), "'guest--migratedaway'") ||
+        !strstr(xmig_xen_error(x), "as 'guest'") ||
+        !strstr(xmig_xen_error(x), "unknown"))
+        TEST_FAIL("error '%s' lacks the state and both names",
+                  xmig_xen_error(x));
+    xmig_xen_close(x);
+}
+
+/* Permission granted, but the name cannot come back: said, and resumed. */
+static void test_rename_back_fails(void)
+{
+    xmig_xen *x = pv_guest();
+    struct dbl_guest *g = dbl_guest(x);
+    struct xmig_job_result r;
+    char dest[64];
+    struct rx rx;
+
+    g->refuse_rename_back = true;
+    rx_start(&rx, RX_STATUS_FAIL);
+    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
+    ASSERT_INT_EQ(migrate(x, dest, &r, NULL), -1);
+    rx_stop(&rx);
+    ASSERT_INT_EQ(r.guest, XMIG_GUEST_SOURCE);
+    ASSERT_TRUE(strcmp(r.away_name, "guest--migratedaway") == 0);
+    ASSERT_TRUE(!g->suspended && !g->destroyed);
+    ASSERT_INT_EQ(g->resumes, 1);
+    if (!strstr(xmig_xen_error(x), "could not unpause") ||
+        !strstr(xmig_xen_error(x), "runs as 'guest--migratedaway'"))
+        TEST_FAIL("error '%s' hides the failed rename", xmig_xen_error(x));
     xmig_xen_close(x);
 }
 
@@ -399,6 +470,199 @@ static void test_save(bool keep)
     xmig_xen_close(x);
 }
 
+static int save_to(xmig_xen *x, const char *path, struct xmig_job_result *r)
+{
+    struct xmig_job_params p;
+
+    xmig_job_params_default(&p);
+    p.engine = XMIG_ENGINE_LIBXC;
+    p.kind = XMIG_JOB_SAVE;
+    p.domain = "guest";
+    p.dest = path;
+    p.live = false;
+    return xmig_job_run(x, &p, r);
+}
+
+static void put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    ASSERT_TRUE(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+static bool file_is(const char *path, const char *text)
+{
+    char buf[64] = "";
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (!f)
+        return false;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strcmp(buf, text) == 0;
+}
+
+/* Entries in dir besides . and .., so that a leftover temp file shows. */
+static int entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    ASSERT_TRUE(d != NULL);
+    while ((e = readdir(d)))
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+struct fifo {
+    char path[128];
+    size_t total;
+};
+
+static void *fifo_reader(void *arg)
+{
+    struct fifo *f = arg;
+    char buf[4096];
+    int fd = open(f->path, O_RDONLY);
+    ssize_t n;
+
+    while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+        f->total += (size_t)n;
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* A save into the FIFO while a thread reads it. */
+static int save_fifo(xmig_xen *x, struct fifo *f, struct xmig_job_result *r)
+{
+    pthread_t th;
+    int rc;
+
+    f->total = 0;
+    pthread_create(&th, NULL, fifo_reader, f);
+    /* Until the reader has opened its end, there is nobody to write to. */
+    while ((rc = save_to(x, f->path, r)) < 0 &&
+           strstr(xmig_xen_error(x), "no process reads"))
+        usleep(10000);
+    pthread_join(th, NULL);
+    return rc;
+}
+
+/*
+ * A save never removes what it did not create: an older image survives a
+ * failed save, a FIFO or a device stays, a finished image stays even when
+ * the guest cannot be destroyed.
+ */
+static void test_save_files(void)
+{
+    char dir[] = "/tmp/xmig-test-files-XXXXXX", path[128], link[160];
+    struct fifo rd = {0};
+    unsigned int suspends;
+    struct xmig_job_result r;
+    struct rlimit small = {32, RLIM_INFINITY}, old;
+    xmig_xen *x = pv_guest();
+    struct dbl_guest *g = dbl_guest(x);
+    struct stat st;
+
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/img", dir);
+
+    /* A failed save over an older image: the older image stays. */
+    put_file(path, "OLD");
+    g->refuse_suspend = true;
+    ASSERT_INT_EQ(save_to(x, path, &r), -1);
+    ASSERT_TRUE(file_is(path, "OLD"));
+    ASSERT_INT_EQ(entries(dir), 1);
+    g->refuse_suspend = false;
+
+    /* The disk fills up (a file size limit stands in): the same. */
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &old);
+    small.rlim_max = old.rlim_max;
+    ASSERT_INT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+    ASSERT_INT_EQ(save_to(x, path, &r), -1);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_DFL);
+    ASSERT_TRUE(file_is(path, "OLD"));
+    ASSERT_INT_EQ(entries(dir), 1);
+    ASSERT_TRUE(!g->suspended && !g->destroyed);
+
+    /* A save over it that succeeds replaces it, 0600, nothing left over. */
+    ASSERT_INT_EQ(save_to(x, path, &r), 0);
+    ASSERT_INT_EQ(stat(path, &st), 0);
+    ASSERT_TRUE(st.st_size > 64);
+    ASSERT_INT_EQ(st.st_mode & 0777, 0600);
+    ASSERT_INT_EQ(entries(dir), 1);
+    xmig_xen_close(x);
+
+    /* A symbolic link is refused before the guest is touched. */
+    x = pv_guest();
+    g = dbl_guest(x);
+    snprintf(link, sizeof(link), "%s/link", dir);
+    ASSERT_INT_EQ(symlink(path, link), 0);
+    ASSERT_INT_EQ(save_to(x, link, &r), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "symbolic link") != NULL);
+    ASSERT_INT_EQ(lstat(link, &st), 0);
+    ASSERT_TRUE(S_ISLNK(st.st_mode));
+    ASSERT_INT_EQ(g->suspends, 0);
+    unlink(link);
+
+    /* The guest cannot be destroyed: the finished image stays, and the
+       guest runs on here. */
+    unlink(path);
+    g->refuse_destroy = true;
+    ASSERT_INT_EQ(save_to(x, path, &r), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "the image stays") != NULL);
+    ASSERT_INT_EQ(stat(path, &st), 0);
+    ASSERT_TRUE(st.st_size > 64);
+    ASSERT_TRUE(!g->suspended && !g->destroyed);
+    ASSERT_INT_EQ(r.guest, XMIG_GUEST_SOURCE);
+    g->refuse_destroy = false;
+    unlink(path);
+
+    /* A FIFO: a sink, written in place and never removed, even on
+       failure; one that nobody reads is an error, not a hang. */
+    snprintf(rd.path, sizeof(rd.path), "%s/fifo", dir);
+    ASSERT_INT_EQ(mkfifo(rd.path, 0600), 0);
+    suspends = g->suspends;
+    ASSERT_INT_EQ(save_to(x, rd.path, &r), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "no process reads") != NULL);
+    ASSERT_INT_EQ(g->suspends, suspends);
+    g->refuse_suspend = true;
+    ASSERT_INT_EQ(save_fifo(x, &rd, &r), -1);
+    ASSERT_TRUE(!g->suspended && !g->destroyed);
+    ASSERT_INT_EQ(lstat(rd.path, &st), 0);
+    ASSERT_TRUE(S_ISFIFO(st.st_mode));
+    g->refuse_suspend = false;
+    ASSERT_INT_EQ(save_fifo(x, &rd, &r), 0);
+    ASSERT_TRUE(g->destroyed);
+    ASSERT_TRUE(rd.total > 64);
+    ASSERT_INT_EQ(lstat(rd.path, &st), 0);
+    ASSERT_TRUE(S_ISFIFO(st.st_mode));
+    unlink(rd.path);
+    xmig_xen_close(x);
+
+    /* A device node (root only: mknod) survives a failed save. */
+    snprintf(path, sizeof(path), "%s/null", dir);
+    if (mknod(path, S_IFCHR | 0600, makedev(1, 3)) == 0) {
+        x = pv_guest();
+        dbl_guest(x)->refuse_suspend = true;
+        ASSERT_INT_EQ(save_to(x, path, &r), -1);
+        ASSERT_INT_EQ(lstat(path, &st), 0);
+        ASSERT_TRUE(S_ISCHR(st.st_mode));
+        unlink(path);
+        xmig_xen_close(x);
+    }
+    ASSERT_INT_EQ(rmdir(dir), 0);
+}
+
 int main(void)
 {
     TEST_START("xl header bytes");
@@ -425,6 +689,15 @@ int main(void)
     TEST_START("migrate: receiver cannot unpause");
     test_migrate_fails(RX_STATUS_FAIL, "could not unpause");
     TEST_DONE();
+    TEST_START("migrate: failure reported without permission: unknown");
+    test_state_unknown(RX_FAIL_NO_GRANT);
+    TEST_DONE();
+    TEST_START("migrate: receiver dies after the go-ahead: unknown");
+    test_state_unknown(RX_DIE_AFTER_GO);
+    TEST_DONE();
+    TEST_START("migrate: the rename back fails: said, guest resumed");
+    test_rename_back_fails();
+    TEST_DONE();
     TEST_START("migrate: exec receiver exits, bad destinations");
     test_exec_receiver_exits();
     TEST_DONE();
@@ -436,6 +709,9 @@ int main(void)
     TEST_DONE();
     TEST_START("save: file layout, destroy; unwritable file; unknown domain");
     test_save(false);
+    TEST_DONE();
+    TEST_START("save: older image, full disk, symlink, FIFO, device, destroy");
+    test_save_files();
     TEST_DONE();
     TEST_START("save --keep: resumes instead of destroying");
     test_save(true);

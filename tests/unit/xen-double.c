@@ -411,12 +411,22 @@ static int dbl_rename(xmig_xen *x, uint32_t domid, const char *old_name,
         xmig__seterr(x, EINVAL, "rename: domain is not called '%s'", old_name);
         return -1;
     }
+    if (g->refuse_rename_back && strstr(old_name, "--migratedaway")) {
+        errno = EEXIST;
+        xmig__seterr(x, EEXIST, "rename: '%s' is taken", new_name);
+        return -1;
+    }
     snprintf(g->name, sizeof(g->name), "%s", new_name);
     return 0;
 }
 
 static int dbl_destroy(xmig_xen *x, uint32_t domid)
 {
+    if (D(x)->g.refuse_destroy) {
+        errno = EBUSY;
+        xmig__seterr(x, EBUSY, "destroy: domain %u is busy", domid);
+        return -1;
+    }
     D(x)->g.destroyed = true;
     D(x)->dead = true;
     return 0;

@@ -36,6 +36,8 @@ struct dbl_guest {
     bool destroyed;
     bool logdirty;
     bool refuse_suspend;
+    bool refuse_rename_back; /* from NAME--migratedaway */
+    bool refuse_destroy;
     unsigned int suspends;
     unsigned int resumes;
     unsigned int cleans;

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: LGPL-2.1-only */
+/*
+ * A save's destination.  A regular file is written under a temporary name
+ * beside its path and takes that path only once it is complete and on
+ * disk: a failed save leaves an older image where it was, and nothing
+ * ever removes a finished one.  An existing FIFO or device is a sink,
+ * written in place and never removed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "private.h"
+
+/*
+ * Whether writes to fd copy from the caller's pages.  9p and FUSE direct
+ * I/O pin them instead, which fails with EFAULT for foreign mappings; so
+ * may filesystems not listed here.
+ */
+static bool file_copies(int fd)
+{
+    static const unsigned long copying[] = {
+        0x01021994, /* tmpfs */
+        0x0000ef53, /* ext2, ext3, ext4 */
+        0x58465342, /* xfs */
+        0x9123683e, /* btrfs */
+    };
+    struct statfs sfs;
+    struct stat st;
+    size_t i;
+
+    if (fstat(fd, &st) < 0)
+        return false;
+    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode))
+        return true;
+    if (!S_ISREG(st.st_mode) || fstatfs(fd, &sfs) < 0)
+        return false;
+    for (i = 0; i < sizeof(copying) / sizeof(copying[0]); i++) {
+        if ((unsigned long)sfs.f_type == copying[i])
+            return true;
+    }
+    return false;
+}
+
+static int open_sink(xmig_xen *x, const char *path, mode_t type,
+                     struct xmig__savefile *f)
+{
+    struct stat st;
+    int fl;
+
+    /* Not blocking: a FIFO nobody reads is an error, not a hang. */
+    f->fd =
+        open(path, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (f->fd < 0) {
+        xmig__seterr(x, errno, "cannot write '%s': %s", path,
+                     errno == ENXIO && S_ISFIFO(type)
+                         ? "no process reads the FIFO"
+                         : strerror(errno));
+        return -1;
+    }
+    if (fstat(f->fd, &st) < 0 || (st.st_mode & S_IFMT) != type ||
+        (fl = fcntl(f->fd, F_GETFL)) < 0 ||
+        fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        xmig__seterr(x, EAGAIN, "'%s' changed while it was opened", path);
+        return -1;
+    }
+    f->sink = true;
+    f->copies = true;
+    return 0;
+}
+
+int xmig__save_open(xmig_xen *x, const char *path, struct xmig__savefile *f)
+{
+    char *dir_copy = NULL, *base_copy = NULL;
+    struct stat st;
+    int rc = -1;
+
+    memset(f, 0, sizeof(*f));
+    f->fd = -1;
+    f->path = path;
+    if (!path || !*path) {
+        xmig__seterr(x, EINVAL, "no file to save to");
+        return -1;
+    }
+    if (lstat(path, &st) == 0) {
+        if (S_ISLNK(st.st_mode)) {
+            xmig__seterr(x, ELOOP,
+                         "'%s' is a symbolic link: name the file it points "
+                         "to",
+                         path);
+            return -1;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            xmig__seterr(x, EISDIR, "cannot write '%s': it is a directory",
+                         path);
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode))
+            return open_sink(x, path, st.st_mode & S_IFMT, f);
+    } else if (errno != ENOENT) {
+        xmig__seterr(x, errno, "cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    dir_copy = strdup(path);
+    base_copy = strdup(path);
+    if (!dir_copy || !base_copy ||
+        asprintf(&f->tmp, "%s/.%s.xmig-XXXXXX", dirname(dir_copy),
+                 basename(base_copy)) < 0) {
+        f->tmp = NULL;
+        xmig__seterr(x, ENOMEM, "out of memory");
+        goto out;
+    }
+    /* O_EXCL, 0600: never someone else's file, never through a link. */
+    f->fd = mkostemp(f->tmp, O_CLOEXEC);
+    if (f->fd < 0) {
+        xmig__seterr(x, errno, "cannot write '%s': %s", path, strerror(errno));
+        free(f->tmp);
+        f->tmp = NULL;
+        goto out;
+    }
+    f->copies = file_copies(f->fd);
+    rc = 0;
+out:
+    free(dir_copy);
+    free(base_copy);
+    return rc;
+}
+
+int xmig__save_commit(xmig_xen *x, struct xmig__savefile *f)
+{
+    char *dir_copy;
+    int dfd;
+
+    /* A pipe or a device has nothing to sync (EINVAL). */
+    if (fsync(f->fd) < 0 && errno != EINVAL) {
+        xmig__seterr(x, errno, "writing '%s': %s", f->path, strerror(errno));
+        return -1;
+    }
+    if (!f->tmp)
+        return 0;
+    if (rename(f->tmp, f->path) < 0) {
+        xmig__seterr(x, errno, "cannot put the image in place as '%s': %s",
+                     f->path, strerror(errno));
+        return -1;
+    }
+    free(f->tmp);
+    f->tmp = NULL;
+    /* The new name must be on disk too before the guest is destroyed. */
+    dir_copy = strdup(f->path);
+    if (!dir_copy) {
+        xmig__seterr(x, ENOMEM, "out of memory");
+        return -1;
+    }
+    dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir_copy);
+    if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL)) {
+        xmig__seterr(x, errno, "writing the directory of '%s': %s", f->path,
+                     strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return -1;
+    }
+    close(dfd);
+    return 0;
+}
+
+void xmig__save_close(struct xmig__savefile *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    /* Only the file this save created, and only if it never took its place. */
+    if (f->tmp)
+        unlink(f->tmp);
+    free(f->tmp);
+    f->tmp = NULL;
+}
