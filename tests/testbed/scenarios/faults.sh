@@ -124,8 +124,16 @@ xmig_recover() {
 # "NAME ID" of every domain.
 domains() { xl list 2>/dev/null | awk 'NR > 1 { print $1, $2 }'; }
 
+# has_domain NAME: (not `domains | grep -q`: under pipefail an early exit
+# of grep can fail the pipeline)
+has_domain() {
+    local n d
+    while read -r n d; do [[ $n == "$1" ]] && return 0; done < <(domains)
+    return 1
+}
+
 # Receiver processes left: "PID CMDLINE" lines (the xmig clients that
-# name them in their arguments excepted).
+# name them in their arguments, and xl's domain daemons, excepted).
 rx_procs() {
     local f pid a c
     for f in /proc/[0-9]*/cmdline; do
@@ -136,6 +144,9 @@ rx_procs() {
         [[ ${a[0]##*/} == xmig ]] && continue
         [[ ${a[0]##*/} == timeout ]] && continue
         c="${a[*]}"
+        # xl's daemon that watches a domain it made (stdin /dev/null) is
+        # no leftover: every domain xl creates has one.
+        [[ $c == *migrate-receive* && /proc/$pid/fd/0 -ef /dev/null ]] && continue
         case $c in
         *migrate-receive* | *rxproxy* | *"sleep 100000"*) echo "$pid $c" ;;
         esac
@@ -147,7 +158,7 @@ rx_settle() { # NAME LIMIT
     local i procs
     for ((i = 0; i < $2; i++)); do
         procs=$(rx_procs)
-        [[ -z $procs ]] && ! domains | grep -q "^$1--incoming " && return 0
+        [[ -z $procs ]] && ! has_domain "$1--incoming" && return 0
         tb_sleep 1
     done
     return 1
@@ -172,7 +183,7 @@ job_guest() { sed -n 's/.*"guest":"\([a-z]*\)".*/\1/p' "$1" | tail -n 1; }
 
 c_reset() {
     C_RC=0 C_GUEST='' C_WANT=source C_WANT_RC=1 C_WANT_GUEST=source
-    C_LEAK=() C_LOST=() C_BAD=()
+    C_LEAK=() C_LOST=() C_BAD=() C_PID="" C_JOB=""
     rm -f "$FLAG" "$C_JSON" "$C_ERR"
 }
 
@@ -227,12 +238,23 @@ wait_flag() {
     return 1
 }
 
-# A job in the background, through xmigd; sets C_PID.
+# A job in the background; sets C_PID (the process to wait for) and,
+# through xmigd, C_JOB (--detach, then `xmig watch`: the events of
+# `migrate --json` name no job).
 migrate_bg() { # NAME DEST OPTION...
-    local g=$1 dest=$2
+    local g=$1 dest=$2 line
     shift 2
-    # sigdfl: bash starts background jobs with SIGINT ignored.
-    "$PROBE" sigdfl xmig migrate "$g" "$dest" --json "$@" >"$C_JSON" 2>"$C_ERR" &
+    C_JOB=''
+    if [[ " $* " == *" --direct "* ]]; then
+        # sigdfl: bash starts background jobs with SIGINT ignored.
+        "$PROBE" sigdfl xmig migrate "$g" "$dest" --json "$@" >"$C_JSON" 2>"$C_ERR" &
+        C_PID=$!
+        return
+    fi
+    line=$(xmig migrate "$g" "$dest" --detach "$@") || return 1
+    echo "$line"
+    C_JOB=$(sed -n 's/^job \([0-9]*\) queued.*/\1/p' <<<"$line")
+    xmig watch "$C_JOB" --json >"$C_JSON" 2>"$C_ERR" &
     C_PID=$!
 }
 
@@ -243,11 +265,6 @@ migrate_bg_wait() {
     echo "xmig migrate -> exit $C_RC, guest '${C_GUEST:-?}': $(tail -n 1 "$C_ERR")"
 }
 
-# The newest job of domain NAME (the events of `migrate --json` name none).
-job_id() { # NAME
-    xmig status --json | grep -o "{\"id\":[0-9]*,\"kind\":\"migrate\",\"domain\":\"$1\"" |
-        grep -o '[0-9][0-9]*' | sort -n | tail -n 1
-}
 
 job_phase() { # JOB
     xmig status "$1" --json 2>/dev/null | sed -n 's/.*"phase":"\([a-z]*\)".*/\1/p' | head -n 1
@@ -259,7 +276,7 @@ c_silent() { # NAME
     local g=$1 job rc=0 pid
     migrate_bg "$g" "$(rx hold=ready flag="$FLAG" secs=900)" --no-live
     wait_flag 300 "$C_PID" || { C_BAD+=("no hold"); kill "$C_PID"; migrate_bg_wait; return; }
-    job=$(job_id "$g")
+    job=$C_JOB
     tb_note phase "$(job_phase "$job")"
     timeout 60 xmig cancel "$job" --wait || rc=$?
     if ((rc)); then
@@ -278,9 +295,9 @@ c_silent() { # NAME
 c_stuck() { # NAME
     local g=$1 job rc=0 i t0 pid p
     migrate_bg "$g" "exec:printf '$BANNER'; sleep 100000 | sleep 100000" --live
+    job=$C_JOB
     for ((i = 0; i < 600; i++)); do
-        job=$(job_id "$g")
-        [[ -n $job && $(job_phase "$job") == stream ]] && break
+        [[ $(job_phase "$job") == stream ]] && break
         tb_sleep 0.2
     done
     tb_sleep 3 # the pipe is full by now
@@ -312,7 +329,7 @@ c_kill_xmigd() { # NAME connect|stream|suspend|handshake|committed
     esac
     migrate_bg "$g" "$(rx hold="$hold" flag="$FLAG" secs=300)" "$opt"
     wait_flag 300 "$C_PID" || { C_BAD+=("no hold"); migrate_bg_wait; return; }
-    job=$(job_id "$g")
+    job=$C_JOB
     tb_note phase "$(job_phase "$job")"
     kill_xmigd || C_BAD+=("kill")
     migrate_bg_wait
@@ -380,12 +397,12 @@ c_save_full() {
 }
 
 c_save_over_failing() {
-    local s sum
-    head -c 1048576 /dev/urandom >"$SMALL/old.img"
-    sum=$(cksum <"$SMALL/old.img")
+    local s ref=$TB_TMP/old.ref
+    head -c 1048576 /dev/urandom >"$ref"
+    cp "$ref" "$SMALL/old.img"
     save "$1" "$SMALL/old.img"
-    [[ -f $SMALL/old.img && $(cksum <"$SMALL/old.img") == "$sum" ]] ||
-        C_LOST+=("the existing $SMALL/old.img was destroyed")
+    cmp -s "$ref" "$SMALL/old.img" || C_LOST+=("the existing $SMALL/old.img was destroyed")
+    rm -f "$ref"
     for s in $(stray_files "$SMALL" old.img); do C_LEAK+=("file $s"); done
     rm -f "$SMALL"/* "$SMALL"/.[!.]*
 }
@@ -447,9 +464,9 @@ repair() { # NAME
 # (here: no domain NAME), so `xmig recover`, else rename back and resume.
 resolve_unknown() { # NAME AWAY_ID
     local g=$1 id=$2 rc=0
-    domains | grep -q "^$g " && { echo "$g runs elsewhere: $g--migratedaway goes"; xl destroy "$id"; return; }
+    has_domain "$g" && { echo "$g runs elsewhere: $g--migratedaway goes"; xl destroy "$id"; return; }
     xmig_recover || rc=$?
-    if domains | grep -q "^$g--migratedaway "; then
+    if has_domain "$g--migratedaway"; then
         echo "xmig recover (exit $rc) left it: xl rename and resume by hand"
         xl rename "$g--migratedaway" "$g" && "$PROBE" resume "$id"
     fi
@@ -458,15 +475,15 @@ resolve_unknown() { # NAME AWAY_ID
 # assess ID NAME DOMID_BEFORE: the checks after every case; appends
 # "ID lost duplicated leaked" to CASES.
 assess() {
-    local id=$1 g=$2 id0=$3 lost=0 dup=0 leaked=0 where= problems=() n d st ld v m
+    local id=$1 g=$2 id0=$3 lost=0 dup=0 leaked=0 where='' problems=() n d st ld v m
     local -a ids=() aways=()
-    rx_settle "$g" 120 || {
+    rx_settle "$g" 60 || {
         while read -r d v; do
             problems+=("receiver process left: $d $v")
             leaked=$((leaked + 1))
             kill "$d"
         done < <(rx_procs)
-        if domains | grep -q "^$g--incoming "; then
+        if has_domain "$g--incoming"; then
             problems+=("the receiver left $g--incoming")
             leaked=$((leaked + 1))
             tb_guest_gone "$g--incoming"
