@@ -22,6 +22,33 @@
  *   xmig-probe nobody CMD [ARG...]
  *       runs CMD as uid/gid 65534 with no supplementary groups: the
  *       "no privileges" case (dom0's busybox setpriv cannot change ids).
+ *   xmig-probe resume DOMID
+ *       suspend-cancel resume of a suspended domain, as libxl does it
+ *       (xc_domain_resume, then xenstored told): what an admin's toolstack
+ *       does for a guest a failed migration left suspended; xl has no
+ *       command for it.
+ *   xmig-probe rxproxy [OPTION...] -- CMD [ARG...]
+ *       a faulty receiver in front of a real one (CMD: xl migrate-receive),
+ *       relaying both ways and misbehaving as told.  CMD runs in a session
+ *       of its own with default signals: a signal meant for the receiver
+ *       never reaches it, it sees EOF, as a remote xl behind ssh would.
+ *         cut=N         end after N bytes of the sender's stream
+ *         drop-ready    pass the banner only; end once CMD says 'ready'
+ *         hold=banner|in:N|ready|report
+ *                       stop relaying at that point (before the banner,
+ *                       after N bytes in, before 'ready', before the
+ *                       report), write our pid to FLAG, and wait until
+ *                       the sender goes (then end) or for SECS (then go on)
+ *         flag=FILE secs=SECS (default 120)
+ *         fail-go=a|b   answer the go-ahead ourselves, keeping it from CMD:
+ *                       the report with status 1, then end (a: no
+ *                       permission to resume) or (b) wait until CMD, left
+ *                       without a go-ahead, destroyed its copy and exited,
+ *                       then send the permission (the go-ahead message)
+ *         count=FILE    at the end, the number of stream bytes relayed
+ *                       (up to CMD's 'ready': the go-ahead is not stream)
+ *       "end": ours and CMD's stdin are closed; CMD cleans up after itself
+ *       and we exit when it does.
  *
  * Xen answers "is log-dirty on?" nowhere directly; enabling it fails with
  * EINVAL exactly when it already is (paging_log_dirty_enable), so the probe
@@ -38,9 +65,13 @@
 #include <signal.h>
 #include <grp.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <xenctrl.h>
+#include <xenguest.h>
+#include <xenstore.h>
 
 #define MAXDOMS 256
 
@@ -192,6 +223,270 @@ static int nobody(char **argv)
     return 127;
 }
 
+/* What xl migrate-receive says, in stream order (xen-stream.md §3.2). */
+#define RX_BANNER 54 /* "xl migration receiver ready, ...\n" */
+#define RX_READY (RX_BANNER + 34)
+#define RX_GO_LEN 44
+static const char rx_go[RX_GO_LEN] =
+    "domain is yours, you are cleared to unpause";
+#define RX_REPORT "my copy unpause results are as follows"
+
+struct rxproxy {
+    long long cut, hold_in, in, stream;
+    const char *hold, *flag, *count, *fail_go;
+    bool drop_ready, released;
+    int secs, to_cmd, from_cmd;
+    pid_t pid;
+    char out[4096];
+    size_t out_got, out_sent;
+};
+
+static bool write_full(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/*
+ * The sender sees the end at once; CMD sees EOF, and we read what it says
+ * until it exits: a receiver that cannot write its 'ready' might die of
+ * SIGPIPE before it destroys its copy.
+ */
+static void rx_end(struct rxproxy *px, int rc)
+{
+    char buf[256];
+    FILE *f;
+
+    if (px->count && (f = fopen(px->count, "w"))) {
+        fprintf(f, "%lld\n", px->stream >= 0 ? px->stream : px->in);
+        fclose(f);
+    }
+    close(0);
+    close(1);
+    close(px->to_cmd);
+    while (read(px->from_cmd, buf, sizeof(buf)) > 0)
+        ;
+    exit(rc);
+}
+
+/* Waits for the sender to go (then ends) or for secs (then returns). */
+static void rx_hold(struct rxproxy *px, const char *what)
+{
+    struct pollfd p[2] = {{.fd = 0}, {.fd = 1}};
+    FILE *f;
+    double t0 = now();
+
+    fprintf(stderr, "rxproxy: holding %s after %lld bytes\n", what, px->in);
+    if (px->flag && (f = fopen(px->flag, "w"))) {
+        fprintf(f, "%d %s\n", (int)getpid(), what);
+        fclose(f);
+    }
+    while (now() - t0 < px->secs) {
+        if (poll(p, 2, 200) > 0 &&
+            ((p[0].revents & (POLLHUP | POLLERR)) || p[1].revents)) {
+            fprintf(stderr, "rxproxy: the sender went\n");
+            rx_end(px, 0);
+        }
+    }
+    px->released = true;
+}
+
+/* Passes on what CMD said, up to what the mode lets through. */
+static void rx_output(struct rxproxy *px)
+{
+    size_t limit = px->out_got;
+
+    if (px->stream < 0 && px->out_got >= RX_READY)
+        px->stream = px->in;
+
+    if (px->drop_ready) {
+        if (px->out_got >= RX_READY) {
+            fprintf(stderr, "rxproxy: dropping 'ready'\n");
+            rx_end(px, 0);
+        }
+        limit = RX_BANNER;
+    } else if (px->fail_go) {
+        limit = RX_READY;
+    } else if (px->hold && !px->released) {
+        if (strcmp(px->hold, "banner") == 0)
+            rx_hold(px, "the banner");
+        else if (strcmp(px->hold, "ready") == 0 && px->out_got >= RX_READY)
+            rx_hold(px, "'ready'");
+        else if (strcmp(px->hold, "report") == 0 && px->out_got > RX_READY)
+            rx_hold(px, "the report");
+        if (!px->released)
+            limit = strcmp(px->hold, "ready") == 0    ? RX_BANNER
+                    : strcmp(px->hold, "report") == 0 ? RX_READY
+                                                      : limit;
+    }
+    if (limit > px->out_got)
+        limit = px->out_got;
+    if (limit > px->out_sent) {
+        if (!write_full(1, px->out + px->out_sent, limit - px->out_sent))
+            rx_end(px, 0);
+        px->out_sent = limit;
+    }
+}
+
+static void rx_fail_go(struct rxproxy *px)
+{
+    char go[RX_GO_LEN];
+    size_t got = 0;
+    char status = 1;
+
+    while (got < sizeof(go)) {
+        ssize_t n = read(0, go + got, sizeof(go) - got);
+
+        if (n <= 0)
+            rx_end(px, 0);
+        got += (size_t)n;
+    }
+    fprintf(stderr, "rxproxy: go-ahead kept from the receiver; failing\n");
+    if (!write_full(1, RX_REPORT, sizeof(RX_REPORT)) ||
+        !write_full(1, &status, 1))
+        rx_end(px, 0);
+    close(px->to_cmd);
+    if (strcmp(px->fail_go, "b") == 0) {
+        /* xl destroys its copy when the go-ahead does not come. */
+        waitpid(px->pid, NULL, 0);
+        fprintf(stderr, "rxproxy: receiver gone; permission to resume\n");
+        write_full(1, rx_go, sizeof(rx_go));
+    }
+    rx_end(px, 0);
+}
+
+static int rxproxy(int argc, char **argv)
+{
+    static char buf[1 << 16];
+    struct rxproxy px = {.cut = -1, .hold_in = -1, .stream = -1, .secs = 120};
+    int in_pipe[2], out_pipe[2], i;
+    bool in_open = true;
+
+    for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        const char *a = argv[i];
+
+        if (strncmp(a, "cut=", 4) == 0)
+            px.cut = atoll(a + 4);
+        else if (strcmp(a, "drop-ready") == 0)
+            px.drop_ready = true;
+        else if (strncmp(a, "hold=in:", 8) == 0)
+            px.hold = "in", px.hold_in = atoll(a + 8);
+        else if (strncmp(a, "hold=", 5) == 0)
+            px.hold = a + 5;
+        else if (strncmp(a, "flag=", 5) == 0)
+            px.flag = a + 5;
+        else if (strncmp(a, "secs=", 5) == 0)
+            px.secs = atoi(a + 5);
+        else if (strncmp(a, "fail-go=", 8) == 0)
+            px.fail_go = a + 8;
+        else if (strncmp(a, "count=", 6) == 0)
+            px.count = a + 6;
+        else {
+            fprintf(stderr, "xmig-probe rxproxy: unknown option '%s'\n", a);
+            return 2;
+        }
+    }
+    if (i + 1 >= argc) {
+        fprintf(stderr, "usage: xmig-probe rxproxy [OPTION...] -- CMD...\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (pipe2(in_pipe, O_CLOEXEC) < 0 || pipe2(out_pipe, O_CLOEXEC) < 0)
+        return 1;
+    px.pid = fork();
+    if (px.pid < 0)
+        return 1;
+    if (px.pid == 0) {
+        setsid();
+        dup2(in_pipe[0], 0);
+        dup2(out_pipe[1], 1);
+        return sigdfl(argv + i + 1);
+    }
+    close(in_pipe[0]);
+    close(out_pipe[1]);
+    px.to_cmd = in_pipe[1];
+    px.from_cmd = out_pipe[0];
+    for (;;) {
+        bool want_in = in_open && !(px.fail_go && px.out_sent >= RX_READY);
+        struct pollfd p[2] = {{.fd = want_in ? 0 : -1, .events = POLLIN},
+                              {.fd = px.from_cmd, .events = POLLIN}};
+        ssize_t n;
+        size_t max = sizeof(buf);
+
+        if (px.fail_go && px.out_sent >= RX_READY)
+            rx_fail_go(&px);
+        if (px.hold_in >= 0 && !px.released && px.in >= px.hold_in)
+            rx_hold(&px, "the stream");
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return 1;
+        }
+        if (p[1].revents) {
+            n = read(px.from_cmd, px.out + px.out_got,
+                     sizeof(px.out) - px.out_got);
+            if (n <= 0)
+                rx_end(&px, 0); /* the receiver is done, or gone */
+            px.out_got += (size_t)n;
+            rx_output(&px);
+        }
+        if (p[0].revents) {
+            if (px.cut >= 0 && px.cut - px.in < (long long)max)
+                max = (size_t)(px.cut - px.in);
+            if (px.hold_in >= 0 && !px.released &&
+                px.hold_in - px.in < (long long)max)
+                max = (size_t)(px.hold_in - px.in);
+            n = max ? read(0, buf, max) : 0;
+            if (n <= 0) {
+                in_open = false;
+                close(px.to_cmd);
+                continue;
+            }
+            if (!write_full(px.to_cmd, buf, (size_t)n))
+                rx_end(&px, 0);
+            px.in += n;
+        }
+        if (px.cut >= 0 && px.in >= px.cut) {
+            fprintf(stderr, "rxproxy: cut after %lld bytes\n", px.in);
+            rx_end(&px, 0);
+        }
+    }
+}
+
+static int resume(uint32_t domid)
+{
+    xc_interface *xch = xc_interface_open(NULL, NULL, 0);
+    struct xs_handle *xs = xs_open(0);
+    int rc = 1;
+
+    if (!xch || !xs) {
+        fprintf(stderr, "xmig-probe: cannot open Xen interfaces\n");
+    } else if (xc_domain_resume(xch, domid, 1) < 0) {
+        fprintf(stderr, "xmig-probe: resume %u: %s\n", domid, strerror(errno));
+    } else if (!xs_resume_domain(xs, domid)) {
+        fprintf(stderr, "xmig-probe: xenstore resume %u: %s\n", domid,
+                strerror(errno));
+    } else {
+        rc = 0;
+    }
+    if (xs)
+        xs_close(xs);
+    if (xch)
+        xc_interface_close(xch);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "relay") == 0)
@@ -200,6 +495,10 @@ int main(int argc, char **argv)
         return nobody(argv + 2);
     if (argc > 2 && strcmp(argv[1], "sigdfl") == 0)
         return sigdfl(argv + 2);
+    if (argc > 2 && strcmp(argv[1], "rxproxy") == 0)
+        return rxproxy(argc, argv);
+    if (argc == 3 && strcmp(argv[1], "resume") == 0)
+        return resume((uint32_t)strtoul(argv[2], NULL, 10));
     xc_interface *xch;
     xc_dominfo_t info;
     uint32_t domid;

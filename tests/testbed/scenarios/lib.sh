@@ -5,6 +5,7 @@
 # for the full interface; in short:
 #
 #   tb_step NAME CMD...          run CMD as a timed step of the result
+#   tb_check NAME CMD...         the same, but a failure lets the next steps run
 #   tb_skip NAME WHY             record a step that does not apply here
 #   tb_note KEY VALUE            attach a value to the current step
 #   tb_metric KEY VALUE          attach a value to the scenario
@@ -125,6 +126,30 @@ tb_step() { # NAME CMD...
     "$@" || rc=$?
     (( rc == 0 )) || tb_fail "$(_tb_sub_error "step $name: '$*' failed (rc=$rc)")"
     _tb_end_step true
+}
+
+# tb_check NAME CMD...: a step whose failure fails the scenario at its
+# end, not at once: the steps after it still run and report (a scenario
+# of many independent cases).  Inside tb_attempts a failure at a testbed
+# fault is a tb_fail, so the attempt runs again.  CMD must not tb_fail.
+tb_check() {
+    local name=$1 rc=0 why
+    shift
+    [[ -z $_tb_step ]] || tb_fail "tb_check $name inside step $_tb_step"
+    _tb_step=$name
+    _tb_step_t0=$(_tb_now)
+    tb_log "step $name: $*"
+    "$@" || rc=$?
+    if (( rc == 0 )); then
+        _tb_end_step true
+        return 0
+    fi
+    why=$(_tb_sub_error "step $name: '$*' failed (rc=$rc)")
+    [[ -n $_tb_attempt ]] && _tb_testbed_fault >/dev/null && tb_fail "$why"
+    [[ -n $_tb_error ]] || _tb_error=$why
+    tb_log "FAIL (going on): $why"
+    _tb_end_step false "$why"
+    return 1
 }
 
 # Testbed faults.  QEMU 7.2's TCG emulates AMD SVM for Xen, and now and then
