@@ -349,12 +349,15 @@ static int peek(struct engine *e)
     return e->x->ops->logdirty_peek(e->x, e->domid, e->redirtied, e->p2m_size);
 }
 
-/* Send every pfn set in bm (or all when bm is NULL). */
+/*
+ * Send every pfn set in bm (or all when bm is NULL), in batches of the
+ * arena's size: it maps no more than that at once.
+ */
 static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
 {
     xmig_pfn_t batch[XMIG_MAX_BATCH];
     const uint64_t *skip = e->suspended ? NULL : e->redirtied;
-    unsigned int nb = 0;
+    unsigned int nb = 0, max = e->ap.batch;
     uint64_t done = 0;
     size_t pfn;
 
@@ -373,7 +376,7 @@ static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
             continue;
         }
         batch[nb++] = pfn;
-        if (nb == XMIG_MAX_BATCH) {
+        if (nb == max) {
             if (send_batch(e, batch, nb) < 0 || peek(e) < 0)
                 return -1;
             done += nb;

@@ -110,9 +110,19 @@ static int verify_stream(const char *path)
     return system(cmd);
 }
 
-static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
-                bool skip)
+struct run_opts {
+    enum xmig_domtype type;
+    bool live;
+    enum xmig_strategy strategy;
+    bool skip;
+    unsigned int batch; /* 0: the default */
+};
+
+static void run_with(const struct run_opts *o)
 {
+    enum xmig_domtype type = o->type;
+    bool live = o->live, skip = o->skip;
+    enum xmig_strategy strategy = o->strategy;
     static const size_t holes[] = {3, 700, 701};
     struct dbl_config c = {
         .type = type,
@@ -137,6 +147,8 @@ static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
     p.kind = XMIG_JOB_SAVE;
     p.engine = XMIG_ENGINE_XMIG;
     p.arena.strategy = strategy;
+    if (o->batch)
+        p.arena.batch = o->batch;
     p.domain = "guest";
     p.dest = path;
     p.live = live;
@@ -240,6 +252,35 @@ static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
     xmig_xen_close(x);
 }
 
+static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
+                bool skip)
+{
+    struct run_opts o = {type, live, strategy, skip, 0};
+
+    run_with(&o);
+}
+
+/* Every batch size the CLI accepts, PV (kept windows too) and PVH. */
+static void batches(void)
+{
+    static const unsigned int sizes[] = {1, 7, 512, 1023, 1024};
+    static const enum xmig_domtype types[] = {XMIG_DOM_PV, XMIG_DOM_PVH};
+    size_t i, t;
+
+    for (t = 0; t < 2; t++) {
+        for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            struct run_opts o = {types[t], true, XMIG_STRATEGY_ARENA, false,
+                                 sizes[i]};
+            int before = test_cur_failed;
+
+            run_with(&o);
+            if (test_cur_failed != before)
+                printf("  (%s, batch %u)\n", xmig_domtype_name(types[t]),
+                       sizes[i]);
+        }
+    }
+}
+
 /* An HVM guest with a device model: refused before anything happens. */
 static void hvm_refused(void)
 {
@@ -299,6 +340,9 @@ int main(void)
     TEST_DONE();
     TEST_START("pv, live, kernel strategy falls back without the ioctl");
     run(XMIG_DOM_PV, true, XMIG_STRATEGY_KERNEL, false);
+    TEST_DONE();
+    TEST_START("pv and pvh, live: every batch from 1 to 1024 pages");
+    batches();
     TEST_DONE();
     TEST_START("hvm with a device model: refused, guest untouched");
     hvm_refused();
