@@ -276,6 +276,11 @@ enum xmig_strategy xmig_arena_strategy(const xmig_arena *a)
     return a->strategy;
 }
 
+unsigned int xmig__arena_slots(const xmig_arena *a)
+{
+    return a->p.slots;
+}
+
 static int check_err(xmig_arena *a, const xmig_pfn_t *frames, unsigned int n,
                      const int *err)
 {

@@ -102,6 +102,12 @@ static inline void bit_set(uint64_t *bm, size_t i)
 }
 
 /* engine.c */
+/*
+ * The process's budget of windows kept across passes (a VMA each):
+ * reserve returns how many of want it grants, possibly 0.
+ */
+unsigned int xmig__kept_reserve(size_t want);
+void xmig__kept_release(unsigned int n);
 int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt);
 int xmig__engine_record(struct engine *e, uint32_t type, const void *body,
                         size_t len);

@@ -194,4 +194,7 @@ int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
                    xmig_pfn_t **p2m_r, size_t *nr_r, xmig_pfn_t **leaves_r,
                    uint64_t *generation_r);
 
+/* arena.c: how many windows the arena has room for. */
+unsigned int xmig__arena_slots(const xmig_arena *a);
+
 #endif /* XMIG_PRIVATE_H */

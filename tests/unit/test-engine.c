@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "test.h"
 #include "xen-double.h"
 
@@ -115,7 +116,10 @@ struct run_opts {
     bool live;
     enum xmig_strategy strategy;
     bool skip;
-    unsigned int batch; /* 0: the default */
+    unsigned int batch;      /* 0: the default */
+    size_t vma_limit;        /* the double's vm.max_map_count; 0: none */
+    unsigned int fail_after; /* 0, or new mappings before one ENOMEM */
+    enum { REUSE_USUAL, REUSE_ANY, REUSE_NONE } reuse;
 };
 
 static void run_with(const struct run_opts *o)
@@ -143,6 +147,9 @@ static void run_with(const struct run_opts *o)
     int fd = mkstemp(path), vr;
 
     close(fd);
+    dbl_set_vma_limit(x, o->vma_limit);
+    if (o->fail_after)
+        dbl_fail_map_after(x, o->fail_after);
     xmig_job_params_default(&p);
     p.kind = XMIG_JOB_SAVE;
     p.engine = XMIG_ENGINE_XMIG;
@@ -229,10 +236,21 @@ static void run_with(const struct run_opts *o)
      * Reuse across passes: PV live only, never PVH/HVM.  With skipping,
      * the double's PEEK is exact, so no page is sent twice to reuse.
      */
-    if (type == XMIG_DOM_PV && live && !skip)
+    if (o->reuse == REUSE_NONE)
+        ASSERT_U64_EQ(r.engine.reused, 0);
+    else if (o->reuse == REUSE_ANY)
+        ;
+    else if (type == XMIG_DOM_PV && live && !skip)
         ASSERT_TRUE(r.engine.reused > 0);
     else if (type != XMIG_DOM_PV)
         ASSERT_U64_EQ(r.engine.reused, 0);
+    if (o->vma_limit) {
+        /* It was reached, and never passed. */
+        ASSERT_TRUE(ds.vma_refusals > 0);
+        ASSERT_TRUE(ds.max_vmas <= o->vma_limit);
+    }
+    if (o->fail_after)
+        ASSERT_U64_EQ(ds.vma_refusals, 1);
     vr = verify_stream(path);
     if (vr != 0) {
         char cmd[600];
@@ -255,7 +273,7 @@ static void run_with(const struct run_opts *o)
 static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
                 bool skip)
 {
-    struct run_opts o = {type, live, strategy, skip, 0};
+    struct run_opts o = {type, live, strategy, skip, 0, 0, 0, REUSE_USUAL};
 
     run_with(&o);
 }
@@ -269,8 +287,9 @@ static void batches(void)
 
     for (t = 0; t < 2; t++) {
         for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-            struct run_opts o = {types[t], true, XMIG_STRATEGY_ARENA, false,
-                                 sizes[i]};
+            struct run_opts o = {types[t], true,       XMIG_STRATEGY_ARENA,
+                                 false,    sizes[i],   0,
+                                 0,        REUSE_USUAL};
             int before = test_cur_failed;
 
             run_with(&o);
@@ -279,6 +298,45 @@ static void batches(void)
                        sizes[i]);
         }
     }
+}
+
+/*
+ * PV windows kept across passes are a VMA each.  At vm.max_map_count
+ * (ENOMEM) the job gives them back and goes on per batch; a window that
+ * cannot be kept once is mapped per batch, and the kept ones still serve.
+ */
+static void vma_exhausted(void)
+{
+    struct run_opts o = {
+        XMIG_DOM_PV, true, XMIG_STRATEGY_ARENA, false, 64, 20, 0, REUSE_ANY};
+
+    run_with(&o);
+}
+
+static void keep_fails_once(void)
+{
+    struct run_opts o = {XMIG_DOM_PV, true, XMIG_STRATEGY_ARENA, false, 64,
+                         0,           10,   REUSE_USUAL};
+
+    run_with(&o);
+}
+
+/* Jobs of one process share the budget of kept windows. */
+static void keep_budget(void)
+{
+    struct run_opts o = {XMIG_DOM_PV, true, XMIG_STRATEGY_ARENA, false, 64,
+                         0,           0,    REUSE_NONE};
+    unsigned int all = xmig__kept_reserve(SIZE_MAX), again;
+
+    ASSERT_TRUE(all > 0);
+    run_with(&o); /* another job holds every window: nothing kept */
+    xmig__kept_release(all);
+    o.reuse = REUSE_USUAL;
+    run_with(&o);
+    /* Both jobs gave back what they took. */
+    again = xmig__kept_reserve(SIZE_MAX);
+    ASSERT_INT_EQ(again, all);
+    xmig__kept_release(again);
 }
 
 /* An HVM guest with a device model: refused before anything happens. */
@@ -343,6 +401,16 @@ int main(void)
     TEST_DONE();
     TEST_START("pv and pvh, live: every batch from 1 to 1024 pages");
     batches();
+    TEST_DONE();
+    TEST_START("pv, live: at vm.max_map_count the kept windows are given "
+               "back and the save completes");
+    vma_exhausted();
+    TEST_DONE();
+    TEST_START("pv, live: a window that cannot be kept is mapped per batch");
+    keep_fails_once();
+    TEST_DONE();
+    TEST_START("pv, live: jobs share the budget of kept windows");
+    keep_budget();
     TEST_DONE();
     TEST_START("hvm with a device model: refused, guest untouched");
     hvm_refused();

@@ -32,6 +32,13 @@ struct dbl {
     int fail_errno;
     int fail_next;
     unsigned int reclaim_delay_us;
+    /* Mappings (VMAs) alive now, and what bounds them. */
+    struct {
+        uintptr_t addr, end;
+    } * vma;
+    size_t nvma, vma_cap;
+    size_t vma_limit;    /* 0: none; else ENOMEM beyond it */
+    long vma_fail_after; /* -1: never; else new mappings before one ENOMEM */
     bool dead;
     struct dbl_guest g;
 };
@@ -71,6 +78,60 @@ static void set_del(struct dbl *d, uintptr_t a)
         }
         i = (i + 1) & (SET_SIZE - 1);
     }
+}
+
+/*
+ * Account for a new mapping as the kernel does for vm.max_map_count: each
+ * foreign mapping is a VMA of its own.  Fails with ENOMEM past the limit.
+ */
+static int vma_add(struct dbl *d, void *addr, unsigned int n)
+{
+    int rc = -1;
+
+    pthread_mutex_lock(&d->lock);
+    if ((d->vma_limit && d->nvma >= d->vma_limit) || d->vma_fail_after == 0) {
+        if (d->vma_fail_after == 0)
+            d->vma_fail_after = -1;
+        d->st.vma_refusals++;
+        errno = ENOMEM;
+        goto out;
+    }
+    if (d->nvma == d->vma_cap) {
+        size_t cap = d->vma_cap ? d->vma_cap * 2 : 64;
+        void *v = realloc(d->vma, cap * sizeof(*d->vma));
+
+        if (!v)
+            abort();
+        d->vma = v;
+        d->vma_cap = cap;
+    }
+    d->vma[d->nvma].addr = (uintptr_t)addr;
+    d->vma[d->nvma].end = (uintptr_t)addr + (size_t)n * PAGE;
+    d->nvma++;
+    if (d->nvma > d->st.max_vmas)
+        d->st.max_vmas = d->nvma;
+    if (d->vma_fail_after > 0)
+        d->vma_fail_after--;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+/* Mappings inside [addr, +n pages) are gone. */
+static void vma_del(struct dbl *d, void *addr, unsigned int n)
+{
+    uintptr_t a = (uintptr_t)addr, end = a + (size_t)n * PAGE;
+    size_t i = 0;
+
+    pthread_mutex_lock(&d->lock);
+    while (i < d->nvma) {
+        if (d->vma[i].addr >= a && d->vma[i].end <= end)
+            d->vma[i] = d->vma[--d->nvma];
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&d->lock);
 }
 
 uint64_t dbl_frame_word(xmig_pfn_t frame)
@@ -170,6 +231,7 @@ static void dbl_close(xmig_xen *x)
     struct dbl *d = D(x);
 
     pthread_mutex_destroy(&d->lock);
+    free(d->vma);
     free(d->set);
     free(d->hole);
     free(d->gen);
@@ -298,6 +360,11 @@ static void *dbl_map(xmig_xen *x, uint32_t domid, unsigned int n,
              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+    if (vma_add(d, p, n) < 0) {
+        munmap(p, (size_t)n * PAGE);
+        errno = ENOMEM;
+        return NULL;
+    }
     populate(x, p, n, frames, err);
     mprotect(p, (size_t)n * PAGE, PROT_READ);
     return p;
@@ -322,6 +389,7 @@ static int dbl_unmap(xmig_xen *x, void *addr, unsigned int n)
     d->st.unmap_calls++;
     pthread_mutex_unlock(&d->lock);
     forget(x, addr, n);
+    vma_del(d, addr, n);
     return munmap(addr, (size_t)n * PAGE);
 }
 
@@ -341,6 +409,9 @@ static int dbl_map_at(xmig_xen *x, uint32_t domid, void *addr, unsigned int n,
         return -1;
     }
     if (fail_call(d))
+        return -1;
+    /* A refill goes into the mapping that zap left. */
+    if (!refill && vma_add(d, addr, n) < 0)
         return -1;
     p = mmap(addr, (size_t)n * PAGE, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
@@ -362,6 +433,7 @@ static int dbl_reclaim(xmig_xen *x, void *addr, unsigned int n)
     if (d->reclaim_delay_us)
         usleep(d->reclaim_delay_us);
     forget(x, addr, n);
+    vma_del(d, addr, n);
     p = mmap(addr, (size_t)n * PAGE, PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     return p == MAP_FAILED ? -1 : 0;
@@ -703,6 +775,7 @@ xmig_xen *dbl_open(const struct dbl_config *c)
     d->gen = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->gen));
     d->set = calloc(SET_SIZE, sizeof(*d->set));
     d->fail_frame = XMIG_INVALID_FRAME;
+    d->vma_fail_after = -1;
     strcpy(d->g.name, "guest");
     pthread_mutex_init(&d->lock, NULL);
     for (i = 0; i < c->nr_holes; i++)
@@ -725,6 +798,16 @@ void dbl_fail_frame(xmig_xen *x, xmig_pfn_t frame, int errnum)
 void dbl_fail_next_map(xmig_xen *x, int errnum)
 {
     D(x)->fail_next = errnum;
+}
+
+void dbl_set_vma_limit(xmig_xen *x, size_t n)
+{
+    D(x)->vma_limit = n;
+}
+
+void dbl_fail_map_after(xmig_xen *x, unsigned int n)
+{
+    D(x)->vma_fail_after = n;
 }
 
 void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us)

@@ -27,6 +27,8 @@ struct dbl_stats {
     uint64_t map_calls, map_at_calls, refill_calls, unmap_calls, reclaim_calls,
         zap_calls, type_calls, peek_calls;
     uint64_t hole_maps; /* frames mapped that had no memory */
+    size_t max_vmas;    /* most mappings alive at once */
+    uint64_t vma_refusals;
 };
 
 /* What toolstack operations did to the guest. */
@@ -49,6 +51,10 @@ uint64_t dbl_frame_word(xmig_pfn_t frame);
 xmig_pfn_t dbl_pfn_to_frame(xmig_xen *x, xmig_pfn_t pfn);
 void dbl_fail_frame(xmig_xen *x, xmig_pfn_t frame, int errnum);
 void dbl_fail_next_map(xmig_xen *x, int errnum);
+/* At most n mappings alive at once (vm.max_map_count); 0: no limit. */
+void dbl_set_vma_limit(xmig_xen *x, size_t n);
+/* After n more new mappings, the next one fails once with ENOMEM. */
+void dbl_fail_map_after(xmig_xen *x, unsigned int n);
 void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us);
 void dbl_kill_domain(xmig_xen *x);
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s);
