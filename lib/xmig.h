@@ -69,6 +69,7 @@ struct xmig_dominfo {
     bool dying;
     unsigned int guest_width; /* bytes per guest word (PV: 4 or 8) */
     uint64_t nr_pages;        /* populated pages, as Xen counts them */
+    uint64_t max_pages;       /* the most it may have (xl's maxmem) */
     xmig_pfn_t max_gpfn;      /* highest gfn (HVM/PVH) */
     xmig_pfn_t shared_info_frame;
     unsigned int max_vcpu_id;

@@ -339,6 +339,46 @@ static void keep_budget(void)
     xmig__kept_release(again);
 }
 
+/*
+ * A PV guest sizes our copy of its p2m and our bitmaps with the max_pfn
+ * it writes itself: beyond what its maximum memory explains, refused
+ * before anything is read or allocated by it.
+ */
+static void huge_max_pfn(bool live)
+{
+    struct dbl_config c = {.type = XMIG_DOM_PV,
+                           .domid = 4,
+                           .nr_pfns = 3000,
+                           .max_pfn = 1ULL << 27};
+    char path[] = "/tmp/xmig-test-engine-XXXXXX";
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    struct dbl_stats ds;
+    xmig_xen *x = dbl_open(&c);
+    int fd = mkstemp(path);
+
+    close(fd);
+    xmig_job_params_default(&p);
+    p.kind = XMIG_JOB_SAVE;
+    p.engine = XMIG_ENGINE_XMIG;
+    p.domain = "guest";
+    p.dest = path;
+    p.live = live;
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "domain 4 claims a p2m of 134217728 "
+                                          "pfns") != NULL);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "at most 1048576") != NULL);
+    if (test_cur_failed)
+        printf("  error: %s\n", xmig_xen_error(x));
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.map_calls, 1); /* the shared info page, no more */
+    ASSERT_U64_EQ(ds.live_pages, 0);
+    ASSERT_INT_EQ(dbl_guest(x)->suspends, 0);
+    ASSERT_TRUE(!dbl_guest(x)->logdirty);
+    unlink(path);
+    xmig_xen_close(x);
+}
+
 /* An HVM guest with a device model: refused before anything happens. */
 static void hvm_refused(void)
 {
@@ -411,6 +451,10 @@ int main(void)
     TEST_DONE();
     TEST_START("pv, live: jobs share the budget of kept windows");
     keep_budget();
+    TEST_DONE();
+    TEST_START("pv: a max_pfn beyond 4 x maxmem is refused, live or not");
+    huge_max_pfn(true);
+    huge_max_pfn(false);
     TEST_DONE();
     TEST_START("hvm with a device model: refused, guest untouched");
     hvm_refused();

@@ -185,7 +185,7 @@ static bool fill_frame(xmig_xen *x, xmig_pfn_t f, uint64_t *w)
     if (d->c.type == XMIG_DOM_PV && f == SHINFO_MFN) {
         struct shared_info *s = (struct shared_info *)w;
 
-        s->arch.max_pfn = d->c.nr_pfns;
+        s->arch.max_pfn = d->c.max_pfn ? d->c.max_pfn : d->c.nr_pfns;
         s->arch.pfn_to_mfn_frame_list_list = FLL_MFN;
         return true;
     }
@@ -271,6 +271,7 @@ static int dbl_domain_info(xmig_xen *x, uint32_t domid,
     info_r->type = d->c.type;
     info_r->guest_width = 8;
     info_r->nr_pages = d->c.nr_pfns - d->c.nr_holes;
+    info_r->max_pages = d->c.max_pages ? d->c.max_pages : d->c.nr_pfns;
     info_r->max_gpfn = d->c.nr_pfns - 1;
     info_r->shared_info_frame = SHINFO_MFN;
     snprintf(info_r->name, sizeof(info_r->name), "%s", d->g.name);

@@ -18,8 +18,10 @@ struct dbl_config {
     size_t nr_pfns;      /* guest pfns 0 .. nr_pfns-1 */
     const size_t *holes; /* pfns with no memory */
     size_t nr_holes;
-    bool zap;        /* kernel has the batched unmap */
-    bool pagetables; /* PV: pfn 1 is a pinned L4 */
+    bool zap;           /* kernel has the batched unmap */
+    bool pagetables;    /* PV: pfn 1 is a pinned L4 */
+    uint64_t max_pages; /* xl's maxmem; 0: nr_pfns */
+    uint64_t max_pfn;   /* PV: what shared info claims; 0: nr_pfns */
 };
 
 struct dbl_stats {
