@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /* The test double of Xen; see xen-double.h. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -40,6 +41,9 @@ struct dbl {
     size_t vma_limit;    /* 0: none; else ENOMEM beyond it */
     long vma_fail_after; /* -1: never; else new mappings before one ENOMEM */
     bool dead;
+    bool destroying;       /* the toolstack is tearing it down */
+    bool destroying_name;  /* ... and left its xenstore entries */
+    unsigned int dying_in; /* domain_info calls until Xen says dying */
     struct dbl_guest g;
 };
 
@@ -267,6 +271,8 @@ static int dbl_domain_info(xmig_xen *x, uint32_t domid,
         xmig__seterr(x, ESRCH, "domain %u does not exist", domid);
         return -1;
     }
+    if (d->destroying && (!d->dying_in || --d->dying_in == 0))
+        info_r->dying = true;
     info_r->domid = domid;
     info_r->type = d->c.type;
     info_r->guest_width = 8;
@@ -274,7 +280,8 @@ static int dbl_domain_info(xmig_xen *x, uint32_t domid,
     info_r->max_pages = d->c.max_pages ? d->c.max_pages : d->c.nr_pfns;
     info_r->max_gpfn = d->c.nr_pfns - 1;
     info_r->shared_info_frame = SHINFO_MFN;
-    snprintf(info_r->name, sizeof(info_r->name), "%s", d->g.name);
+    if (!d->destroying || d->destroying_name)
+        snprintf(info_r->name, sizeof(info_r->name), "%s", d->g.name);
     return 0;
 }
 
@@ -319,6 +326,8 @@ static void populate(xmig_xen *x, uint8_t *addr, unsigned int n,
 
         if (d->dead) {
             err[i] = ESRCH;
+        } else if (d->destroying) {
+            err[i] = EBUSY; /* its memory is being relinquished */
         } else if (frames[i] == d->fail_frame && d->fail_errno) {
             err[i] = d->fail_errno;
         } else if (!fill_frame(x, frames[i], w)) {
@@ -826,6 +835,17 @@ void dbl_kill_domain(xmig_xen *x)
 struct dbl_guest *dbl_guest(xmig_xen *x)
 {
     return &D(x)->g;
+}
+
+void dbl_destroy_begin(xmig_xen *x, bool keep_name, unsigned int polls)
+{
+    struct dbl *d = D(x);
+
+    pthread_mutex_lock(&d->lock);
+    d->destroying = true;
+    d->destroying_name = keep_name;
+    d->dying_in = polls ? polls : UINT_MAX;
+    pthread_mutex_unlock(&d->lock);
 }
 
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s)

@@ -59,6 +59,13 @@ void dbl_set_vma_limit(xmig_xen *x, size_t n);
 void dbl_fail_map_after(xmig_xen *x, unsigned int n);
 void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us);
 void dbl_kill_domain(xmig_xen *x);
+/*
+ * The toolstack starts destroying the domain: every map fails with EBUSY
+ * (its memory is being relinquished) while it still looks alive.  Its
+ * xenstore entries are gone unless keep_name; Xen says it is dying after
+ * polls more domain_info calls (0: not before the test ends).
+ */
+void dbl_destroy_begin(xmig_xen *x, bool keep_name, unsigned int polls);
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s);
 /* How often the guest wrote pfn (word 1 of its page says the same). */
 uint32_t dbl_pfn_gen(xmig_xen *x, xmig_pfn_t pfn);
