@@ -312,7 +312,9 @@ static int cmd_bench_map(int argc, char **argv)
         if (bench_one(x, &info, &f, &p, &runs[i]) < 0)
             goto out;
     }
-    if (xmig_domain_info(x, domid, &after) < 0) {
+    /* Being destroyed, it may have lasted until the end: not a result. */
+    if (xmig_domain_vanished(x, &info, 0) ||
+        xmig_domain_info(x, domid, &after) < 0) {
         cli_error("domain %u vanished during the benchmark", domid);
         goto out;
     }
