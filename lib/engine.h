@@ -87,7 +87,7 @@ struct engine {
     struct reuse *cache;
     xmig_window **kept; /* windows of keep, given back at the end */
     size_t nkept;
-    bool cache_full; /* the kept windows ran out: map the rest per batch */
+    bool cache_full; /* keeping has ended: map the rest per batch */
     uint8_t (*ptbuf)[XMIG_PAGE_SIZE]; /* normalised page tables of a batch */
 };
 
