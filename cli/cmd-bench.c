@@ -33,14 +33,16 @@ static uint64_t page_sum(uint64_t h, const uint64_t *w)
     return h;
 }
 
-static void explain_failure(xmig_xen *x, uint32_t domid)
+/*
+ * A domain destroyed under the benchmark fails its maps with whatever
+ * errno the teardown has reached: say what happened, whichever it was.
+ */
+static void explain_failure(xmig_xen *x, const struct xmig_dominfo *info,
+                            int errnum, const char *msg)
 {
-    struct xmig_dominfo now;
-    char msg[256];
-
-    snprintf(msg, sizeof(msg), "%s", xmig_xen_error(x));
-    if (xmig_domain_info(x, domid, &now) < 0 || now.dying || now.shutdown)
-        cli_error("domain %u vanished during the benchmark (%s)", domid, msg);
+    if (xmig_domain_vanished(x, info, errnum))
+        cli_error("domain %u vanished during the benchmark (%s)", info->domid,
+                  msg);
     else
         cli_error("%s", msg);
 }
@@ -53,7 +55,8 @@ static int bench_one(xmig_xen *x, const struct xmig_dominfo *info,
     uint64_t t0, sum = 0xcbf29ce484222325ULL;
     xmig_arena *a;
     size_t off;
-    int rc = -1;
+    int rc = -1, map_errno = 0;
+    char map_err[256] = "";
 
     r->have_perfc = xmig_perfc_reset(x) == 0;
     t0 = xmig_now_ns();
@@ -70,7 +73,8 @@ static int bench_one(xmig_xen *x, const struct xmig_dominfo *info,
         unsigned int i;
 
         if (!w) {
-            explain_failure(x, info->domid);
+            map_errno = errno ? errno : EIO;
+            snprintf(map_err, sizeof(map_err), "%s", xmig_xen_error(x));
             goto out;
         }
         for (i = 0; i < n; i++)
@@ -79,7 +83,10 @@ static int bench_one(xmig_xen *x, const struct xmig_dominfo *info,
     }
     rc = 0;
 out:
-    /* Unmapping is part of the cost: the clock stops once all is drained. */
+    /*
+     * Unmapping is part of the cost: the clock stops once all is drained.
+     * After a failed map, our mappings go before we look at the domain.
+     */
     if (xmig_arena_drain(a) < 0 && rc == 0) {
         cli_error("%s", xmig_xen_error(x));
         rc = -1;
@@ -91,6 +98,8 @@ out:
     }
     r->wall_s = (double)(xmig_now_ns() - t0) / 1e9;
     r->checksum = sum;
+    if (map_errno)
+        explain_failure(x, info, map_errno, map_err);
     if (rc == 0 && r->have_perfc) {
         r->have_perfc =
             xmig_perfc_read(x, XMIG_PERFC_PTWR, &r->ptwr) == 0 &&
@@ -289,7 +298,7 @@ static int cmd_bench_map(int argc, char **argv)
         goto out;
     }
     if (xmig_frames_scan(x, &info, &f) < 0) {
-        explain_failure(x, domid);
+        explain_failure(x, &info, errno, xmig_xen_error(x));
         goto out;
     }
     if (!f.n) {
@@ -303,7 +312,9 @@ static int cmd_bench_map(int argc, char **argv)
         if (bench_one(x, &info, &f, &p, &runs[i]) < 0)
             goto out;
     }
-    if (xmig_domain_info(x, domid, &after) < 0) {
+    /* Being destroyed, it may have lasted until the end: not a result. */
+    if (xmig_domain_vanished(x, &info, 0) ||
+        xmig_domain_info(x, domid, &after) < 0) {
         cli_error("domain %u vanished during the benchmark", domid);
         goto out;
     }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * The mapping arena: every foreign mapping of a job is made and dropped
- * here, so that how much an unmap costs is decided in one place.
+ * here, so that how much an unmap costs is decided in one place.  When a
+ * map fails, xmig_domain_vanished() tells whether the domain went away.
  *
  * per-batch  map, use and munmap every batch, exactly as libxenguest does.
  *            In a PV dom0 each munmap'd page is a trapped, emulated PTE write.
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "private.h"
 
@@ -274,6 +276,11 @@ err:
 enum xmig_strategy xmig_arena_strategy(const xmig_arena *a)
 {
     return a->strategy;
+}
+
+unsigned int xmig__arena_slots(const xmig_arena *a)
+{
+    return a->p.slots;
 }
 
 static int check_err(xmig_arena *a, const xmig_pfn_t *frames, unsigned int n,
@@ -570,4 +577,46 @@ int xmig_arena_close(xmig_arena *a)
     free(a->slots);
     free(a);
     return rc;
+}
+
+/* How long a domain that is being destroyed may still look alive. */
+#define VANISH_WAIT_MS 2000
+#define VANISH_POLL_MS 50
+
+static bool gone_now(xmig_xen *x, const struct xmig_dominfo *before)
+{
+    struct xmig_dominfo now;
+
+    if (xmig_domain_info(x, before->domid, &now) < 0)
+        return true;
+    /* xl removes the domain from xenstore before it destroys it. */
+    return now.dying || now.shutdown || (before->name[0] && !now.name[0]);
+}
+
+/*
+ * While Xen relinquishes a destroyed domain's memory, which takes a while
+ * for a large one, maps of its frames fail (EBUSY for a page already
+ * freed, ESRCH, EINVAL), yet the domain is not flagged dying until all
+ * of it is done (XEN_DOMINF_dying means DOMDYING_dead).  Such an errno on
+ * a domain that still looks alive gets a little time to tell.
+ */
+bool xmig_domain_vanished(xmig_xen *x, const struct xmig_dominfo *before,
+                          int errnum)
+{
+    const struct timespec poll = {0, VANISH_POLL_MS * 1000000L};
+    bool teardown = errnum == EBUSY || errnum == ESRCH || errnum == EINVAL ||
+                    errnum == ENOENT;
+    char err[sizeof(x->err)];
+    int waited = 0, saved = errno;
+    bool gone;
+
+    memcpy(err, x->err, sizeof(err));
+    while (!(gone = gone_now(x, before)) && teardown &&
+           waited < VANISH_WAIT_MS) {
+        nanosleep(&poll, NULL);
+        waited += VANISH_POLL_MS;
+    }
+    memcpy(x->err, err, sizeof(err));
+    errno = saved;
+    return gone;
 }

@@ -7,11 +7,72 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "engine.h"
+
+/*
+ * Kept windows are a VMA each (privcmd mappings never merge), and
+ * vm.max_map_count bounds the VMAs of the whole process: every job of
+ * xmigd, its per-batch mappings, libraries, heap and thread stacks.  All
+ * jobs together keep at most half of it; what does not fit is mapped per
+ * batch, as stock does.
+ */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static long kept_left = -1; /* windows; -1: not read yet */
+
+static long kept_budget(void)
+{
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+    long n = 0;
+
+    if (f) {
+        if (fscanf(f, "%ld", &n) != 1)
+            n = 0;
+        fclose(f);
+    }
+    if (n <= 0 || n > INT_MAX)
+        n = 65530; /* Linux's default */
+    return n / 2;
+}
+
+unsigned int xmig__kept_reserve(size_t want)
+{
+    unsigned int n;
+
+    pthread_mutex_lock(&kept_lock);
+    if (kept_left < 0)
+        kept_left = kept_budget();
+    n = want < (size_t)kept_left ? (unsigned int)want : (unsigned int)kept_left;
+    kept_left -= n;
+    pthread_mutex_unlock(&kept_lock);
+    return n;
+}
+
+void xmig__kept_release(unsigned int n)
+{
+    pthread_mutex_lock(&kept_lock);
+    kept_left += n;
+    pthread_mutex_unlock(&kept_lock);
+}
+
+/* Close the arena of kept windows and return its share of the budget. */
+static int close_keep(xmig_arena *keep)
+{
+    unsigned int slots;
+    int rc;
+
+    if (!keep)
+        return 0;
+    slots = xmig__arena_slots(keep);
+    rc = xmig_arena_close(keep);
+    xmig__kept_release(slots);
+    return rc;
+}
 
 /*
  * Copy the head of iov into the bounce buffer, as much as fits: the
@@ -189,6 +250,38 @@ static void add_stats(struct xmig_arena_stats *sum, const xmig_arena *a)
 }
 
 /*
+ * A window that cannot be kept ends keeping for this job: all slots are
+ * taken, or the mapping failed (vm.max_map_count, a domain error).  The
+ * rest is mapped per batch, as stock does, and a real error shows there.
+ */
+static void stop_keeping(struct engine *e)
+{
+    if (errno != ENOSPC)
+        xmig__log(e->x, XMIG_LOG_INFO,
+                  "domain %u: keeping no more mappings across passes (%s)",
+                  e->domid, e->x->err);
+    e->cache_full = true;
+}
+
+/*
+ * The kept windows hold the VMAs that a batch needs (ENOMEM: the process
+ * is at vm.max_map_count): give every one back, and wait until they are
+ * unmapped, rather than fail the job.
+ */
+static int shed_kept(struct engine *e)
+{
+    xmig__log(e->x, XMIG_LOG_INFO,
+              "domain %u: out of mappings (%s): giving back the %zu kept "
+              "across passes",
+              e->domid, e->x->err, e->nkept);
+    while (e->nkept)
+        xmig_arena_release(e->keep, e->kept[--e->nkept]);
+    memset(e->cache, 0, e->p2m_size * sizeof(*e->cache));
+    e->cache_full = true;
+    return xmig_arena_drain(e->keep);
+}
+
+/*
  * One PAGE_DATA record for up to XMIG_MAX_BATCH pfns.  Types are read at
  * the time of sending, as the receiver expects; pages are written straight
  * from their mappings.
@@ -204,7 +297,7 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
     uint32_t rh[2];
     xmig_window *w = NULL, *wk = NULL;
     bool pv = e->info.type == XMIG_DOM_PV;
-    unsigned int i, nd = 0, nmap = 0, npt = 0, niov;
+    unsigned int i, nd = 0, nmap, reused, npt = 0, niov;
     uint64_t t0;
     int rc = -1;
 
@@ -229,18 +322,23 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
         if (frames[i] == XMIG_INVALID_FRAME)
             t = PFINFO_XTAB;
         types[i] = t;
-        if (!type_has_data(t))
-            continue;
-        page[nd] = NULL;
+        if (type_has_data(t))
+            idx[nd++] = i;
+    }
+
+again:
+    for (i = 0, nmap = 0, reused = 0; i < nd; i++) {
+        unsigned int k = idx[i];
+
+        page[i] = NULL;
         /* PV: a mapping kept from an earlier pass, if the p2m agrees. */
-        if (e->cache && e->cache[pfns[i]].page &&
-            e->cache[pfns[i]].mfn == frames[i]) {
-            page[nd] = e->cache[pfns[i]].page;
-            e->st->reused++;
+        if (e->cache && e->cache[pfns[k]].page &&
+            e->cache[pfns[k]].mfn == frames[k]) {
+            page[i] = e->cache[pfns[k]].page;
+            reused++;
         } else {
-            want[nmap++] = frames[i];
+            want[nmap++] = frames[k];
         }
-        idx[nd++] = i;
     }
 
     /*
@@ -255,23 +353,25 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
          * Also after suspend: kept windows are unmapped in the background
          * once END is out, the per-batch ones inside the downtime.
          */
-        bool keep = e->keep && !e->cache_full;
-
-        if (keep) {
+        if (e->keep && !e->cache_full) {
             wk = xmig_arena_map(e->keep, want, nmap, NULL);
-            if (!wk && errno == ENOSPC)
-                e->cache_full = true;
-            else if (!wk)
-                goto out;
-            else
+            if (wk)
                 e->kept[e->nkept++] = wk;
+            else
+                stop_keeping(e);
         }
         if (!wk) {
             w = xmig_arena_map(e->arena, want, nmap, NULL);
+            if (!w && errno == ENOMEM && e->nkept) {
+                if (shed_kept(e) < 0)
+                    goto out;
+                goto again;
+            }
             if (!w)
                 goto out;
         }
     }
+    e->st->reused += reused;
     for (i = 0, nmap = 0; i < nd; i++) {
         unsigned int k = idx[i];
 
@@ -349,12 +449,15 @@ static int peek(struct engine *e)
     return e->x->ops->logdirty_peek(e->x, e->domid, e->redirtied, e->p2m_size);
 }
 
-/* Send every pfn set in bm (or all when bm is NULL). */
+/*
+ * Send every pfn set in bm (or all when bm is NULL), in batches of the
+ * arena's size: it maps no more than that at once.
+ */
 static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
 {
     xmig_pfn_t batch[XMIG_MAX_BATCH];
     const uint64_t *skip = e->suspended ? NULL : e->redirtied;
-    unsigned int nb = 0;
+    unsigned int nb = 0, max = e->ap.batch;
     uint64_t done = 0;
     size_t pfn;
 
@@ -373,7 +476,7 @@ static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
             continue;
         }
         batch[nb++] = pfn;
-        if (nb == XMIG_MAX_BATCH) {
+        if (nb == max) {
             if (send_batch(e, batch, nb) < 0 || peek(e) < 0)
                 return -1;
             done += nb;
@@ -482,7 +585,7 @@ static void cleanup(struct engine *e, xmig_arena **tail_r)
     add_stats(&e->st->arena, e->arena);
     add_stats(&e->st->arena, e->keep);
     xmig_arena_close(e->arena);
-    xmig_arena_close(e->keep);
+    close_keep(e->keep);
     xmig__pv_cleanup(e);
     free(e->kept);
     free(e->dirty);
@@ -491,6 +594,47 @@ static void cleanup(struct engine *e, xmig_arena **tail_r)
     free(e->bounce);
     free(e->cache);
     free(e->ptbuf);
+}
+
+/*
+ * PV, live: room for the whole guest, mapped once and read every pass, as
+ * far as the budget goes.  Without it the job maps per batch.
+ */
+static void open_keep(struct engine *e)
+{
+    struct xmig_arena_params kp = e->ap;
+
+    kp.slots = xmig__kept_reserve((e->p2m_size + kp.batch - 1) / kp.batch + 1);
+    if (!kp.slots) {
+        xmig__log(e->x, XMIG_LOG_INFO,
+                  "domain %u: every mapping that may be kept is in use: "
+                  "mapping per batch",
+                  e->domid);
+        return;
+    }
+    /*
+     * Its thread only works once the stream is over (see cleanup), so it
+     * never contends with the mapping of a pass for the mmap lock.
+     */
+    kp.background = true;
+    kp.reclaim = 1;
+    e->keep = xmig_arena_open(e->x, e->domid, &kp);
+    if (!e->keep)
+        xmig__kept_release(kp.slots);
+    e->cache = calloc(e->p2m_size, sizeof(*e->cache));
+    e->kept = calloc(kp.slots, sizeof(*e->kept));
+    if (!e->keep || !e->cache || !e->kept) {
+        xmig__log(e->x, XMIG_LOG_INFO,
+                  "domain %u: cannot keep mappings across passes (%s): "
+                  "mapping per batch",
+                  e->domid, e->keep ? "out of memory" : e->x->err);
+        close_keep(e->keep);
+        e->keep = NULL;
+        free(e->cache);
+        e->cache = NULL;
+        free(e->kept);
+        e->kept = NULL;
+    }
 }
 
 int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
@@ -541,26 +685,8 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
             goto out;
         }
     }
-    if (pv && live) {
-        /* Room for the whole guest, mapped once and read every pass. */
-        struct xmig_arena_params kp = e.ap;
-
-        kp.slots = (unsigned int)((e.p2m_size + kp.batch - 1) / kp.batch) + 1;
-        /*
-         * Its thread only works once the stream is over (see cleanup), so
-         * it never contends with the mapping of a pass for the mmap lock.
-         */
-        kp.background = true;
-        kp.reclaim = 1;
-        e.keep = xmig_arena_open(x, e.domid, &kp);
-        e.cache = calloc(e.p2m_size, sizeof(*e.cache));
-        e.kept = calloc(kp.slots, sizeof(*e.kept));
-        if (!e.keep || !e.cache || !e.kept) {
-            if (e.keep)
-                xmig__seterr(x, ENOMEM, "out of memory");
-            goto out;
-        }
-    }
+    if (pv && live)
+        open_keep(&e);
 
     if (write_headers(&e) < 0 || (pv && xmig__pv_static(&e) < 0) ||
         write_cpu_policy(&e) < 0 ||
@@ -592,6 +718,6 @@ int xmig__engine_tail_close(xmig_arena *tail, struct xmig_engine_stats *st)
         return 0;
     rc = xmig_arena_drain(tail);
     add_stats(&st->arena, tail);
-    xmig_arena_close(tail);
+    close_keep(tail);
     return rc;
 }

@@ -87,7 +87,7 @@ struct engine {
     struct reuse *cache;
     xmig_window **kept; /* windows of keep, given back at the end */
     size_t nkept;
-    bool cache_full; /* the kept windows ran out: map the rest per batch */
+    bool cache_full; /* keeping has ended: map the rest per batch */
     uint8_t (*ptbuf)[XMIG_PAGE_SIZE]; /* normalised page tables of a batch */
 };
 
@@ -102,6 +102,12 @@ static inline void bit_set(uint64_t *bm, size_t i)
 }
 
 /* engine.c */
+/*
+ * The process's budget of windows kept across passes (a VMA each):
+ * reserve returns how many of want it grants, possibly 0.
+ */
+unsigned int xmig__kept_reserve(size_t want);
+void xmig__kept_release(unsigned int n);
 int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt);
 int xmig__engine_record(struct engine *e, uint32_t type, const void *body,
                         size_t len);

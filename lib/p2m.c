@@ -18,6 +18,27 @@
 #define PTE_PSE 0x80ULL
 #define PTE_MFN_MASK 0x000ffffffffff000ULL
 
+/* 4 GiB worth of pfns, and the most any PV guest may claim. */
+#define P2M_FLOOR (1ULL << (32 - XMIG_PAGE_SHIFT))
+#define P2M_CEILING (1ULL << 40)
+
+/*
+ * The guest writes max_pfn itself, and we size our copy of its p2m and
+ * our bitmaps by it: a hostile guest must not make dom0 allocate at will.
+ * Linux sizes its p2m to its maximum reservation plus the holes of its
+ * e820 that it remaps or maps 1:1 (arch/x86/xen/setup.c), so an honest
+ * guest fits in four times its maximum (xl's maxmem; ballooning up to it
+ * needs the room), and at least 4 GiB worth of pfns, for small guests
+ * with a hole below 4 GiB.
+ */
+static uint64_t p2m_limit(const struct xmig_dominfo *info)
+{
+    uint64_t lim =
+        info->max_pages < P2M_CEILING / 4 ? 4 * info->max_pages : P2M_CEILING;
+
+    return lim < P2M_FLOOR ? P2M_FLOOR : lim;
+}
+
 /* Copy one guest frame; used for the few control pages on the way. */
 static int read_frame(xmig_xen *x, uint32_t domid, xmig_pfn_t mfn, void *buf)
 {
@@ -202,10 +223,19 @@ int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
         return -1;
 
     nr = arch.max_pfn;
-    if (nr == 0 || nr > (1UL << 40)) {
-        xmig__seterr(x, EINVAL,
-                     "domain %u publishes no usable p2m (max_pfn %lu)",
-                     info->domid, arch.max_pfn);
+    if (nr == 0) {
+        xmig__seterr(x, EINVAL, "domain %u publishes no p2m (max_pfn 0)",
+                     info->domid);
+        return -1;
+    }
+    if (arch.max_pfn > p2m_limit(info)) {
+        xmig__seterr(x, E2BIG,
+                     "domain %u claims a p2m of %lu pfns (max_pfn), more "
+                     "than it can use: at most %llu (4 x its maximum of %llu "
+                     "pages, at least 4 GiB worth): refused",
+                     info->domid, arch.max_pfn,
+                     (unsigned long long)p2m_limit(info),
+                     (unsigned long long)info->max_pages);
         return -1;
     }
     p2m = malloc(nr * sizeof(*p2m));

@@ -242,4 +242,7 @@ int xmig__journal_set(struct xmig__journal *jn, const char *key,
                       const char *value);
 void xmig__journal_close(struct xmig__journal *jn, bool remove);
 
+/* arena.c: how many windows the arena has room for. */
+unsigned int xmig__arena_slots(const xmig_arena *a);
+
 #endif /* XMIG_PRIVATE_H */

@@ -180,6 +180,7 @@ static int xen_domain_info(xmig_xen *x, uint32_t domid,
     memcpy(info_r->uuid, info.handle, sizeof(info_r->uuid));
     info_r->dying = info.dying;
     info_r->nr_pages = info.nr_pages;
+    info_r->max_pages = info.max_memkb / (XMIG_PAGE_SIZE / 1024);
     info_r->shared_info_frame = info.shared_info_frame;
     info_r->max_vcpu_id = info.max_vcpu_id;
     if (info_r->type == XMIG_DOM_PV) {

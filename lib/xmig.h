@@ -70,6 +70,7 @@ struct xmig_dominfo {
     bool dying;
     unsigned int guest_width; /* bytes per guest word (PV: 4 or 8) */
     uint64_t nr_pages;        /* populated pages, as Xen counts them */
+    uint64_t max_pages;       /* the most it may have (xl's maxmem) */
     xmig_pfn_t max_gpfn;      /* highest gfn (HVM/PVH) */
     xmig_pfn_t shared_info_frame;
     unsigned int max_vcpu_id;
@@ -174,6 +175,14 @@ void xmig_arena_get_stats(const xmig_arena *a, struct xmig_arena_stats *s);
  * NULL-safe.  Returns -1 if a reclaim failed at any point.
  */
 int xmig_arena_close(xmig_arena *a);
+/*
+ * After mapping (or reading) the domain `before' describes failed with
+ * errnum: whether the domain is gone or on its way out, so that the
+ * failure can be reported as that.  May wait up to 2 s for Xen to say so.
+ * The handle's error message is left as it was.
+ */
+bool xmig_domain_vanished(xmig_xen *x, const struct xmig_dominfo *before,
+                          int errnum);
 
 /* ------------------------------------------------------------------ */
 /* Hypervisor software counters (Xen built with CONFIG_PERF_COUNTERS). */

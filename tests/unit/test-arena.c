@@ -2,6 +2,7 @@
 /* The mapping arena against the test double. */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "test.h"
 #include "xen-double.h"
@@ -248,6 +249,75 @@ static void test_kernel_fallback(void)
     xmig_xen_close(x);
 }
 
+enum teardown {
+    ALIVE_EBUSY, /* a live domain whose frame fails with EBUSY */
+    ALIVE_EPERM, /* ... with an errno no teardown gives */
+    XL_DESTROY,  /* xl destroy: xenstore entries gone, memory going */
+    DYING_LATER, /* no xenstore change; Xen says dying after a while */
+    GONE,        /* no such domain any more */
+};
+
+/*
+ * A map that fails while the domain is destroyed fails with the errno of
+ * whichever stage the teardown is at: the domain must count as vanished
+ * all the same, and a live one must not.
+ */
+static void test_vanished(enum teardown how)
+{
+    xmig_xen *x = guest(64, false);
+    struct xmig_arena_params p = params(XMIG_STRATEGY_ARENA, 16, false);
+    struct xmig_dominfo info;
+    struct dbl_stats ds;
+    struct timespec t0, t1;
+    xmig_arena *a = xmig_arena_open(x, 3, &p);
+    xmig_window *w;
+    char msg[256];
+    double secs;
+    bool gone;
+    int err;
+
+    ASSERT_INT_EQ(xmig_domain_info(x, 3, &info), 0);
+    switch (how) {
+    case ALIVE_EBUSY:
+        dbl_fail_frame(x, 5, EBUSY);
+        break;
+    case ALIVE_EPERM:
+        dbl_fail_frame(x, 5, EPERM);
+        break;
+    case XL_DESTROY:
+        dbl_destroy_begin(x, false, 0);
+        break;
+    case DYING_LATER:
+        dbl_destroy_begin(x, true, 4);
+        break;
+    case GONE:
+        dbl_kill_domain(x);
+        break;
+    }
+    w = xmig_arena_map(a, frames, 16, NULL);
+    err = errno;
+    ASSERT_PTR_NULL(w);
+    ASSERT_INT_EQ(err, how == GONE          ? ESRCH
+                       : how == ALIVE_EPERM ? EPERM
+                                            : EBUSY);
+    snprintf(msg, sizeof(msg), "%s", xmig_xen_error(x));
+    ASSERT_TRUE(strstr(msg, "cannot map frame") != NULL);
+    ASSERT_INT_EQ(xmig_arena_close(a), 0);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    gone = xmig_domain_vanished(x, &info, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ASSERT_INT_EQ(gone, how != ALIVE_EBUSY && how != ALIVE_EPERM);
+    /* The error stays the map's. */
+    ASSERT_TRUE(strcmp(xmig_xen_error(x), msg) == 0);
+    /* Only a teardown's errno on a live-looking domain is waited for. */
+    ASSERT_TRUE(secs < (how == ALIVE_EBUSY ? 5.0 : 0.5));
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.live_pages, 0);
+    xmig_xen_close(x);
+}
+
 int main(void)
 {
     static const struct {
@@ -297,6 +367,21 @@ int main(void)
     TEST_DONE();
     TEST_START("kernel: falls back to arena without the ioctl");
     test_kernel_fallback();
+    TEST_DONE();
+    TEST_START("vanished: EBUSY while xl destroys the domain");
+    test_vanished(XL_DESTROY);
+    TEST_DONE();
+    TEST_START("vanished: EBUSY until Xen flags the domain dying");
+    test_vanished(DYING_LATER);
+    TEST_DONE();
+    TEST_START("vanished: ESRCH, the domain is gone");
+    test_vanished(GONE);
+    TEST_DONE();
+    TEST_START("vanished: not a live domain's EBUSY");
+    test_vanished(ALIVE_EBUSY);
+    TEST_DONE();
+    TEST_START("vanished: not a live domain's EPERM, and no waiting");
+    test_vanished(ALIVE_EPERM);
     TEST_DONE();
     return TEST_EXIT();
 }

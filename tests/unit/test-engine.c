@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "test.h"
 #include "xen-double.h"
 
@@ -110,9 +111,22 @@ static int verify_stream(const char *path)
     return system(cmd);
 }
 
-static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
-                bool skip)
+struct run_opts {
+    enum xmig_domtype type;
+    bool live;
+    enum xmig_strategy strategy;
+    bool skip;
+    unsigned int batch;      /* 0: the default */
+    size_t vma_limit;        /* the double's vm.max_map_count; 0: none */
+    unsigned int fail_after; /* 0, or new mappings before one ENOMEM */
+    enum { REUSE_USUAL, REUSE_ANY, REUSE_NONE } reuse;
+};
+
+static void run_with(const struct run_opts *o)
 {
+    enum xmig_domtype type = o->type;
+    bool live = o->live, skip = o->skip;
+    enum xmig_strategy strategy = o->strategy;
     static const size_t holes[] = {3, 700, 701};
     struct dbl_config c = {
         .type = type,
@@ -133,10 +147,15 @@ static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
     int fd = mkstemp(path), vr;
 
     close(fd);
+    dbl_set_vma_limit(x, o->vma_limit);
+    if (o->fail_after)
+        dbl_fail_map_after(x, o->fail_after);
     xmig_job_params_default(&p);
     p.kind = XMIG_JOB_SAVE;
     p.engine = XMIG_ENGINE_XMIG;
     p.arena.strategy = strategy;
+    if (o->batch)
+        p.arena.batch = o->batch;
     p.domain = "guest";
     p.dest = path;
     p.live = live;
@@ -217,10 +236,21 @@ static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
      * Reuse across passes: PV live only, never PVH/HVM.  With skipping,
      * the double's PEEK is exact, so no page is sent twice to reuse.
      */
-    if (type == XMIG_DOM_PV && live && !skip)
+    if (o->reuse == REUSE_NONE)
+        ASSERT_U64_EQ(r.engine.reused, 0);
+    else if (o->reuse == REUSE_ANY)
+        ;
+    else if (type == XMIG_DOM_PV && live && !skip)
         ASSERT_TRUE(r.engine.reused > 0);
     else if (type != XMIG_DOM_PV)
         ASSERT_U64_EQ(r.engine.reused, 0);
+    if (o->vma_limit) {
+        /* It was reached, and never passed. */
+        ASSERT_TRUE(ds.vma_refusals > 0);
+        ASSERT_TRUE(ds.max_vmas <= o->vma_limit);
+    }
+    if (o->fail_after)
+        ASSERT_U64_EQ(ds.vma_refusals, 1);
     vr = verify_stream(path);
     if (vr != 0) {
         char cmd[600];
@@ -237,6 +267,115 @@ static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
         snprintf(vpath, sizeof(vpath), "%s.verify", path);
         unlink(vpath);
     }
+    xmig_xen_close(x);
+}
+
+static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
+                bool skip)
+{
+    struct run_opts o = {type, live, strategy, skip, 0, 0, 0, REUSE_USUAL};
+
+    run_with(&o);
+}
+
+/* Every batch size the CLI accepts, PV (kept windows too) and PVH. */
+static void batches(void)
+{
+    static const unsigned int sizes[] = {1, 7, 512, 1023, 1024};
+    static const enum xmig_domtype types[] = {XMIG_DOM_PV, XMIG_DOM_PVH};
+    size_t i, t;
+
+    for (t = 0; t < 2; t++) {
+        for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            struct run_opts o = {types[t], true,       XMIG_STRATEGY_ARENA,
+                                 false,    sizes[i],   0,
+                                 0,        REUSE_USUAL};
+            int before = test_cur_failed;
+
+            run_with(&o);
+            if (test_cur_failed != before)
+                printf("  (%s, batch %u)\n", xmig_domtype_name(types[t]),
+                       sizes[i]);
+        }
+    }
+}
+
+/*
+ * PV windows kept across passes are a VMA each.  At vm.max_map_count
+ * (ENOMEM) the job gives them back and goes on per batch; a window that
+ * cannot be kept once is mapped per batch, and the kept ones still serve.
+ */
+static void vma_exhausted(void)
+{
+    struct run_opts o = {
+        XMIG_DOM_PV, true, XMIG_STRATEGY_ARENA, false, 64, 20, 0, REUSE_ANY};
+
+    run_with(&o);
+}
+
+static void keep_fails_once(void)
+{
+    struct run_opts o = {XMIG_DOM_PV, true, XMIG_STRATEGY_ARENA, false, 64,
+                         0,           10,   REUSE_USUAL};
+
+    run_with(&o);
+}
+
+/* Jobs of one process share the budget of kept windows. */
+static void keep_budget(void)
+{
+    struct run_opts o = {XMIG_DOM_PV, true, XMIG_STRATEGY_ARENA, false, 64,
+                         0,           0,    REUSE_NONE};
+    unsigned int all = xmig__kept_reserve(SIZE_MAX), again;
+
+    ASSERT_TRUE(all > 0);
+    run_with(&o); /* another job holds every window: nothing kept */
+    xmig__kept_release(all);
+    o.reuse = REUSE_USUAL;
+    run_with(&o);
+    /* Both jobs gave back what they took. */
+    again = xmig__kept_reserve(SIZE_MAX);
+    ASSERT_INT_EQ(again, all);
+    xmig__kept_release(again);
+}
+
+/*
+ * A PV guest sizes our copy of its p2m and our bitmaps with the max_pfn
+ * it writes itself: beyond what its maximum memory explains, refused
+ * before anything is read or allocated by it.
+ */
+static void huge_max_pfn(bool live)
+{
+    struct dbl_config c = {.type = XMIG_DOM_PV,
+                           .domid = 4,
+                           .nr_pfns = 3000,
+                           .max_pfn = 1ULL << 27};
+    char path[] = "/tmp/xmig-test-engine-XXXXXX";
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    struct dbl_stats ds;
+    xmig_xen *x = dbl_open(&c);
+    int fd = mkstemp(path);
+
+    close(fd);
+    xmig_job_params_default(&p);
+    p.kind = XMIG_JOB_SAVE;
+    p.engine = XMIG_ENGINE_XMIG;
+    p.domain = "guest";
+    p.dest = path;
+    p.live = live;
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "domain 4 claims a p2m of 134217728 "
+                                          "pfns") != NULL);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "at most 1048576") != NULL);
+    if (test_cur_failed)
+        printf("  error: %s\n", xmig_xen_error(x));
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.map_calls, 1); /* the shared info page, no more */
+    ASSERT_U64_EQ(ds.live_pages, 0);
+    ASSERT_INT_EQ(dbl_guest(x)->suspends, 0);
+    ASSERT_TRUE(!dbl_guest(x)->logdirty);
+    unlink(path);
     xmig_xen_close(x);
 }
 
@@ -299,6 +438,23 @@ int main(void)
     TEST_DONE();
     TEST_START("pv, live, kernel strategy falls back without the ioctl");
     run(XMIG_DOM_PV, true, XMIG_STRATEGY_KERNEL, false);
+    TEST_DONE();
+    TEST_START("pv and pvh, live: every batch from 1 to 1024 pages");
+    batches();
+    TEST_DONE();
+    TEST_START("pv, live: at vm.max_map_count the kept windows are given "
+               "back and the save completes");
+    vma_exhausted();
+    TEST_DONE();
+    TEST_START("pv, live: a window that cannot be kept is mapped per batch");
+    keep_fails_once();
+    TEST_DONE();
+    TEST_START("pv, live: jobs share the budget of kept windows");
+    keep_budget();
+    TEST_DONE();
+    TEST_START("pv: a max_pfn beyond 4 x maxmem is refused, live or not");
+    huge_max_pfn(true);
+    huge_max_pfn(false);
     TEST_DONE();
     TEST_START("hvm with a device model: refused, guest untouched");
     hvm_refused();

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /* The test double of Xen; see xen-double.h. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,7 +33,17 @@ struct dbl {
     int fail_errno;
     int fail_next;
     unsigned int reclaim_delay_us;
+    /* Mappings (VMAs) alive now, and what bounds them. */
+    struct {
+        uintptr_t addr, end;
+    } * vma;
+    size_t nvma, vma_cap;
+    size_t vma_limit;    /* 0: none; else ENOMEM beyond it */
+    long vma_fail_after; /* -1: never; else new mappings before one ENOMEM */
     bool dead;
+    bool destroying;       /* the toolstack is tearing it down */
+    bool destroying_name;  /* ... and left its xenstore entries */
+    unsigned int dying_in; /* domain_info calls until Xen says dying */
     struct dbl_guest g;
 };
 
@@ -71,6 +82,60 @@ static void set_del(struct dbl *d, uintptr_t a)
         }
         i = (i + 1) & (SET_SIZE - 1);
     }
+}
+
+/*
+ * Account for a new mapping as the kernel does for vm.max_map_count: each
+ * foreign mapping is a VMA of its own.  Fails with ENOMEM past the limit.
+ */
+static int vma_add(struct dbl *d, void *addr, unsigned int n)
+{
+    int rc = -1;
+
+    pthread_mutex_lock(&d->lock);
+    if ((d->vma_limit && d->nvma >= d->vma_limit) || d->vma_fail_after == 0) {
+        if (d->vma_fail_after == 0)
+            d->vma_fail_after = -1;
+        d->st.vma_refusals++;
+        errno = ENOMEM;
+        goto out;
+    }
+    if (d->nvma == d->vma_cap) {
+        size_t cap = d->vma_cap ? d->vma_cap * 2 : 64;
+        void *v = realloc(d->vma, cap * sizeof(*d->vma));
+
+        if (!v)
+            abort();
+        d->vma = v;
+        d->vma_cap = cap;
+    }
+    d->vma[d->nvma].addr = (uintptr_t)addr;
+    d->vma[d->nvma].end = (uintptr_t)addr + (size_t)n * PAGE;
+    d->nvma++;
+    if (d->nvma > d->st.max_vmas)
+        d->st.max_vmas = d->nvma;
+    if (d->vma_fail_after > 0)
+        d->vma_fail_after--;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+/* Mappings inside [addr, +n pages) are gone. */
+static void vma_del(struct dbl *d, void *addr, unsigned int n)
+{
+    uintptr_t a = (uintptr_t)addr, end = a + (size_t)n * PAGE;
+    size_t i = 0;
+
+    pthread_mutex_lock(&d->lock);
+    while (i < d->nvma) {
+        if (d->vma[i].addr >= a && d->vma[i].end <= end)
+            d->vma[i] = d->vma[--d->nvma];
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&d->lock);
 }
 
 uint64_t dbl_frame_word(xmig_pfn_t frame)
@@ -124,7 +189,7 @@ static bool fill_frame(xmig_xen *x, xmig_pfn_t f, uint64_t *w)
     if (d->c.type == XMIG_DOM_PV && f == SHINFO_MFN) {
         struct shared_info *s = (struct shared_info *)w;
 
-        s->arch.max_pfn = d->c.nr_pfns;
+        s->arch.max_pfn = d->c.max_pfn ? d->c.max_pfn : d->c.nr_pfns;
         s->arch.pfn_to_mfn_frame_list_list = FLL_MFN;
         return true;
     }
@@ -170,6 +235,7 @@ static void dbl_close(xmig_xen *x)
     struct dbl *d = D(x);
 
     pthread_mutex_destroy(&d->lock);
+    free(d->vma);
     free(d->set);
     free(d->hole);
     free(d->gen);
@@ -205,13 +271,17 @@ static int dbl_domain_info(xmig_xen *x, uint32_t domid,
         xmig__seterr(x, ESRCH, "domain %u does not exist", domid);
         return -1;
     }
+    if (d->destroying && (!d->dying_in || --d->dying_in == 0))
+        info_r->dying = true;
     info_r->domid = domid;
     info_r->type = d->c.type;
     info_r->guest_width = 8;
     info_r->nr_pages = d->c.nr_pfns - d->c.nr_holes;
+    info_r->max_pages = d->c.max_pages ? d->c.max_pages : d->c.nr_pfns;
     info_r->max_gpfn = d->c.nr_pfns - 1;
     info_r->shared_info_frame = SHINFO_MFN;
-    snprintf(info_r->name, sizeof(info_r->name), "%s", d->g.name);
+    if (!d->destroying || d->destroying_name)
+        snprintf(info_r->name, sizeof(info_r->name), "%s", d->g.name);
     info_r->paused = d->g.paused;
     info_r->shutdown = d->g.suspended;
     info_r->suspended = d->g.suspended;
@@ -260,6 +330,8 @@ static void populate(xmig_xen *x, uint8_t *addr, unsigned int n,
 
         if (d->dead) {
             err[i] = ESRCH;
+        } else if (d->destroying) {
+            err[i] = EBUSY; /* its memory is being relinquished */
         } else if (frames[i] == d->fail_frame && d->fail_errno) {
             err[i] = d->fail_errno;
         } else if (!fill_frame(x, frames[i], w)) {
@@ -302,6 +374,11 @@ static void *dbl_map(xmig_xen *x, uint32_t domid, unsigned int n,
              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
+    if (vma_add(d, p, n) < 0) {
+        munmap(p, (size_t)n * PAGE);
+        errno = ENOMEM;
+        return NULL;
+    }
     populate(x, p, n, frames, err);
     mprotect(p, (size_t)n * PAGE, PROT_READ);
     return p;
@@ -326,6 +403,7 @@ static int dbl_unmap(xmig_xen *x, void *addr, unsigned int n)
     d->st.unmap_calls++;
     pthread_mutex_unlock(&d->lock);
     forget(x, addr, n);
+    vma_del(d, addr, n);
     return munmap(addr, (size_t)n * PAGE);
 }
 
@@ -345,6 +423,9 @@ static int dbl_map_at(xmig_xen *x, uint32_t domid, void *addr, unsigned int n,
         return -1;
     }
     if (fail_call(d))
+        return -1;
+    /* A refill goes into the mapping that zap left. */
+    if (!refill && vma_add(d, addr, n) < 0)
         return -1;
     p = mmap(addr, (size_t)n * PAGE, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
@@ -366,6 +447,7 @@ static int dbl_reclaim(xmig_xen *x, void *addr, unsigned int n)
     if (d->reclaim_delay_us)
         usleep(d->reclaim_delay_us);
     forget(x, addr, n);
+    vma_del(d, addr, n);
     p = mmap(addr, (size_t)n * PAGE, PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     return p == MAP_FAILED ? -1 : 0;
@@ -726,6 +808,7 @@ xmig_xen *dbl_open(const struct dbl_config *c)
     d->gen = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->gen));
     d->set = calloc(SET_SIZE, sizeof(*d->set));
     d->fail_frame = XMIG_INVALID_FRAME;
+    d->vma_fail_after = -1;
     strcpy(d->g.name, "guest");
     for (i = 0; i < sizeof(d->g.uuid); i++)
         d->g.uuid[i] = (uint8_t)(0xa0 + i);
@@ -752,6 +835,16 @@ void dbl_fail_next_map(xmig_xen *x, int errnum)
     D(x)->fail_next = errnum;
 }
 
+void dbl_set_vma_limit(xmig_xen *x, size_t n)
+{
+    D(x)->vma_limit = n;
+}
+
+void dbl_fail_map_after(xmig_xen *x, unsigned int n)
+{
+    D(x)->vma_fail_after = n;
+}
+
 void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us)
 {
     D(x)->reclaim_delay_us = us;
@@ -767,6 +860,17 @@ void dbl_kill_domain(xmig_xen *x)
 struct dbl_guest *dbl_guest(xmig_xen *x)
 {
     return &D(x)->g;
+}
+
+void dbl_destroy_begin(xmig_xen *x, bool keep_name, unsigned int polls)
+{
+    struct dbl *d = D(x);
+
+    pthread_mutex_lock(&d->lock);
+    d->destroying = true;
+    d->destroying_name = keep_name;
+    d->dying_in = polls ? polls : UINT_MAX;
+    pthread_mutex_unlock(&d->lock);
 }
 
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s)

@@ -18,8 +18,10 @@ struct dbl_config {
     size_t nr_pfns;      /* guest pfns 0 .. nr_pfns-1 */
     const size_t *holes; /* pfns with no memory */
     size_t nr_holes;
-    bool zap;        /* kernel has the batched unmap */
-    bool pagetables; /* PV: pfn 1 is a pinned L4 */
+    bool zap;           /* kernel has the batched unmap */
+    bool pagetables;    /* PV: pfn 1 is a pinned L4 */
+    uint64_t max_pages; /* xl's maxmem; 0: nr_pfns */
+    uint64_t max_pfn;   /* PV: what shared info claims; 0: nr_pfns */
 };
 
 struct dbl_stats {
@@ -27,6 +29,8 @@ struct dbl_stats {
     uint64_t map_calls, map_at_calls, refill_calls, unmap_calls, reclaim_calls,
         zap_calls, type_calls, peek_calls;
     uint64_t hole_maps; /* frames mapped that had no memory */
+    size_t max_vmas;    /* most mappings alive at once */
+    uint64_t vma_refusals;
 };
 
 /* What toolstack operations did to the guest. */
@@ -53,8 +57,19 @@ uint64_t dbl_frame_word(xmig_pfn_t frame);
 xmig_pfn_t dbl_pfn_to_frame(xmig_xen *x, xmig_pfn_t pfn);
 void dbl_fail_frame(xmig_xen *x, xmig_pfn_t frame, int errnum);
 void dbl_fail_next_map(xmig_xen *x, int errnum);
+/* At most n mappings alive at once (vm.max_map_count); 0: no limit. */
+void dbl_set_vma_limit(xmig_xen *x, size_t n);
+/* After n more new mappings, the next one fails once with ENOMEM. */
+void dbl_fail_map_after(xmig_xen *x, unsigned int n);
 void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us);
 void dbl_kill_domain(xmig_xen *x);
+/*
+ * The toolstack starts destroying the domain: every map fails with EBUSY
+ * (its memory is being relinquished) while it still looks alive.  Its
+ * xenstore entries are gone unless keep_name; Xen says it is dying after
+ * polls more domain_info calls (0: not before the test ends).
+ */
+void dbl_destroy_begin(xmig_xen *x, bool keep_name, unsigned int polls);
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s);
 /* How often the guest wrote pfn (word 1 of its page says the same). */
 uint32_t dbl_pfn_gen(xmig_xen *x, xmig_pfn_t pfn);
