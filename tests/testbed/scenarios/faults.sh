@@ -13,8 +13,9 @@
 #   go-ahead: the receiver reports failure after the go-ahead, (a)
 #     without and (b) with its permission to resume;
 #   silent: it never says 'ready'; `xmig cancel`;
-#   stuck: an exec: shell whose pipeline holds the pipe and stops
-#     reading; `xmig cancel` must end the job and every receiver process;
+#   stuck: an exec: shell (busybox sh, dash) whose pipeline holds the
+#     pipe and stops reading; `xmig cancel` must end the job and every
+#     receiver process;
 #   xmigd SIGKILLed in each phase, then restarted: it recovers the guest
 #     from its journal;
 #   `xmig migrate --direct` hit by SIGINT/SIGTERM/SIGHUP in each phase
@@ -289,12 +290,14 @@ c_silent() { # NAME
 }
 
 # An exec: receiver whose shell runs a pipeline that holds the pipe and
-# never reads (dash does that with any command but the last; busybox here
-# with a pipeline): cancel must end the job promptly and leave no
-# receiver process behind.
-c_stuck() { # NAME
-    local g=$1 job rc=0 i t0 pid p
-    migrate_bg "$g" "exec:printf '$BANNER'; sleep 100000 | sleep 100000" --live
+# never reads: cancel must end the job promptly and leave no receiver
+# process behind.  sh: the /bin/sh that xmig runs (busybox here); dash:
+# Debian's /bin/sh, which forks every command of the pipeline and waits,
+# so that signalling the shell alone ends nothing.
+c_stuck() { # NAME sh|dash
+    local g=$1 job rc=0 i t0 pid p cmd="printf '$BANNER'; sleep 100000 | sleep 100000"
+    [[ $2 == dash ]] && cmd="dash -c \"$cmd\""
+    migrate_bg "$g" "exec:$cmd" --live
     job=$C_JOB
     for ((i = 0; i < 600; i++)); do
         [[ $(job_phase "$job") == stream ]] && break
@@ -660,7 +663,8 @@ pvh pvh-goahead-fail-permission c_goahead b
 # 3. a receiver that never answers; 4. one that stops reading.
 fault pv-silent-cancel pv c_silent
 tb_skip pv-silent-timeout "the 'ready' timeout is 600 s"
-fault pv-stuck-exec-cancel pv c_stuck
+fault pv-stuck-exec-cancel pv c_stuck sh
+fault pv-stuck-exec-dash-cancel pv c_stuck dash
 
 # 5. xmigd SIGKILLed in each phase, restarted.
 for ph in connect stream suspend handshake committed; do
