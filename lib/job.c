@@ -5,6 +5,7 @@
  * sure that a failure leaves the guest running on the source.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -644,6 +645,8 @@ static int run(struct job *j)
     } else {
         if (xmig__transport_open(x, p->dest, p->ssh_command, &t) < 0)
             return -1;
+        t.grace_ms = (int)(p->receiver_grace_ms < INT_MAX ? p->receiver_grace_ms
+                                                          : INT_MAX);
         xmig__cancel_attach(p->cancel, &t);
         if (xmig__expect(x, t.rfd, XL_MIG_BANNER, XL_MIG_BANNER_LEN,
                          BANNER_TIMEOUT_MS, "the receiver's banner") < 0)

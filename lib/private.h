@@ -143,18 +143,21 @@ void xmig__log(xmig_xen *x, enum xmig_log_level level, const char *fmt, ...)
 
 /* transport.c: where the stream goes, and where answers come from. */
 struct xmig__transport {
-    int wfd;   /* the stream */
-    int rfd;   /* the receiver's answers (-1 for a file) */
-    pid_t pid; /* ssh or exec child, or -1; leads its process group */
+    int wfd;      /* the stream (a socket) */
+    int rfd;      /* the receiver's answers (-1 for a file) */
+    pid_t pid;    /* ssh or exec child, or -1; leads its process group */
+    int grace_ms; /* for the receiver to go after EOF; 0: EOF_GRACE */
 };
 int xmig__transport_open(xmig_xen *x, const char *dest, const char *ssh_cmd,
                          struct xmig__transport *t);
 /*
- * Closes both ends and reaps the child after its whole process group has
- * gone: EOF_GRACE to leave on its own, then SIGTERM, KILL_GRACE, SIGKILL.
+ * Ends the stream (EOF) and reaps the child after its whole process group
+ * has gone, reading its answers meanwhile: grace_ms to leave on its own
+ * (xl destroys its copy first), then SIGTERM, KILL_GRACE, SIGKILL.  tcp:
+ * EOF, then its answers until it closes, for grace_ms at most.
  */
 void xmig__transport_close(struct xmig__transport *t);
-#define XMIG__EOF_GRACE_MS 5000
+#define XMIG__EOF_GRACE_MS 30000
 #define XMIG__KILL_GRACE_MS 2000
 /* sig to the child's process group (and SIGCONT, unless SIGKILL). */
 void xmig__transport_kill(const struct xmig__transport *t, int sig);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,15 +36,19 @@ static void transport_init(struct xmig__transport *t)
  * leads a process group of its own: whatever the command starts (a shell
  * that does not exec its last command, a pipeline) holds our pipe too, and
  * a cancel must reach all of it; nor should the terminal's Ctrl-C reach the
- * receiver behind our back.
+ * receiver behind our back.  The stream is a socket, not a pipe, so that a
+ * cancel can end it from another thread (shutdown) while a write blocks
+ * on a receiver that stopped reading: the receiver sees EOF, as when the
+ * stream ends, and is not killed (see xmig__transport_close()).
  */
 static int spawn(xmig_xen *x, const char *cmd, struct xmig__transport *t)
 {
     int to[2] = {-1, -1}, from[2] = {-1, -1};
     pid_t pid;
 
-    if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0) {
-        xmig__seterr(x, errno, "pipe: %s", strerror(errno));
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to) < 0 ||
+        pipe2(from, O_CLOEXEC) < 0) {
+        xmig__seterr(x, errno, "socketpair/pipe: %s", strerror(errno));
         goto err;
     }
     pid = fork();
@@ -58,7 +63,7 @@ static int spawn(xmig_xen *x, const char *cmd, struct xmig__transport *t)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
-        if (dup2(to[0], 0) < 0 || dup2(from[1], 1) < 0)
+        if (dup2(to[1], 0) < 0 || dup2(from[1], 1) < 0)
             _exit(127);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
@@ -66,9 +71,9 @@ static int spawn(xmig_xen *x, const char *cmd, struct xmig__transport *t)
     /* Also here, so that no signal to the group can come before it exists
        (EACCES: the child has exec'd, so it did this itself). */
     setpgid(pid, pid);
-    close(to[0]);
+    close(to[1]);
     close(from[1]);
-    t->wfd = to[1];
+    t->wfd = to[0];
     t->rfd = from[0];
     t->pid = pid;
     return 0;
@@ -356,16 +361,36 @@ static bool group_alive(pid_t pgid)
     return alive;
 }
 
-static bool wait_group(pid_t pgid, int ms)
+/*
+ * Waits up to ms for the receiver to go: its whole group (a child), or
+ * its end of the connection (tcp).  Meanwhile whatever it says is read
+ * and dropped: an answer it could not write would end it before it has
+ * cleaned up.
+ */
+static bool wait_gone(struct xmig__transport *t, int ms)
 {
-    struct timespec ts = {0, 50 * 1000000};
+    char sink[4096];
 
+    if (t->pid <= 0 && t->rfd < 0)
+        return true; /* a file, or nothing opened */
     for (; ms > 0; ms -= 50) {
-        if (!group_alive(pgid))
+        /* Without rfd (closed at its EOF), poll only waits. */
+        struct pollfd pfd = {.fd = t->rfd, .events = POLLIN};
+
+        if (t->pid > 0 && !group_alive(t->pid))
             return true;
-        nanosleep(&ts, NULL);
+        if (poll(&pfd, 1, 50) > 0) {
+            ssize_t n = read(t->rfd, sink, sizeof(sink));
+
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+                if (t->pid <= 0)
+                    return true; /* tcp: it closed its end */
+                close(t->rfd);   /* nothing more to drain */
+                t->rfd = -1;
+            }
+        }
     }
-    return !group_alive(pgid);
+    return t->pid > 0 ? !group_alive(t->pid) : false;
 }
 
 void xmig__transport_kill(const struct xmig__transport *t, int sig)
@@ -381,23 +406,34 @@ void xmig__transport_kill(const struct xmig__transport *t, int sig)
 
 void xmig__transport_close(struct xmig__transport *t)
 {
+    int grace = t->grace_ms > 0 ? t->grace_ms : XMIG__EOF_GRACE_MS;
     int status;
 
-    if (t->wfd >= 0)
+    /*
+     * EOF is how xl's receiver learns that the migration failed: it then
+     * writes its report and destroys its copy, and only then exits.  A
+     * report it cannot write makes it exit at once and leave the copy
+     * behind (xl 4.17, migrate_receive()), and so does a signal, to it or
+     * to the ssh in between.  So: EOF (a dup of a socket keeps it open
+     * without shutdown), its answers read until it has gone, and only a
+     * receiver still there after the grace is killed.
+     */
+    if (t->wfd >= 0) {
+        shutdown(t->wfd, SHUT_WR);
         close(t->wfd);
-    if (t->rfd >= 0)
-        close(t->rfd);
-    t->wfd = t->rfd = -1;
-    if (t->pid <= 0)
-        return;
-    /* The receiver sees EOF now; give it a moment, then insist. */
-    if (!wait_group(t->pid, XMIG__EOF_GRACE_MS)) {
+    }
+    t->wfd = -1;
+    if (!wait_gone(t, grace) && t->pid > 0) {
         xmig__transport_kill(t, SIGTERM);
-        if (!wait_group(t->pid, XMIG__KILL_GRACE_MS)) {
+        if (!wait_gone(t, XMIG__KILL_GRACE_MS)) {
             xmig__transport_kill(t, SIGKILL);
-            wait_group(t->pid, XMIG__KILL_GRACE_MS);
+            wait_gone(t, XMIG__KILL_GRACE_MS);
         }
     }
-    waitpid(t->pid, &status, 0);
+    if (t->rfd >= 0)
+        close(t->rfd);
+    t->rfd = -1;
+    if (t->pid > 0)
+        waitpid(t->pid, &status, 0);
     t->pid = -1;
 }

@@ -293,6 +293,11 @@ struct xmig_job_params {
      * left there.
      */
     const char *journal_dir;
+    /*
+     * How long a receiver gets to exit after the stream ended early (it
+     * destroys its copy first) before it is killed; 0: 30 s.
+     */
+    unsigned int receiver_grace_ms;
 };
 
 /* Where the guest is after a job. */

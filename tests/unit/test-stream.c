@@ -879,6 +879,7 @@ static void test_cancel_group(bool busybox)
     }
     cl.c = xmig_cancel_new();
     ASSERT_INT_EQ(xmig__transport_open(x, cmd, NULL, &t), 0);
+    t.grace_ms = 500; /* the holder never goes by itself */
     pg = t.pid;
     xmig__cancel_attach(cl.c, &t);
     ASSERT_INT_EQ(xmig__expect(x, t.rfd, XL_MIG_BANNER, XL_MIG_BANNER_LEN, 5000,
@@ -952,6 +953,7 @@ static void test_cancel_job_group(bool busybox)
     p.domain = "guest";
     p.dest = cmd;
     p.cancel = cl.c;
+    p.receiver_grace_ms = 500; /* the holder never goes by itself */
     pthread_create(&th, NULL, cancel_later, &cl);
     t0 = xmig_now_ns();
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
@@ -974,6 +976,70 @@ static void test_cancel_job_group(bool busybox)
     }
     xmig_cancel_free(cl.c);
     unlink(pidf);
+    xmig_xen_close(x);
+}
+
+/*
+ * xl's receiver, told by EOF that the migration failed, writes its report
+ * and only then destroys its copy; a report it cannot write, or a signal,
+ * ends it with the copy left behind.  This one writes MARK once its report
+ * went out.  garbage: it answers the stream with something that is not
+ * 'ready' (the job fails by itself); else it waits for EOF, and the job is
+ * cancelled meanwhile.
+ */
+static void test_receiver_cleans_up(bool garbage, bool busybox)
+{
+    char mark[] = "/tmp/xmig-test-mark-XXXXXX", cmd[768], script[512];
+    struct canceller cl = {.ms = 300};
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    xmig_xen *x = pv_guest();
+    pthread_t th;
+    int fd = mkstemp(mark);
+    char *got;
+
+    close(fd);
+    unlink(mark);
+    if (busybox && !have_busybox()) {
+        if (getenv("XMIG_TEST_NEED_BUSYBOX"))
+            TEST_FAIL("%s", "no busybox (apt-get install busybox-static)");
+        else
+            printf("  skipped: no busybox (apt-get install busybox-static)\n");
+        xmig_xen_close(x);
+        return;
+    }
+    snprintf(script, sizeof(script),
+             "printf 'xl migration receiver ready, send binary domain "
+             "data.\\n'; %s cat >/dev/null; sleep 1; "
+             "printf 'my copy unpause results are as follows' || exit 1; "
+             "echo destroyed >%s",
+             garbage ? "head -c 64 >/dev/null; "
+                       "printf 'not the ready message, not at all......';"
+                     : "",
+             mark);
+    snprintf(cmd, sizeof(cmd), "exec:%s\"%s\"",
+             busybox ? "busybox sh -c " : "eval ", script);
+    cl.c = xmig_cancel_new();
+    xmig_job_params_default(&p);
+    p.engine = XMIG_ENGINE_LIBXC;
+    p.domain = "guest";
+    p.dest = cmd;
+    p.cancel = cl.c;
+    if (!garbage)
+        pthread_create(&th, NULL, cancel_later, &cl);
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    if (!garbage)
+        pthread_join(th, NULL);
+    ASSERT_TRUE(strstr(xmig_xen_error(x),
+                       garbage ? "something other than" : "cancelled") != NULL);
+    assert_left_running(x, &r);
+    got = slurp(mark);
+    if (!got || strcmp(got, "destroyed\n") != 0)
+        TEST_FAIL("the receiver could not report after EOF (%s): it would "
+                  "leave its copy",
+                  got ? got : "no mark");
+    xmig_cancel_free(cl.c);
+    unlink(mark);
     xmig_xen_close(x);
 }
 
@@ -1048,6 +1114,18 @@ int main(void)
     TEST_DONE();
     TEST_START("cancel: a job's receiver group goes (busybox sh)");
     test_cancel_job_group(true);
+    TEST_DONE();
+    TEST_START("failed job: the receiver reports after EOF, not killed (dash)");
+    test_receiver_cleans_up(true, false);
+    TEST_DONE();
+    TEST_START("failed job: the receiver reports after EOF (busybox sh)");
+    test_receiver_cleans_up(true, true);
+    TEST_DONE();
+    TEST_START("cancel: the receiver reports after EOF, not killed (dash)");
+    test_receiver_cleans_up(false, false);
+    TEST_DONE();
+    TEST_START("cancel: the receiver reports after EOF (busybox sh)");
+    test_receiver_cleans_up(false, true);
     TEST_DONE();
     return TEST_EXIT();
 }

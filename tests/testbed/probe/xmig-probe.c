@@ -283,7 +283,8 @@ static void rx_end(struct rxproxy *px, int rc)
 /* Waits for the sender to go (then ends) or for secs (then returns). */
 static void rx_hold(struct rxproxy *px, const char *what)
 {
-    struct pollfd p[2] = {{.fd = 0}, {.fd = 1}};
+    /* xmig's stream is a socket: its end shows as RDHUP, a pipe's as HUP. */
+    struct pollfd p[2] = {{.fd = 0, .events = POLLRDHUP}, {.fd = 1}};
     FILE *f;
     double t0 = now();
 
@@ -294,7 +295,8 @@ static void rx_hold(struct rxproxy *px, const char *what)
     }
     while (now() - t0 < px->secs) {
         if (poll(p, 2, 200) > 0 &&
-            ((p[0].revents & (POLLHUP | POLLERR)) || p[1].revents)) {
+            ((p[0].revents & (POLLHUP | POLLERR | POLLRDHUP)) ||
+             p[1].revents)) {
             fprintf(stderr, "rxproxy: the sender went\n");
             rx_end(px, 0);
         }

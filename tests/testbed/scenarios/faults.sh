@@ -601,6 +601,13 @@ pvh_gone() {
     for t in pvh--migratedaway pvh--incoming pvh; do tb_guest_gone "$t"; done
 }
 pvh_attempt() { # ID FN ARG...
+    local d
+    # A triple fault between two cases (before this attempt counts them)
+    # leaves it shut down: that is no case either.
+    if d=$(xl domid pvh 2>/dev/null) && [[ $("$PROBE" state "$d") != running ]]; then
+        echo "pvh (domain $d) is $("$PROBE" state "$d") before $1: made afresh"
+        pvh_gone
+    fi
     xl domid pvh >/dev/null 2>&1 || tb_step "create-pvh-for-$1" tb_guest_create pvh pvh "$MIB"
     fault "$1" pvh "${@:2}"
 }
