@@ -4,6 +4,7 @@
  * --json each prints the daemon's own lines (daemon/PROTOCOL.md).
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,15 +45,24 @@ static int parse(const struct cmd_entry *e, int argc, char **argv, bool wait_ok,
     return EXIT_OK;
 }
 
+/*
+ * Digits only, as xmig_domain_find() reads domain ids: strtoll() would
+ * take " 5" and "+5" for job 5, and any longer number for the largest.
+ */
 static int job_id(const char *s, long long *id)
 {
-    char *end;
+    unsigned long long n = 0;
+    const char *p;
 
-    *id = strtoll(s, &end, 10);
-    if (*end || end == s || *id < 1) {
-        cli_error("expected a job number, got '%s' (see `xmig status`)", s);
+    for (p = s; *p >= '0' && *p <= '9'; p++)
+        n = n <= LLONG_MAX / 10 ? n * 10 + (unsigned)(*p - '0') : ULLONG_MAX;
+    if (p == s || *p || n < 1 || n > LLONG_MAX) {
+        cli_error("expected a job number, got '%s' (digits only, from 1 to "
+                  "%lld; see `xmig status`)",
+                  s, LLONG_MAX);
         return -1;
     }
+    *id = (long long)n;
     return 0;
 }
 

@@ -30,6 +30,22 @@ check 2 "unknown strategy 'bogus'" bench map 1 --strategy bogus
 check 2 "unknown option '--frob'" --frob
 check 2 "usage: xmig recover" recover extra
 check 2 "usage: xmig recover" recover --frob
+# Job numbers are digits only, like domain ids: never sent to xmigd
+# (there is none at this socket) as some other number.
+export XMIG_SOCKET=/nonexistent/xmigd.sock
+for job in " 5" "+5" "5 " "5x" "0x5" "0" ""; do
+    check 2 "expected a job number, got '$job' (digits only" status "$job"
+done
+check 2 "got '5 ' (digits only" watch "5 "
+check 2 "got '+7' (digits only" cancel +7
+check 2 "got '-1' (digits only" status -- -1
+check 2 "got '0' (digits only, from 1 to 9223372036854775807;" cancel 0
+check 2 "got '9223372036854775808' (digits only, from 1 to" cancel \
+    9223372036854775808
+check 2 "got '99999999999999999999999' (digits only, from 1 to" watch \
+    99999999999999999999999
+check 3 "" status 9223372036854775807
+check 3 "" cancel 007
 if [ -e /dev/xen/privcmd ] || [ -e /proc/xen/privcmd ]; then
     # A Xen host: the domain lookup is what must fail.
     check 1 "domain 'no-such-domain-xmig' not found" bench map no-such-domain-xmig

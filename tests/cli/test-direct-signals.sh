@@ -7,6 +7,7 @@
 # signal plumbing, not Xen (the testbed's faults scenario does).
 XMIG=${XMIG_DOUBLE:-tests/cli/xmig-double}
 here=$(cd "$(dirname "$0")" && pwd)
+rx=$here/../daemon/receiver.py
 tmp=$(mktemp -d /tmp/xmig-direct-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 pass=0
@@ -33,7 +34,7 @@ export XMIGD_DOUBLE_DOMAINS=5
 for sig in INT TERM HUP; do
     rm -f "$tmp/streaming"
     XMIGD_DOUBLE_SLOW=5 dfl "$XMIG" migrate 5 \
-        "exec:exec python3 $here/receiver.py stream $tmp/streaming" \
+        "exec:exec python3 $rx stream $tmp/streaming" \
         --direct --engine libxc >"$tmp/out" 2>"$tmp/err" &
     pid=$!
     i=0
@@ -73,7 +74,7 @@ else
 fi
 
 # The receiver itself signals xmig once it has the go-ahead.
-(dfl "$XMIG" migrate 5 "exec:exec python3 $here/receiver.py committed" \
+(dfl "$XMIG" migrate 5 "exec:exec python3 $rx committed" \
     --direct --engine libxc >"$tmp/out" 2>"$tmp/err")
 rc=$?
 if [ "$rc" -eq 0 ] && [ "$(grep -c "too late to cancel" "$tmp/err")" -eq 3 ]; then

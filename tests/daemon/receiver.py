@@ -1,36 +1,44 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-only
 # A stand-in for `xl migrate-receive` on stdin/stdout, for exec:
-# destinations in tests/daemon (with the Xen double's tiny streams).
+# destinations in tests/daemon and tests/cli (with the Xen double's tiny
+# streams).
 #   receiver.py ok [READY_DELAY_S [QUIET_S [REPORT_DELAY_S]]]  banner; read
 #                 until the sender is quiet for QUIET_S (0.5); wait
 #                 READY_DELAY_S; ready; read the go-ahead; wait
 #                 REPORT_DELAY_S; report 0
 #   receiver.py stall               banner, then never read again
-import os, select, sys, time
+#   receiver.py stream MARK         banner; create MARK; read until EOF
+#   receiver.py committed           as ok, but with the go-ahead read, send
+#                 SIGINT, SIGTERM and SIGHUP to the parent (xmig, when run
+#                 as `exec:exec python3 receiver.py committed`); a second
+#                 later report 0
+import os, select, signal, sys, time
 
 BANNER = b"xl migration receiver ready, send binary domain data.\n"
 READY = b"domain received, ready to unpause\0"
 GO = b"domain is yours, you are cleared to unpause\0"
 REPORT = b"my copy unpause results are as follows\0"
 
+
+def arg(i, default):
+    return float(sys.argv[i]) if len(sys.argv) > i else default
+
+
 mode = sys.argv[1]
 os.write(1, BANNER)
 if mode == "stall":
     time.sleep(600)
     sys.exit(0)
-got = 0
-quiet = float(sys.argv[3]) if len(sys.argv) > 3 else 0.5
-while True:
-    r, _, _ = select.select([0], [], [], quiet)
-    if not r:
-        break
-    data = os.read(0, 65536)
-    if not data:
+if mode == "stream":
+    open(sys.argv[2], "w").close()
+    while os.read(0, 65536):
+        pass
+    sys.exit(0)
+while select.select([0], [], [], arg(3, 0.5))[0]:
+    if not os.read(0, 65536):
         sys.exit(1)
-    got += len(data)
-if len(sys.argv) > 2:
-    time.sleep(float(sys.argv[2]))
+time.sleep(arg(2, 0))
 os.write(1, READY)
 buf = b""
 while len(buf) < len(GO):
@@ -40,7 +48,13 @@ while len(buf) < len(GO):
     buf += data
 if buf != GO:
     sys.exit(1)
-if len(sys.argv) > 4:
-    time.sleep(float(sys.argv[4]))
+if mode == "committed":
+    # xmig's job thread has committed by now (it did before we could read).
+    time.sleep(0.2)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        os.kill(os.getppid(), sig)
+        time.sleep(0.1)
+    time.sleep(1)
+time.sleep(arg(4, 0))
 os.write(1, REPORT + b"\0")
 sys.exit(0)

@@ -4,12 +4,9 @@
  * or journals written as a dying job would have left them, then
  * xmig_recover() against the test double's guest.
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -17,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "receiver.h"
 #include "stream.h"
 #include "test.h"
 #include "xen-double.h"
@@ -34,23 +32,18 @@ enum rx_mode {
 
 struct rx {
     enum rx_mode mode;
-    int lfd;
-    int port;
-    pthread_t thread;
+    struct receiver r;
 };
 
-static void *rx_main(void *arg)
+static void rx_serve(int fd, void *arg)
 {
     struct rx *rx = arg;
     uint8_t buf[4096], status = 0;
     size_t got = 0, zeros = 0;
     ssize_t n;
-    int fd = accept(rx->lfd, NULL, NULL);
 
-    if (fd < 0)
-        return NULL;
     if (send(fd, XL_MIG_BANNER, XL_MIG_BANNER_LEN, MSG_NOSIGNAL) < 0)
-        goto out;
+        return;
     /*
      * The double's stream ends in the libxc and libxl END records, the
      * only 16 zero bytes in a row in it.
@@ -60,52 +53,31 @@ static void *rx_main(void *arg)
 
         n = read(fd, buf, sizeof(buf));
         if (n <= 0)
-            goto out;
+            return;
         for (i = 0; i < n; i++)
             zeros = buf[i] ? 0 : zeros + 1;
     }
     if (send(fd, XL_MIG_READY, XL_MIG_READY_LEN, MSG_NOSIGNAL) < 0)
-        goto out;
+        return;
     got = 0;
     while (got < XL_MIG_GO_LEN && (n = read(fd, buf, XL_MIG_GO_LEN - got)) > 0)
         got += (size_t)n;
     if (got < XL_MIG_GO_LEN)
-        goto out;
+        return;
     if (rx->mode == RX_NO_REPORT) {
         while (read(fd, buf, sizeof(buf)) > 0)
             ;
-        goto out;
+        return;
     }
     send(fd, XL_MIG_REPORT, XL_MIG_REPORT_LEN, MSG_NOSIGNAL);
     send(fd, &status, 1, MSG_NOSIGNAL);
-out:
-    close(fd);
-    return NULL;
 }
 
 static void rx_start(struct rx *rx, enum rx_mode mode)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    struct timeval tv = {10, 0};
-
     memset(rx, 0, sizeof(*rx));
     rx->mode = mode;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    rx->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(rx->lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (bind(rx->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        listen(rx->lfd, 1) < 0 ||
-        getsockname(rx->lfd, (struct sockaddr *)&sa, &len) < 0)
-        abort();
-    rx->port = ntohs(sa.sin_port);
-    pthread_create(&rx->thread, NULL, rx_main, rx);
-}
-
-static void rx_stop(struct rx *rx)
-{
-    pthread_join(rx->thread, NULL);
-    close(rx->lfd);
+    receiver_start(&rx->r, rx_serve, rx);
 }
 
 /* ---- the journal directory ---- */
@@ -330,15 +302,13 @@ static void test_killed_in_stream(void)
 {
     xmig_xen *x = guest();
     struct said s;
-    char dest[64];
     struct rx rx;
 
     TEST_START("migrate killed in a live pass: log-dirty off, running");
     dir_make();
     rx_start(&rx, RX_OK);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    run_and_kill(x, XMIG_JOB_MIGRATE, dest, KILL_IN_PASS);
-    rx_stop(&rx);
+    run_and_kill(x, XMIG_JOB_MIGRATE, rx.r.dest, KILL_IN_PASS);
+    receiver_stop(&rx.r);
     ASSERT_TRUE(dbl_guest(x)->logdirty);
     ASSERT_TRUE(strstr(journal_text(), "phase=stream\n") != NULL);
     ASSERT_INT_EQ(recover(x, &s), 0);
@@ -355,15 +325,13 @@ static void test_killed_in_handshake(void)
 {
     xmig_xen *x = guest();
     struct said s;
-    char dest[64];
     struct rx rx;
 
     TEST_START("migrate killed in the handshake: resumed");
     dir_make();
     rx_start(&rx, RX_OK);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    run_and_kill(x, XMIG_JOB_MIGRATE, dest, KILL_IN_HANDSHAKE);
-    rx_stop(&rx);
+    run_and_kill(x, XMIG_JOB_MIGRATE, rx.r.dest, KILL_IN_HANDSHAKE);
+    receiver_stop(&rx.r);
     ASSERT_TRUE(dbl_guest(x)->suspended);
     ASSERT_INT_EQ(recover(x, &s), 0);
     ASSERT_SAID(s, XMIG_RECOVER_RESTORED,
@@ -416,15 +384,13 @@ static void test_killed_after_go(void)
     xmig_xen *x = guest();
     struct dbl_guest *g = dbl_guest(x);
     struct said s;
-    char dest[64];
     struct rx rx;
 
     TEST_START("killed after the go-ahead, no report: left, unknown, again");
     dir_make();
     rx_start(&rx, RX_NO_REPORT);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    run_and_kill(x, XMIG_JOB_MIGRATE, dest, KILL_COMMITTED);
-    rx_stop(&rx);
+    run_and_kill(x, XMIG_JOB_MIGRATE, rx.r.dest, KILL_COMMITTED);
+    receiver_stop(&rx.r);
     ASSERT_TRUE(strstr(journal_text(), "go_sent=1\n") != NULL);
     /* Every recovery says so, and touches nothing. */
     ASSERT_INT_EQ(recover(x, &s), 1);
@@ -681,10 +647,9 @@ static void test_finished_jobs_leave_nothing(void)
     ASSERT_TRUE(strcmp(dir_list(), "image") == 0);
     unlink(dest);
     rx_start(&rx, RX_OK);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    params(&p, XMIG_JOB_MIGRATE, dest);
+    params(&p, XMIG_JOB_MIGRATE, rx.r.dest);
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), 0);
-    rx_stop(&rx);
+    receiver_stop(&rx.r);
     ASSERT_TRUE(dbl_guest(x)->destroyed);
     ASSERT_TRUE(strcmp(dir_list(), "") == 0);
     dir_remove();

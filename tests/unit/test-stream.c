@@ -3,11 +3,9 @@
  * The framing against hand-checked bytes, and whole jobs against receivers
  * that behave and misbehave, with the test double standing in for Xen.
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "receiver.h"
 #include "stream.h"
 #include "test.h"
 #include "xen-double.h"
@@ -98,11 +97,9 @@ enum rx_mode {
 
 struct rx {
     enum rx_mode mode;
-    int lfd;
-    int port;
     bool framing_ok;
     bool got_go;
-    pthread_t thread;
+    struct receiver r;
 };
 
 static bool rd(int fd, void *buf, size_t len)
@@ -125,80 +122,56 @@ static bool wr(int fd, const void *buf, size_t len)
     return send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
-static void *rx_main(void *arg)
+static void rx_serve(int fd, void *arg)
 {
     static const uint8_t zero8[8], ctx_rec[8] = {1};
     struct rx *rx = arg;
     uint8_t hdr[48], buf[512], status;
     uint32_t optlen;
-    int fd = accept(rx->lfd, NULL, NULL);
 
-    if (fd < 0)
-        return NULL;
     if (rx->mode == RX_CLOSE_AT_ONCE)
-        goto out;
+        return;
     if (!wr(fd, XL_MIG_BANNER, XL_MIG_BANNER_LEN) || !rd(fd, hdr, sizeof(hdr)))
-        goto out;
+        return;
     memcpy(&optlen, hdr + 44, 4);
     if (memcmp(hdr, XL_MAGIC, XL_MAGIC_LEN) != 0 || optlen > sizeof(buf) ||
         !rd(fd, buf, optlen))
-        goto out;
+        return;
     if (rx->mode == RX_DIE_MID_STREAM)
-        goto out;
+        return;
     if (!rd(fd, buf, 16) || memcmp(buf, "LibxlFmt\0\0\0\2\0\0\0\0", 16) != 0 ||
         !rd(fd, buf, 8) || memcmp(buf, ctx_rec, 8) != 0 || !rd(fd, buf, 8) ||
         memcmp(buf, zero8, 8) != 0 ||                  /* libxc END */
         !rd(fd, buf, 8) || memcmp(buf, zero8, 8) != 0) /* libxl END */
-        goto out;
+        return;
     rx->framing_ok = true;
     if (rx->mode == RX_REJECT)
-        goto out;
+        return;
     if (rx->mode == RX_STALL) {
         /* Never answers; waits for the sender to hang up. */
         while (read(fd, buf, sizeof(buf)) > 0)
             ;
-        goto out;
+        return;
     }
     if (!wr(fd, XL_MIG_READY, XL_MIG_READY_LEN) ||
         !rd(fd, buf, XL_MIG_GO_LEN) ||
         memcmp(buf, XL_MIG_GO, XL_MIG_GO_LEN) != 0)
-        goto out;
+        return;
     rx->got_go = true;
     if (rx->mode == RX_DIE_AFTER_GO)
-        goto out;
+        return;
     status = rx->mode == RX_OK ? 0 : 3;
     wr(fd, XL_MIG_REPORT, XL_MIG_REPORT_LEN);
     wr(fd, &status, 1);
     if (rx->mode == RX_STATUS_FAIL)
         wr(fd, XL_MIG_GO, XL_MIG_GO_LEN); /* permission to resume */
-out:
-    close(fd);
-    return NULL;
 }
 
 static void rx_start(struct rx *rx, enum rx_mode mode)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    struct timeval tv = {10, 0};
-
     memset(rx, 0, sizeof(*rx));
     rx->mode = mode;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    rx->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(rx->lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (bind(rx->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        listen(rx->lfd, 1) < 0 ||
-        getsockname(rx->lfd, (struct sockaddr *)&sa, &len) < 0)
-        abort();
-    rx->port = ntohs(sa.sin_port);
-    pthread_create(&rx->thread, NULL, rx_main, rx);
-}
-
-static void rx_stop(struct rx *rx)
-{
-    pthread_join(rx->thread, NULL);
-    close(rx->lfd);
+    receiver_start(&rx->r, rx_serve, rx);
 }
 
 static xmig_xen *pv_guest(void)
@@ -242,13 +215,11 @@ static void test_migrate_ok(void)
     xmig_xen *x = pv_guest();
     struct xmig_job_result r;
     struct dbl_guest *g = dbl_guest(x);
-    char dest[64];
     struct rx rx;
 
     rx_start(&rx, RX_OK);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    ASSERT_INT_EQ(migrate(x, dest, &r, NULL), 0);
-    rx_stop(&rx);
+    ASSERT_INT_EQ(migrate(x, rx.r.dest, &r, NULL), 0);
+    receiver_stop(&rx.r);
     ASSERT_TRUE(rx.framing_ok && rx.got_go);
     ASSERT_TRUE(g->destroyed);
     ASSERT_TRUE(strcmp(g->name, "guest--migratedaway") == 0);
@@ -265,13 +236,11 @@ static void test_migrate_fails(enum rx_mode mode, const char *pattern)
 {
     xmig_xen *x = pv_guest();
     struct xmig_job_result r;
-    char dest[64];
     struct rx rx;
 
     rx_start(&rx, mode);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    ASSERT_INT_EQ(migrate(x, dest, &r, NULL), -1);
-    rx_stop(&rx);
+    ASSERT_INT_EQ(migrate(x, rx.r.dest, &r, NULL), -1);
+    receiver_stop(&rx.r);
     if (!strstr(xmig_xen_error(x), pattern))
         TEST_FAIL("error '%s' lacks '%s'", xmig_xen_error(x), pattern);
     assert_left_running(x, &r);
@@ -287,14 +256,12 @@ static void test_state_unknown(enum rx_mode mode)
     xmig_xen *x = pv_guest();
     struct dbl_guest *g = dbl_guest(x);
     struct xmig_job_result r;
-    char dest[64];
     struct rx rx;
 
     rx_start(&rx, mode);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    ASSERT_INT_EQ(migrate(x, dest, &r, NULL), -1);
+    ASSERT_INT_EQ(migrate(x, rx.r.dest, &r, NULL), -1);
     ASSERT_INT_EQ(errno, EPROTO);
-    rx_stop(&rx);
+    receiver_stop(&rx.r);
     ASSERT_TRUE(rx.got_go);
     ASSERT_INT_EQ(r.guest, XMIG_GUEST_UNKNOWN);
     ASSERT_TRUE(strcmp(xmig_guest_where(r.guest), "unknown") == 0);
@@ -318,14 +285,12 @@ static void test_rename_back_fails(void)
     xmig_xen *x = pv_guest();
     struct dbl_guest *g = dbl_guest(x);
     struct xmig_job_result r;
-    char dest[64];
     struct rx rx;
 
     g->refuse_rename_back = true;
     rx_start(&rx, RX_STATUS_FAIL);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    ASSERT_INT_EQ(migrate(x, dest, &r, NULL), -1);
-    rx_stop(&rx);
+    ASSERT_INT_EQ(migrate(x, rx.r.dest, &r, NULL), -1);
+    receiver_stop(&rx.r);
     ASSERT_INT_EQ(r.guest, XMIG_GUEST_SOURCE);
     ASSERT_TRUE(strcmp(r.away_name, "guest--migratedaway") == 0);
     ASSERT_TRUE(!g->suspended && !g->destroyed);
@@ -358,13 +323,11 @@ static void test_abort_if_busy(void)
         .max_iters = 1, .target_dirty = 10, .abort_if_busy = true};
     xmig_xen *x = pv_guest();
     struct xmig_job_result r;
-    char dest[64];
     struct rx rx;
 
     rx_start(&rx, RX_DIE_MID_STREAM);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    ASSERT_INT_EQ(migrate(x, dest, &r, &pol), -1);
-    rx_stop(&rx);
+    ASSERT_INT_EQ(migrate(x, rx.r.dest, &r, &pol), -1);
+    receiver_stop(&rx.r);
     ASSERT_TRUE(strstr(xmig_xen_error(x), "did not converge") != NULL);
     assert_left_running(x, &r);
     ASSERT_INT_EQ(dbl_guest(x)->suspends, 0);
@@ -391,7 +354,6 @@ static void test_cancel(void)
     struct xmig_job_result r;
     struct canceller cl = {.ms = 300};
     xmig_xen *x = pv_guest();
-    char dest[64];
     pthread_t th;
     uint64_t t0;
     struct rx rx;
@@ -412,15 +374,14 @@ static void test_cancel(void)
     /* Cancelled while the receiver keeps it waiting for 'ready'. */
     cl.c = xmig_cancel_new();
     rx_start(&rx, RX_STALL);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    p.dest = dest;
+    p.dest = rx.r.dest;
     p.cancel = cl.c;
     pthread_create(&th, NULL, cancel_later, &cl);
     t0 = xmig_now_ns();
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
     ASSERT_TRUE(xmig_now_ns() - t0 < 5000000000ULL);
     pthread_join(th, NULL);
-    rx_stop(&rx);
+    receiver_stop(&rx.r);
     ASSERT_TRUE(strstr(xmig_xen_error(x), "cancelled") != NULL);
     assert_left_running(x, &r);
     ASSERT_INT_EQ(dbl_guest(x)->suspends, 1);
@@ -766,7 +727,7 @@ static void test_ssh_destinations(void)
 /* A receiver spawned while a tcp:// transport is open sees no socket. */
 static void test_tcp_fd_not_inherited(void)
 {
-    char list[] = "/tmp/xmig-test-fds-XXXXXX", dest[64], cmd[128], sock[64];
+    char list[] = "/tmp/xmig-test-fds-XXXXXX", cmd[128], sock[64];
     struct xmig__transport tcp, ex;
     xmig_xen *x = pv_guest();
     struct stat st;
@@ -776,8 +737,7 @@ static void test_tcp_fd_not_inherited(void)
 
     close(fd);
     rx_start(&rx, RX_STALL);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    ASSERT_INT_EQ(xmig__transport_open(x, dest, NULL, &tcp), 0);
+    ASSERT_INT_EQ(xmig__transport_open(x, rx.r.dest, NULL, &tcp), 0);
     ASSERT_INT_EQ(fstat(tcp.rfd, &st), 0);
     snprintf(sock, sizeof(sock), "socket:[%lu]", (unsigned long)st.st_ino);
     snprintf(cmd, sizeof(cmd), "exec:ls -l /proc/self/fd/ >%s", list);
@@ -788,7 +748,7 @@ static void test_tcp_fd_not_inherited(void)
     if (got && strstr(got, sock))
         TEST_FAIL("the receiver inherited %s:\n%s", sock, got);
     xmig__transport_close(&tcp);
-    rx_stop(&rx);
+    receiver_stop(&rx.r);
     unlink(list);
     xmig_xen_close(x);
 }
