@@ -293,7 +293,17 @@ struct xmig_job_params {
      * left there.
      */
     const char *journal_dir;
+    /*
+     * migrate: how long the receiver may take to say 'ready' after the
+     * stream, in seconds (1..XMIG_READY_TIMEOUT_MAX; 0: the default).  The
+     * guest is suspended meanwhile; the go-ahead has not been sent, so on
+     * timeout it is resumed here.
+     */
+    unsigned int ready_timeout_s;
 };
+
+#define XMIG_READY_TIMEOUT_DEFAULT 600
+#define XMIG_READY_TIMEOUT_MAX 86400
 
 /* Where the guest is after a job. */
 enum xmig_guest {
