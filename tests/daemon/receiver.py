@@ -7,6 +7,7 @@
 #                 READY_DELAY_S; ready; read the go-ahead; wait
 #                 REPORT_DELAY_S; report 0
 #   receiver.py stall               banner, then never read again
+#   receiver.py silent              banner; read until EOF, never ready
 import os, select, sys, time
 
 BANNER = b"xl migration receiver ready, send binary domain data.\n"
@@ -18,6 +19,10 @@ mode = sys.argv[1]
 os.write(1, BANNER)
 if mode == "stall":
     time.sleep(600)
+    sys.exit(0)
+if mode == "silent":
+    while os.read(0, 65536):
+        pass
     sys.exit(0)
 got = 0
 quiet = float(sys.argv[3]) if len(sys.argv) > 3 else 0.5
