@@ -53,6 +53,7 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
         {"direct", no_argument, NULL, 'd'},
         {"detach", no_argument, NULL, 'x'},
         {"parallel", required_argument, NULL, 'P'},
+        {"ready-timeout", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     struct xmig_job_params *p = &a->p;
@@ -125,6 +126,18 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
             p->arena.batch = (unsigned int)v;
             a->has_batch = true;
             break;
+        case 'R':
+            if (p->kind == XMIG_JOB_SAVE) {
+                cli_error("--ready-timeout is for migrations: a save has no "
+                          "receiver");
+                return EXIT_USAGE;
+            }
+            if (parse_num("--ready-timeout", optarg, 1, XMIG_READY_TIMEOUT_MAX,
+                          &v) < 0)
+                return EXIT_USAGE;
+            p->ready_timeout_s = (unsigned int)v;
+            a->has_ready_timeout = true;
+            break;
         case 's':
             p->ssh_command = optarg;
             break;
@@ -194,6 +207,8 @@ void job_args_request(const struct job_args *a, struct client_req *rq)
         json_str(j, "strategy", xmig_strategy_name(p->arena.strategy));
     if (a->has_batch)
         json_u64(j, "batch", p->arena.batch);
+    if (a->has_ready_timeout)
+        json_u64(j, "ready_timeout", p->ready_timeout_s);
     if (p->ssh_command)
         json_str(j, "ssh_command", p->ssh_command);
     if (p->keep)
@@ -406,8 +421,7 @@ const struct cmd_entry cmd_migrate_entry = {
         "DOMAIN DEST [--live|--no-live] [--max-iters N] [--target-dirty N] "
         "[--abort-if-busy] [--downtime-ms MS] [--no-skip] "
         "[--engine xmig|libxc] [--strategy S] [--batch N] [--ssh-command CMD] "
-        "[--json] "
-        "[--direct|--detach]",
+        "[--ready-timeout SECONDS] [--json] [--direct|--detach]",
     .help = "send DOMAIN to a stock `xl migrate-receive` at DEST: "
             "ssh://[user@]host[:port], exec:COMMAND or tcp://host:port; "
             "through xmigd unless --direct",

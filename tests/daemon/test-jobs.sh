@@ -50,6 +50,27 @@ check "... and lets xmigd write to /tmp and /var/tmp" grep -q '^ReadWritePaths=/
 out=$(raw '{"cmd":"migrate","domain":"0","dest":"exec:true"}')
 expect "domain 0" '"code":"bad_request","message":"domain 0 cannot be migrated"' "$out"
 
+# A receiver that takes the stream and never says 'ready': the job gives
+# up after the 'ready' timeout, and the guest runs here again.
+t0=$(date +%s)
+out=$("$XMIG" -S "$sock" migrate 5 "$rx silent" --engine libxc --ready-timeout 1 2>&1)
+rc=$?
+took=$(($(date +%s) - t0))
+expect "--ready-timeout 1 through xmigd: the reason" "failed: the receiver did not say 'ready' within 1 s: migration abandoned before the go-ahead, domain 5 runs here again \(the guest is still running here\)$" "$out"
+check "... exit 1" test "$rc" -eq 1
+check "... within seconds (${took} s)" test "$took" -le 8
+# xmigd.conf's ready_timeout for requests without one; theirs wins.
+printf 'max_jobs = 2\nready_timeout = 1\n' >"$conf"
+kill -HUP "$xmigd_pid"
+sleep 0.5
+out=$(raw '{"cmd":"migrate","domain":"5","dest":"'"$rx"' silent","engine":"libxc","watch":true}' --until '"event":"end"')
+expect "ready_timeout = 1 in xmigd.conf: the job fails, the guest stays" '"event":"end","job":\{"id":[0-9]+,.*"state":"failed".*"guest":"source".*"message":"the receiver did not say '"'"'ready'"'"' within 1 s' "$out"
+out=$(raw '{"cmd":"migrate","domain":"5","dest":"'"$rx"' ok 2","engine":"libxc","ready_timeout":10,"watch":true}' --until '"event":"end"')
+expect "... a request's ready_timeout overrides it" '"event":"end","job":\{"id":[0-9]+,.*"state":"done".*"guest":"destination"' "$out"
+echo "max_jobs = 2" >"$conf"
+kill -HUP "$xmigd_pid"
+sleep 0.5
+
 # Stalled receivers: jobs that stay in the stream until cancelled.
 export XMIGD_DOUBLE_SLOW=5,6,7,8
 stop_xmigd; start_xmigd || finish
