@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "xmig-cli.h"
@@ -344,6 +345,46 @@ static int run_direct(struct job_args *a)
     return render_exit(&r, rc == 0);
 }
 
+/*
+ * xmigd runs elsewhere, so a relative save path means nothing to it: the
+ * path is made absolute against our directory.  The directory must exist;
+ * the name is kept as given (save refuses a symbolic link there itself).
+ * NULL once said why.
+ */
+static char *absolute_save_path(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir, *real = NULL, *abs = NULL;
+    struct stat st;
+    int err = 0;
+
+    dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    if (!dir) {
+        cli_error("out of memory");
+        return NULL;
+    }
+    real = realpath(dir, NULL);
+    if (!real)
+        err = errno;
+    else if (stat(real, &st) < 0)
+        err = errno;
+    else if (!S_ISDIR(st.st_mode))
+        err = ENOTDIR;
+    if (err == ENOENT)
+        cli_error("cannot save to '%s': there is no directory '%s'", path, dir);
+    else if (err)
+        cli_error("cannot save to '%s': directory '%s': %s", path, dir,
+                  strerror(err));
+    else if (asprintf(&abs, "%s/%s", strcmp(real, "/") ? real : "",
+                      slash ? slash + 1 : path) < 0) {
+        abs = NULL;
+        cli_error("out of memory");
+    }
+    free(real);
+    free(dir);
+    return abs;
+}
+
 /* Through xmigd: the job outlives this process; Ctrl-C only detaches. */
 static int run_daemon(struct job_args *a)
 {
@@ -397,12 +438,23 @@ static int run(const struct cmd_entry *e, enum xmig_job_kind kind, int argc,
                char **argv)
 {
     struct job_args a;
+    char *abs = NULL;
     int rc;
 
     rc = job_args_parse(e, argc, argv, kind, false, &a);
     if (rc != EXIT_OK)
         return rc;
-    return a.direct ? run_direct(&a) : run_daemon(&a);
+    if (a.direct)
+        return run_direct(&a);
+    if (kind == XMIG_JOB_SAVE && a.p.dest[0] != '/') {
+        abs = absolute_save_path(a.p.dest);
+        if (!abs)
+            return EXIT_FAIL;
+        a.p.dest = abs;
+    }
+    rc = run_daemon(&a);
+    free(abs);
+    return rc;
 }
 
 static int cmd_migrate(int argc, char **argv)

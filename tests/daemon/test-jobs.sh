@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # Jobs, with xmigd linked against the unit tests' Xen double
 # (tests/daemon/xen-shim.c) and a stand-in receiver: the queue behind
-# max_jobs, one job per domain, strict domain ids, a save to /tmp,
-# evacuate, cancel (in the stream, in the handshake, and too late once
+# max_jobs, one job per domain, strict domain ids, a save to /tmp, a
+# relative save path, the receiver's 'ready' timeout, evacuate, cancel (in the stream, in the handshake, and too late once
 # committed), watchers, SIGTERM while jobs run.  It proves
 # nothing about Xen: the testbed's daemon scenario does that.
 . "$(dirname "$0")/lib.sh"
@@ -43,6 +43,20 @@ if [ "$(id -u)" = 0 ]; then
     expect "save to /tmp through xmigd" "^domain 6 saved to $tmp/six.save: " "$out"
     check "... exit 0" test "$rc" -eq 0
     check "... the image is there for the client" test -s "$tmp/six.save"
+    # xmigd cannot know the client's directory: xmig resolves it.
+    xmig=$(cd "$(dirname "$XMIG")" && pwd)/$(basename "$XMIG")
+    mkdir "$tmp/rel"
+    out=$(cd "$tmp" && "$xmig" -S "$sock" save 6 rel/six.save --engine libxc 2>&1)
+    rc=$?
+    expect "a relative save path through xmigd" "^domain 6 saved to $tmp/rel/six.save: " "$out"
+    check "... exit 0" test "$rc" -eq 0
+    check "... the image is where the client meant" test -s "$tmp/rel/six.save"
+    out=$(cd "$tmp/rel" && "$xmig" -S "$sock" save 6 plain.save --engine libxc 2>&1)
+    expect "a bare file name: in the client's directory" "^domain 6 saved to $tmp/rel/plain.save: " "$out"
+    out=$(cd "$tmp" && "$xmig" -S "$sock" save 6 nodir/six.save 2>&1)
+    rc=$?
+    expect "a relative path into no directory: said" "^xmig: cannot save to 'nodir/six.save': there is no directory 'nodir'$" "$out"
+    check "... exit 1" test "$rc" -eq 1
 fi
 unit=$srcdir/systemd/xmigd.service.in
 check "the unit has no PrivateTmp=" bash -c "! grep -q '^PrivateTmp=' '$unit'"
