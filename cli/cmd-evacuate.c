@@ -202,7 +202,7 @@ const struct cmd_entry cmd_evacuate_entry = {
         "DEST [--parallel N] [--live|--no-live] [--max-iters N] "
         "[--target-dirty N] [--abort-if-busy] [--downtime-ms MS] "
         "[--no-skip] [--engine xmig|libxc] [--strategy S] [--ssh-command CMD] "
-        "[--detach] [--json]",
+        "[--ready-timeout SECONDS] [--detach] [--json]",
     .help = "migrate every guest (all domains but 0) to DEST through xmigd, "
             "N at a time (default 1)",
     .exec = cmd_evacuate,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "xmig-cli.h"
@@ -53,6 +54,7 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
         {"direct", no_argument, NULL, 'd'},
         {"detach", no_argument, NULL, 'x'},
         {"parallel", required_argument, NULL, 'P'},
+        {"ready-timeout", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     struct xmig_job_params *p = &a->p;
@@ -125,6 +127,18 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
             p->arena.batch = (unsigned int)v;
             a->has_batch = true;
             break;
+        case 'R':
+            if (p->kind == XMIG_JOB_SAVE) {
+                cli_error("--ready-timeout is for migrations: a save has no "
+                          "receiver");
+                return EXIT_USAGE;
+            }
+            if (parse_num("--ready-timeout", optarg, 1, XMIG_READY_TIMEOUT_MAX,
+                          &v) < 0)
+                return EXIT_USAGE;
+            p->ready_timeout_s = (unsigned int)v;
+            a->has_ready_timeout = true;
+            break;
         case 's':
             p->ssh_command = optarg;
             break;
@@ -194,6 +208,8 @@ void job_args_request(const struct job_args *a, struct client_req *rq)
         json_str(j, "strategy", xmig_strategy_name(p->arena.strategy));
     if (a->has_batch)
         json_u64(j, "batch", p->arena.batch);
+    if (a->has_ready_timeout)
+        json_u64(j, "ready_timeout", p->ready_timeout_s);
     if (p->ssh_command)
         json_str(j, "ssh_command", p->ssh_command);
     if (p->keep)
@@ -329,6 +345,46 @@ static int run_direct(struct job_args *a)
     return render_exit(&r, rc == 0);
 }
 
+/*
+ * xmigd runs elsewhere, so a relative save path means nothing to it: the
+ * path is made absolute against our directory.  The directory must exist;
+ * the name is kept as given (save refuses a symbolic link there itself).
+ * NULL once said why.
+ */
+static char *absolute_save_path(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir, *real = NULL, *abs = NULL;
+    struct stat st;
+    int err = 0;
+
+    dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    if (!dir) {
+        cli_error("out of memory");
+        return NULL;
+    }
+    real = realpath(dir, NULL);
+    if (!real)
+        err = errno;
+    else if (stat(real, &st) < 0)
+        err = errno;
+    else if (!S_ISDIR(st.st_mode))
+        err = ENOTDIR;
+    if (err == ENOENT)
+        cli_error("cannot save to '%s': there is no directory '%s'", path, dir);
+    else if (err)
+        cli_error("cannot save to '%s': directory '%s': %s", path, dir,
+                  strerror(err));
+    else if (asprintf(&abs, "%s/%s", strcmp(real, "/") ? real : "",
+                      slash ? slash + 1 : path) < 0) {
+        abs = NULL;
+        cli_error("out of memory");
+    }
+    free(real);
+    free(dir);
+    return abs;
+}
+
 /* Through xmigd: the job outlives this process; Ctrl-C only detaches. */
 static int run_daemon(struct job_args *a)
 {
@@ -382,12 +438,23 @@ static int run(const struct cmd_entry *e, enum xmig_job_kind kind, int argc,
                char **argv)
 {
     struct job_args a;
+    char *abs = NULL;
     int rc;
 
     rc = job_args_parse(e, argc, argv, kind, false, &a);
     if (rc != EXIT_OK)
         return rc;
-    return a.direct ? run_direct(&a) : run_daemon(&a);
+    if (a.direct)
+        return run_direct(&a);
+    if (kind == XMIG_JOB_SAVE && a.p.dest[0] != '/') {
+        abs = absolute_save_path(a.p.dest);
+        if (!abs)
+            return EXIT_FAIL;
+        a.p.dest = abs;
+    }
+    rc = run_daemon(&a);
+    free(abs);
+    return rc;
 }
 
 static int cmd_migrate(int argc, char **argv)
@@ -406,8 +473,7 @@ const struct cmd_entry cmd_migrate_entry = {
         "DOMAIN DEST [--live|--no-live] [--max-iters N] [--target-dirty N] "
         "[--abort-if-busy] [--downtime-ms MS] [--no-skip] "
         "[--engine xmig|libxc] [--strategy S] [--batch N] [--ssh-command CMD] "
-        "[--json] "
-        "[--direct|--detach]",
+        "[--ready-timeout SECONDS] [--json] [--direct|--detach]",
     .help = "send DOMAIN to a stock `xl migrate-receive` at DEST: "
             "ssh://[user@]host[:port], exec:COMMAND or tcp://host:port; "
             "through xmigd unless --direct",

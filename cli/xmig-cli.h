@@ -42,7 +42,7 @@ extern const struct cmd_entry cmd_save_entry;
 struct job_args {
     struct xmig_job_params p;
     bool has_live, has_engine, has_strategy, has_batch;
-    bool has_max_iters, has_target_dirty, has_downtime_ms;
+    bool has_max_iters, has_target_dirty, has_downtime_ms, has_ready_timeout;
     bool json;
     bool direct;
     bool detach;

@@ -119,6 +119,8 @@ static void apply_params(struct job *j, const struct request *rq,
         jp->policy.abort_if_busy = rq->abort_if_busy;
     if (rq->has_skip_redirtied)
         jp->policy.skip_redirtied = rq->skip_redirtied;
+    jp->ready_timeout_s =
+        rq->has_ready_timeout ? rq->ready_timeout : xmigd_conf.ready_timeout_s;
     j->uid = control_peer_uid(p);
     j->pid = control_peer_pid(p);
 }

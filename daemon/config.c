@@ -25,6 +25,7 @@ void config_init(struct config *c)
     c->engine = d.engine;
     c->arena = d.arena;
     c->policy = d.policy;
+    c->ready_timeout_s = d.ready_timeout_s;
 }
 
 void config_dispose(struct config *c)
@@ -124,6 +125,12 @@ static const char *set(struct config *c, const char *k, const char *v)
         if (number(v, 1, 1000, &n) < 0)
             return "expected a number from 1 to 1000";
         c->policy.max_iters = (unsigned int)n;
+        return NULL;
+    }
+    if (!strcmp(k, "ready_timeout")) {
+        if (number(v, 1, XMIG_READY_TIMEOUT_MAX, &n) < 0)
+            return "expected seconds from 1 to 86400";
+        c->ready_timeout_s = (unsigned int)n;
         return NULL;
     }
     if (!strcmp(k, "target_dirty")) {

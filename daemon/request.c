@@ -179,6 +179,11 @@ static int job_args(const struct json_value *root, struct request *rq,
         return -1;
     if (rq->has_batch)
         rq->batch = (unsigned int)n;
+    if (get_int(root, "ready_timeout", 1, XMIG_READY_TIMEOUT_MAX,
+                &rq->has_ready_timeout, &n, e) < 0)
+        return -1;
+    if (rq->has_ready_timeout)
+        rq->ready_timeout = (unsigned int)n;
     if (rq->engine && strcmp(rq->engine, "xmig") != 0 &&
         strcmp(rq->engine, "libxc") != 0)
         return bad(e, "bad_request", "unknown engine '%s' (xmig, libxc)",
@@ -208,6 +213,10 @@ static int args(const struct json_value *root, struct request *rq,
         if (rq->cmd == REQ_SAVE) {
             if (rq->dest[0] != '/')
                 return bad(e, "bad_request", "'file' must be an absolute path");
+            if (rq->has_ready_timeout)
+                return bad(e, "bad_request",
+                           "'ready_timeout' is for migrations: a save has "
+                           "no receiver");
             if (get_bool(root, "keep", NULL, &rq->keep, e) < 0)
                 return -1;
         }

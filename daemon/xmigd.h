@@ -74,6 +74,7 @@ struct config {
     enum xmig_engine engine;
     struct xmig_arena_params arena;
     struct xmig_policy policy;
+    unsigned int ready_timeout_s;
 };
 void config_init(struct config *c);
 void config_dispose(struct config *c);
@@ -142,9 +143,10 @@ struct request {
     unsigned int max_iters;
     long target_dirty;
     bool abort_if_busy;
-    bool has_downtime_ms, has_batch;
+    bool has_downtime_ms, has_batch, has_ready_timeout;
     unsigned int downtime_ms;
     unsigned int batch;
+    unsigned int ready_timeout; /* seconds */
     unsigned int parallel;
     bool has_job;
     uint64_t job;

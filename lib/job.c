@@ -22,7 +22,6 @@
 
 /* A receiver may spend a long time creating the domain (devices, qemu). */
 #define BANNER_TIMEOUT_MS (120 * 1000)
-#define READY_TIMEOUT_MS (600 * 1000)
 #define REPORT_TIMEOUT_MS (120 * 1000)
 /* The receiver destroys its copy before it grants permission to resume. */
 #define PERMISSION_TIMEOUT_MS (300 * 1000)
@@ -67,6 +66,12 @@ void xmig_job_params_default(struct xmig_job_params *p)
     p->engine = XMIG_ENGINE_XMIG;
     xmig_arena_params_default(&p->arena);
     xmig_policy_default(&p->policy);
+    p->ready_timeout_s = XMIG_READY_TIMEOUT_DEFAULT;
+}
+
+static unsigned int ready_timeout_s(const struct xmig_job_params *p)
+{
+    return p->ready_timeout_s ? p->ready_timeout_s : XMIG_READY_TIMEOUT_DEFAULT;
 }
 
 const char *xmig_guest_where(enum xmig_guest g)
@@ -466,17 +471,42 @@ static int state_unknown(struct job *j, const char *away, const char *what)
     return -1;
 }
 
+/*
+ * No 'ready' in time.  The go-ahead has not gone out, and xl's receiver
+ * never runs a domain without it: the guest is ours to resume.
+ */
+static int no_ready(struct job *j, unsigned int secs)
+{
+    xmig_xen *x = j->x;
+
+    give_back(j);
+    if (j->suspended)
+        xmig__seterr(x, ETIMEDOUT,
+                     "the receiver did not say 'ready' within %u s, and "
+                     "domain %u could not be resumed: it stays suspended here",
+                     secs, j->info.domid);
+    else
+        xmig__seterr(x, ETIMEDOUT,
+                     "the receiver did not say 'ready' within %u s: "
+                     "migration abandoned before the go-ahead, domain %u "
+                     "runs here again",
+                     secs, j->info.domid);
+    return -1;
+}
+
 /* The xl handshake after the stream, as xl 4.17's migrate_domain(). */
 static int handshake(struct job *j, struct xmig__transport *t)
 {
     char away[sizeof(j->info.name) + 16];
+    unsigned int ready_s = ready_timeout_s(j->p);
     uint8_t status;
     xmig_xen *x = j->x;
 
     phase(j, "handshake");
     if (xmig__expect(x, t->rfd, XL_MIG_READY, XL_MIG_READY_LEN,
-                     READY_TIMEOUT_MS, "the receiver's 'ready' message") < 0)
-        return -1;
+                     (int)(ready_s * 1000),
+                     "the receiver's 'ready' message") < 0)
+        return errno == ETIMEDOUT ? no_ready(j, ready_s) : -1;
     if (xmig__cancelled(x)) {
         xmig__seterr(x, ECANCELED, "cancelled");
         return -1;
@@ -629,6 +659,12 @@ static int run(struct job *j)
     bool relaying = false;
     int fd, rc = -1;
 
+    if (p->ready_timeout_s > XMIG_READY_TIMEOUT_MAX) {
+        xmig__seterr(x, EINVAL,
+                     "the 'ready' timeout must be from 1 to %d s, not %u",
+                     XMIG_READY_TIMEOUT_MAX, p->ready_timeout_s);
+        return -1;
+    }
     if (check_domain(j) < 0 || xmig__journal_open(x, p, &j->info, &j->jn) < 0)
         return -1;
     if (xmig__cancelled(x)) {

@@ -298,7 +298,17 @@ struct xmig_job_params {
      * destroys its copy first) before it is killed; 0: 30 s.
      */
     unsigned int receiver_grace_ms;
+    /*
+     * migrate: how long the receiver may take to say 'ready' after the
+     * stream, in seconds (1..XMIG_READY_TIMEOUT_MAX; 0: the default).  The
+     * guest is suspended meanwhile; the go-ahead has not been sent, so on
+     * timeout it is resumed here.
+     */
+    unsigned int ready_timeout_s;
 };
+
+#define XMIG_READY_TIMEOUT_DEFAULT 600
+#define XMIG_READY_TIMEOUT_MAX 86400
 
 /* Where the guest is after a job. */
 enum xmig_guest {

@@ -28,6 +28,11 @@ check 2 "expected a number from 1 to 1024, got '0'" bench map 1 --batch 0
 check 2 "expected a number from 1 to 1024, got '4096'" bench map 1 --batch 4096
 check 2 "unknown strategy 'bogus'" bench map 1 --strategy bogus
 check 2 "unknown option '--frob'" --frob
+check 2 "expected a number from 1 to 86400, got '0'" migrate a exec:x --ready-timeout 0
+check 2 "expected a number from 1 to 86400, got '86401'" migrate a exec:x --ready-timeout 86401
+check 2 "expected a number from 1 to 86400, got '-5'" evacuate exec:x --ready-timeout -5
+check 2 "expected a number from 1 to 86400, got '1m'" migrate a exec:x --direct --ready-timeout 1m
+check 2 "ready-timeout is for migrations: a save has no receiver" save a /tmp/x --ready-timeout 20
 check 2 "usage: xmig recover" recover extra
 check 2 "usage: xmig recover" recover --frob
 # Job numbers are digits only, like domain ids: never sent to xmigd

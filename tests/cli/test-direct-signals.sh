@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # `xmig migrate/save --direct`: SIGINT, SIGTERM and SIGHUP cancel the job
 # (exit 1, one line saying so, the guest still here); after the go-ahead
-# they change nothing and the migration completes.  Runs xmig linked with
+# they change nothing and the migration completes.  --ready-timeout ends
+# the wait for a receiver that never says 'ready'.  Runs xmig linked with
 # the unit tests' Xen double (tests/daemon/xen-shim.c): it proves the
 # signal plumbing, not Xen (the testbed's faults scenario does).
 XMIG=${XMIG_DOUBLE:-tests/cli/xmig-double}
@@ -81,6 +82,19 @@ if [ "$rc" -eq 0 ] && [ "$(grep -c "too late to cancel" "$tmp/err")" -eq 3 ]; th
     ok "migrate --direct, SIGINT SIGTERM SIGHUP after the go-ahead: migrated"
 else
     bad "migrate --direct after the go-ahead: exit $rc, stderr: $(cat "$tmp/err")"
+fi
+
+# The receiver reads everything and never says 'ready'.
+start=$(date +%s)
+"$XMIG" migrate 5 "exec:exec python3 $here/receiver.py stream $tmp/silent" \
+    --direct --engine libxc --ready-timeout 1 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+took=$(($(date +%s) - start))
+if [ "$rc" -eq 1 ] && [ "$took" -le 8 ] &&
+    grep -q "^xmig: the receiver did not say 'ready' within 1 s: migration abandoned before the go-ahead, domain 5 runs here again (the guest is still running here)$" "$tmp/err"; then
+    ok "migrate --direct --ready-timeout 1: given up in ${took}s, guest here"
+else
+    bad "migrate --direct --ready-timeout 1: exit $rc after ${took}s, stderr: $(cat "$tmp/err")"
 fi
 
 echo "$pass passed, $fail failed"

@@ -9,6 +9,7 @@
 #                 REPORT_DELAY_S; report 0
 #   receiver.py stall               banner, then never read again
 #   receiver.py stream MARK         banner; create MARK; read until EOF
+#   receiver.py silent              banner; read until EOF, never ready
 #   receiver.py committed           as ok, but with the go-ahead read, send
 #                 SIGINT, SIGTERM and SIGHUP to the parent (xmig, when run
 #                 as `exec:exec python3 receiver.py committed`); a second
@@ -32,6 +33,10 @@ if mode == "stall":
     sys.exit(0)
 if mode == "stream":
     open(sys.argv[2], "w").close()
+    while os.read(0, 65536):
+        pass
+    sys.exit(0)
+if mode == "silent":
     while os.read(0, 65536):
         pass
     sys.exit(0)

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-only
 # Jobs, with xmigd linked against the unit tests' Xen double
 # (tests/daemon/xen-shim.c) and a stand-in receiver: the queue behind
-# max_jobs, one job per domain, strict domain ids, a save to /tmp,
-# evacuate, cancel (in the stream, in the handshake, and too late once
+# max_jobs, one job per domain, strict domain ids, a save to /tmp, a
+# relative save path, the receiver's 'ready' timeout, evacuate, cancel (in the stream, in the handshake, and too late once
 # committed), watchers, SIGTERM while jobs run.  It proves
 # nothing about Xen: the testbed's daemon scenario does that.
 . "$(dirname "$0")/lib.sh"
@@ -43,12 +43,47 @@ if [ "$(id -u)" = 0 ]; then
     expect "save to /tmp through xmigd" "^domain 6 saved to $tmp/six.save: " "$out"
     check "... exit 0" test "$rc" -eq 0
     check "... the image is there for the client" test -s "$tmp/six.save"
+    # xmigd cannot know the client's directory: xmig resolves it.
+    xmig=$(cd "$(dirname "$XMIG")" && pwd)/$(basename "$XMIG")
+    mkdir "$tmp/rel"
+    out=$(cd "$tmp" && "$xmig" -S "$sock" save 6 rel/six.save --engine libxc 2>&1)
+    rc=$?
+    expect "a relative save path through xmigd" "^domain 6 saved to $tmp/rel/six.save: " "$out"
+    check "... exit 0" test "$rc" -eq 0
+    check "... the image is where the client meant" test -s "$tmp/rel/six.save"
+    out=$(cd "$tmp/rel" && "$xmig" -S "$sock" save 6 plain.save --engine libxc 2>&1)
+    expect "a bare file name: in the client's directory" "^domain 6 saved to $tmp/rel/plain.save: " "$out"
+    out=$(cd "$tmp" && "$xmig" -S "$sock" save 6 nodir/six.save 2>&1)
+    rc=$?
+    expect "a relative path into no directory: said" "^xmig: cannot save to 'nodir/six.save': there is no directory 'nodir'$" "$out"
+    check "... exit 1" test "$rc" -eq 1
 fi
 unit=$srcdir/systemd/xmigd.service.in
 check "the unit has no PrivateTmp=" bash -c "! grep -q '^PrivateTmp=' '$unit'"
 check "... and lets xmigd write to /tmp and /var/tmp" grep -q '^ReadWritePaths=/tmp /var/tmp$' "$unit"
 out=$(raw '{"cmd":"migrate","domain":"0","dest":"exec:true"}')
 expect "domain 0" '"code":"bad_request","message":"domain 0 cannot be migrated"' "$out"
+
+# A receiver that takes the stream and never says 'ready': the job gives
+# up after the 'ready' timeout, and the guest runs here again.
+t0=$(date +%s)
+out=$("$XMIG" -S "$sock" migrate 5 "$rx silent" --engine libxc --ready-timeout 1 2>&1)
+rc=$?
+took=$(($(date +%s) - t0))
+expect "--ready-timeout 1 through xmigd: the reason" "failed: the receiver did not say 'ready' within 1 s: migration abandoned before the go-ahead, domain 5 runs here again \(the guest is still running here\)$" "$out"
+check "... exit 1" test "$rc" -eq 1
+check "... within seconds (${took} s)" test "$took" -le 8
+# xmigd.conf's ready_timeout for requests without one; theirs wins.
+printf 'max_jobs = 2\nready_timeout = 1\n' >"$conf"
+kill -HUP "$xmigd_pid"
+sleep 0.5
+out=$(raw '{"cmd":"migrate","domain":"5","dest":"'"$rx"' silent","engine":"libxc","watch":true}' --until '"event":"end"')
+expect "ready_timeout = 1 in xmigd.conf: the job fails, the guest stays" '"event":"end","job":\{"id":[0-9]+,.*"state":"failed".*"guest":"source".*"message":"the receiver did not say '"'"'ready'"'"' within 1 s' "$out"
+out=$(raw '{"cmd":"migrate","domain":"5","dest":"'"$rx"' ok 2","engine":"libxc","ready_timeout":10,"watch":true}' --until '"event":"end"')
+expect "... a request's ready_timeout overrides it" '"event":"end","job":\{"id":[0-9]+,.*"state":"done".*"guest":"destination"' "$out"
+echo "max_jobs = 2" >"$conf"
+kill -HUP "$xmigd_pid"
+sleep 0.5
 
 # Stalled receivers: jobs that stay in the stream until cancelled.
 export XMIGD_DOUBLE_SLOW=5,6,7,8

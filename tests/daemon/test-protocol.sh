@@ -42,6 +42,20 @@ out=$(raw '{"cmd":"migrate","domain":"web"}')
 expect "migrate needs dest" "'dest' is required" "$out"
 out=$(raw '{"cmd":"migrate","domain":"web","dest":"ssh://b","max_iters":0}')
 expect "max_iters is range-checked" "'max_iters' must be from 1 to 1000" "$out"
+for v in 0 -1 86401 99999999999; do
+    out=$(raw '{"cmd":"migrate","domain":"web","dest":"ssh://b","ready_timeout":'"$v"'}')
+    expect "ready_timeout $v is refused" "\"code\":\"bad_request\",\"message\":\"'ready_timeout' must be from 1 to 86400\"" "$out"
+done
+out=$(raw '{"cmd":"evacuate","dest":"ssh://b","ready_timeout":0}')
+expect "evacuate: ready_timeout is range-checked" "'ready_timeout' must be from 1 to 86400" "$out"
+out=$(raw '{"cmd":"migrate","domain":"web","dest":"ssh://b","ready_timeout":"20"}')
+expect "ready_timeout must be an integer" "'ready_timeout' must be an integer, not a string" "$out"
+out=$(raw '{"cmd":"migrate","domain":"web","dest":"ssh://b","ready_timeout":2.5}')
+expect "... not a fraction" "'ready_timeout' must be an integer, not a number" "$out"
+out=$(raw '{"cmd":"save","domain":"web","file":"/tmp/x","ready_timeout":20}')
+expect "save has no receiver: no ready_timeout" "'ready_timeout' is for migrations: a save has no receiver" "$out"
+out=$(raw '{"cmd":"migrate","domain":"web","dest":"ssh://b","ready_timeout":86400}')
+expect "ready_timeout 86400 is accepted (then: no Xen)" '"code":"no_xen"' "$out"
 out=$(raw '{"cmd":"migrate","domain":"web","dest":"ssh://b","live":"yes"}')
 expect "live must be a boolean" "'live' must be true or false, not a string" "$out"
 out=$(raw '{"cmd":"evacuate","dest":"ssh://b","parallel":65}')

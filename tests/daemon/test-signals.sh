@@ -35,6 +35,10 @@ sleep 0.5
 out=$(raw '{"cmd":"stats"}')
 expect "SIGHUP with a bad file: the old settings stay" '"max_jobs":7,' "$out"
 expect "SIGHUP with a bad file: the line and the reason" 'reload: .*xmigd.conf:1: max_jobs: expected a number from 1 to 64; keeping' "$(cat "$log")"
+printf 'ready_timeout = 0\n' >"$conf"
+kill -HUP "$xmigd_pid"
+sleep 0.5
+expect "SIGHUP: ready_timeout is range-checked" 'xmigd.conf:1: ready_timeout: expected seconds from 1 to 86400; keeping' "$(cat "$log")"
 printf 'frobnicate = 1\n' >"$conf"
 kill -HUP "$xmigd_pid"
 sleep 0.5

@@ -334,6 +334,54 @@ static void test_abort_if_busy(void)
     xmig_xen_close(x);
 }
 
+/*
+ * A receiver that takes the whole stream and never says 'ready': after the
+ * job's 'ready' timeout, the guest runs here again (no go-ahead went out).
+ * Out-of-range timeouts are refused before the guest is touched.
+ */
+static void test_ready_timeout(void)
+{
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    xmig_xen *x = pv_guest();
+    struct dbl_guest *g = dbl_guest(x);
+    char dest[64];
+    uint64_t t0, ns;
+    struct rx rx;
+
+    xmig_job_params_default(&p);
+    ASSERT_INT_EQ(p.ready_timeout_s, 600);
+    p.engine = XMIG_ENGINE_LIBXC;
+    p.domain = "guest";
+    p.ready_timeout_s = XMIG_READY_TIMEOUT_MAX + 1;
+    p.dest = "exec:exit 0";
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ASSERT_INT_EQ(errno, EINVAL);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "from 1 to 86400 s") != NULL);
+    ASSERT_INT_EQ(g->suspends, 0);
+
+    rx_start(&rx, RX_STALL);
+    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
+    p.dest = dest;
+    p.ready_timeout_s = 1;
+    t0 = xmig_now_ns();
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ns = xmig_now_ns() - t0;
+    ASSERT_INT_EQ(errno, ETIMEDOUT);
+    rx_stop(&rx);
+    ASSERT_TRUE(rx.framing_ok && !rx.got_go);
+    if (ns < 1000000000ULL || ns > 5000000000ULL)
+        TEST_FAIL("the job took %.1f s with a 1 s 'ready' timeout", ns / 1e9);
+    if (!strstr(xmig_xen_error(x), "'ready' within 1 s") ||
+        !strstr(xmig_xen_error(x), "domain 9 runs here"))
+        TEST_FAIL("error '%s' lacks the timeout or where the guest runs",
+                  xmig_xen_error(x));
+    assert_left_running(x, &r);
+    ASSERT_INT_EQ(g->suspends, 1);
+    ASSERT_TRUE(strcmp(xmig_guest_where(r.guest), "source") == 0);
+    xmig_xen_close(x);
+}
+
 struct canceller {
     xmig_cancel *c;
     unsigned int ms;
@@ -1043,6 +1091,9 @@ int main(void)
     TEST_DONE();
     TEST_START("migrate: --abort-if-busy gives up and leaves the guest");
     test_abort_if_busy();
+    TEST_DONE();
+    TEST_START("migrate: no 'ready' within ready_timeout_s: resumed here");
+    test_ready_timeout();
     TEST_DONE();
     TEST_START("cancel: before the start, and while waiting for 'ready'");
     test_cancel();
