@@ -39,7 +39,7 @@ bench() { # GUEST
     ((rc == 0)) || return "$rc"
     cat "$json"
     local s v
-    for s in per-batch arena kernel; do
+    for s in per-batch arena kernel exit; do
         for v in ptwr_per_page wall_s map_s unmap_s; do
             tb_note "${s}_$v" "$(_json_field "$json" "$s" "$v")"
         done
