@@ -273,6 +273,38 @@ static void test_exit_worker_dies(unsigned int heir_ms)
     xmig_xen_close(x);
 }
 
+/*
+ * A worker retires after 8192 mappings (its VMAs stay well under
+ * vm.max_map_count): the next map starts another, and no page is lost.
+ */
+static void test_exit_retires(void)
+{
+    struct xmig_arena_params p = params(XMIG_STRATEGY_EXIT, 1, false);
+    xmig_xen *x = guest(8192, false);
+    xmig_arena *a = xmig_arena_open(x, 3, &p);
+    struct xmig_arena_stats st;
+    struct dbl_stats ds;
+    size_t i, bad = 0;
+    const size_t n = 8192 + 100;
+
+    for (i = 0; i < n; i++) {
+        xmig_window *w = xmig_arena_map(a, frames + i % 8192, 1, NULL);
+
+        if (!w || !window_ok(w, frames + i % 8192, 1))
+            bad++;
+        xmig_arena_release(a, w);
+    }
+    ASSERT_INT_EQ(bad, 0);
+    ASSERT_INT_EQ(xmig_arena_drain(a), 0);
+    xmig_arena_get_stats(a, &st);
+    ASSERT_U64_EQ(st.unmap_calls, 2); /* one retired, one drained */
+    ASSERT_INT_EQ(xmig_arena_close(a), 0);
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.worker_pages, n);
+    ASSERT_TRUE(no_children());
+    xmig_xen_close(x);
+}
+
 static void exit_cycle(xmig_xen *x)
 {
     struct xmig_arena_params p = params(XMIG_STRATEGY_EXIT, 64, false);
@@ -545,6 +577,9 @@ int main(void)
     TEST_DONE();
     TEST_START("exit: ... also while another process holds its socket");
     test_exit_worker_dies(3000);
+    TEST_DONE();
+    TEST_START("exit: a worker retires after 8192 mappings");
+    test_exit_retires();
     TEST_DONE();
     TEST_START("exit: no descriptor, mapping or process left behind");
     test_exit_no_leaks();
