@@ -255,7 +255,8 @@ static int cmd_bench_map(int argc, char **argv)
         case 's':
             if (nchosen == XMIG_STRATEGY__COUNT ||
                 xmig_strategy_parse(optarg, &chosen[nchosen]) < 0) {
-                cli_error("unknown strategy '%s' (per-batch, arena, kernel)",
+                cli_error("unknown strategy '%s' (per-batch, arena, kernel, "
+                          "exit)",
                           optarg);
                 return EXIT_USAGE;
             }
@@ -353,6 +354,6 @@ const struct cmd_entry cmd_bench_entry = {
     .usage = "map DOMAIN [--batch N] [--strategy S]... [--slots N] "
              "[--reclaim N] [--background] [--json]",
     .help = "map, read and unmap every populated frame of DOMAIN with each "
-            "strategy (per-batch, arena, kernel) and report the cost",
+            "strategy (per-batch, arena, kernel, exit) and report the cost",
     .exec = cmd_bench,
 };

@@ -14,13 +14,22 @@
  * kernel     as arena, but a slot's privcmd mapping is kept and only its
  *            PTEs are cleared, with batched hypercalls, by the privcmd ioctl
  *            of kernel-patch/; the next batch refills the same mapping.
+ * exit       a worker process maps, copies each page into memory it shares
+ *            with the caller, and keeps its mappings until it exits; its
+ *            exit unmaps them all without a trap (see the section below).
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "private.h"
 
@@ -69,12 +78,21 @@ struct xmig_arena {
     int reclaim_errno;    /* first reclaim failure, 0 if none */
 
     struct xmig_arena_stats st;
+
+    /* exit: the worker, the request it works on, how much it holds. */
+    pthread_mutex_t exit_lock; /* one request at a time */
+    struct exit_ctl *ctl;      /* at the end of region, shared */
+    pid_t worker;              /* 0: none running */
+    int sock;                  /* to the worker, -1 if none */
+    unsigned int wk_windows;
+    size_t wk_pages;
 };
 
 static const char *const strategy_names[XMIG_STRATEGY__COUNT] = {
     [XMIG_STRATEGY_PER_BATCH] = "per-batch",
     [XMIG_STRATEGY_ARENA] = "arena",
     [XMIG_STRATEGY_KERNEL] = "kernel",
+    [XMIG_STRATEGY_EXIT] = "exit",
 };
 
 const char *xmig_strategy_name(enum xmig_strategy s)
@@ -207,6 +225,414 @@ static void *reclaim_thread(void *arg)
     return NULL;
 }
 
+/*
+ * exit: unmapping at process exit.
+ *
+ * In a PV dom0 the page tables of a live process are pinned and read-only,
+ * and munmap clears each foreign PTE with an xchg that traps into Xen: one
+ * emulated write per page.  exit_mmap() is different: arch_exit_mmap(),
+ * xen_exit_mmap() in a PV dom0, unpins the page tables first (a batch of
+ * hypercalls per page-table page; Xen drops the foreign references in the
+ * unpin), and the zap that follows writes ordinary memory.
+ *
+ * So a worker process, forked from the caller, maps each batch into a
+ * fresh privcmd mapping of its own, copies the pages into memory it shares
+ * with the caller (the slot of the window), answers, and never unmaps.  It
+ * exits when the arena is drained or closed, after a map failed, and when
+ * it holds EXIT_LIFE_PAGES pages or EXIT_LIFE_WINDOWS mappings: that
+ * bounds its page tables (2 MiB per GiB mapped), its VMAs (one per window,
+ * well under vm.max_map_count), and how long a destroyed domain's pages
+ * stay referenced.
+ *
+ * Why fork and copy.  privcmd mappings are VM_DONTCOPY and cannot be
+ * reached from another process (no GUP on VM_IO|VM_PFNMAP), so the worker
+ * maps for itself and the caller gets a copy; its windows never point into
+ * guest memory.  The privcmd file descriptor is inherited and works: it
+ * holds no per-process state.  The fork costs one trapped write per
+ * writable private page the caller has resident (they become copy-on-write)
+ * and one per such page either side writes while the worker lives; the
+ * region shared with the worker is not copy-on-write.  A worker lives for
+ * many batches, so that is paid rarely.  The copy costs a 4 KiB memcpy per
+ * page, far less than a trap and its emulation.
+ *
+ * Safety.  The caller reads only its own shared memory, which stays valid
+ * whatever the worker does: no page is read through a mapping after it
+ * is gone.  The window's contents are written before the worker answers
+ * and never again until the caller has released the slot and asked for a
+ * new batch in it.  If the worker dies, SIGKILL included, the kernel tears
+ * its mappings down by the same exit path; the caller sees the socket close
+ * (or, should another process hold the worker's end, the worker reaped on
+ * the next poll) and the map fails with EPIPE, never hangs.  A worker whose
+ * parent is gone notices within a poll interval and exits.  A failed map
+ * stops the worker and waits for it before returning, so that nothing of
+ * the batch stays mapped and a domain being destroyed is not held back.
+ *
+ * The worker calls only async-signal-safe functions (the caller may have
+ * threads) and never the allocator: the request is in shared memory.
+ * Not yet for the engine: the worker would inherit the stream's descriptors.
+ */
+
+#define EXIT_LIFE_PAGES (1u << 18) /* 1 GiB of guest memory */
+#define EXIT_LIFE_WINDOWS 8192u
+#define EXIT_POLL_MS 1000
+
+struct exit_ctl {
+    uint32_t slot;
+    uint32_t n;
+    int32_t errnum; /* the map call's errno; 0: err[] says it all */
+    uint32_t pad;
+    xmig_pfn_t frames[XMIG_MAX_BATCH];
+    int err[XMIG_MAX_BATCH];
+};
+
+#define EXIT_CTL_LEN                                                           \
+    ((sizeof(struct exit_ctl) + XMIG_PAGE_SIZE - 1) & ~(XMIG_PAGE_SIZE - 1))
+
+/*
+ * Regions shared with workers outlive their arenas.  Unmapping one is a
+ * zap in a live process: one trapped write per page the caller touched,
+ * the cost this strategy is for.  Kept here, they go at the process's
+ * exit, without a trap, and the next arena of that size takes one again.
+ */
+#define EXIT_POOL 4
+
+static struct {
+    pthread_mutex_t lock;
+    void *addr[EXIT_POOL];
+    size_t len[EXIT_POOL];
+} exit_pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *exit_region_get(size_t len)
+{
+    void *p = NULL;
+    unsigned int i;
+
+    pthread_mutex_lock(&exit_pool.lock);
+    for (i = 0; i < EXIT_POOL && !p; i++) {
+        if (exit_pool.addr[i] && exit_pool.len[i] == len) {
+            p = exit_pool.addr[i];
+            exit_pool.addr[i] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&exit_pool.lock);
+    if (p)
+        return p;
+    return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                -1, 0);
+}
+
+static int exit_region_put(void *p, size_t len)
+{
+    unsigned int i;
+
+    pthread_mutex_lock(&exit_pool.lock);
+    for (i = 0; i < EXIT_POOL; i++) {
+        if (!exit_pool.addr[i]) {
+            exit_pool.addr[i] = p;
+            exit_pool.len[i] = len;
+            pthread_mutex_unlock(&exit_pool.lock);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&exit_pool.lock);
+    return munmap(p, len);
+}
+
+/* One byte either way: M(ap) and Q(uit) from the caller, R(eady),
+ * E(rror) and D(one) from the worker. */
+static bool exit_send(int fd, char c)
+{
+    ssize_t r;
+
+    do
+        r = send(fd, &c, 1, MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    return r == 1;
+}
+
+static size_t exit_life_pages(const xmig_arena *a)
+{
+    size_t by_windows = (size_t)EXIT_LIFE_WINDOWS * a->p.batch;
+
+    return by_windows < EXIT_LIFE_PAGES ? by_windows : EXIT_LIFE_PAGES;
+}
+
+static void exit_worker(xmig_arena *a, int sock, pid_t parent)
+    __attribute__((noreturn));
+
+static void exit_worker(xmig_arena *a, int sock, pid_t parent)
+{
+    struct exit_ctl *ctl = a->ctl;
+    size_t life = exit_life_pages(a), used = 0;
+    uint8_t *space = mmap(NULL, life * XMIG_PAGE_SIZE, PROT_NONE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    if (space == MAP_FAILED) {
+        ctl->errnum = errno;
+        exit_send(sock, 'E');
+        _exit(1);
+    }
+    if (!exit_send(sock, 'R'))
+        _exit(1);
+    for (;;) {
+        struct pollfd pfd = {.fd = sock, .events = POLLIN};
+        unsigned int i, n;
+        uint8_t *addr, *dst;
+        char c;
+        ssize_t r;
+
+        r = poll(&pfd, 1, EXIT_POLL_MS);
+        if (r == 0 && getppid() != parent)
+            _exit(1);
+        if (r <= 0)
+            continue;
+        r = recv(sock, &c, 1, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r != 1 || c != 'M')
+            _exit(r == 1 && c == 'Q' ? 0 : 1);
+        n = ctl->n;
+        if (n == 0 || n > a->p.batch || ctl->slot >= a->p.slots ||
+            used + n > life) {
+            ctl->errnum = EINVAL;
+        } else {
+            /* Never reused, even after a failure: it may be partly mapped. */
+            addr = space + used * XMIG_PAGE_SIZE;
+            used += n;
+            dst = slot_addr(a, ctl->slot);
+            if (a->x->ops->map_at(a->x, a->domid, addr, n, ctl->frames,
+                                  ctl->err, false) < 0) {
+                ctl->errnum = errno ? errno : EIO;
+            } else {
+                ctl->errnum = 0;
+                for (i = 0; i < n; i++)
+                    if (!ctl->err[i])
+                        memcpy(dst + (size_t)i * XMIG_PAGE_SIZE,
+                               addr + (size_t)i * XMIG_PAGE_SIZE,
+                               XMIG_PAGE_SIZE);
+            }
+        }
+        if (!exit_send(sock, 'D'))
+            _exit(1);
+    }
+}
+
+/* Reap the worker (waiting for it); -1 unless it quit when asked. */
+static int exit_reap(xmig_arena *a, char *why, size_t len)
+{
+    int status = 0;
+    pid_t r;
+
+    do
+        r = waitpid(a->worker, &status, 0);
+    while (r < 0 && errno == EINTR);
+    a->worker = 0;
+    if (r < 0) {
+        /* Reaped by someone else (SIGCHLD ignored): nothing to tell. */
+        snprintf(why, len, "could not be waited for: %s", strerror(errno));
+        return errno == ECHILD ? 0 : -1;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFSIGNALED(status))
+        snprintf(why, len, "was killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(why, len, "exited with status %d", WEXITSTATUS(status));
+    return -1;
+}
+
+/*
+ * Stop the worker and wait until its mappings are gone: the unmap of this
+ * strategy.  Called with exit_lock held.  -1 if it had died on its own.
+ */
+static int exit_stop(xmig_arena *a)
+{
+    uint64_t t0 = xmig_now_ns();
+    char why[128] = "";
+    int rc;
+
+    if (!a->worker)
+        return 0;
+    exit_send(a->sock, 'Q');
+    close(a->sock);
+    a->sock = -1;
+    rc = exit_reap(a, why, sizeof(why));
+    pthread_mutex_lock(&a->lock);
+    a->st.unmap_calls++;
+    a->st.unmap_ns += xmig_now_ns() - t0;
+    if (rc < 0 && !a->reclaim_errno)
+        a->reclaim_errno = EPIPE;
+    pthread_mutex_unlock(&a->lock);
+    if (rc < 0)
+        xmig__log(a->x, XMIG_LOG_WARN, "the mapping worker %s", why);
+    a->wk_pages = 0;
+    a->wk_windows = 0;
+    return rc;
+}
+
+/* The worker's answer, or -1 (EPIPE) once it is seen to have died. */
+static int exit_wait(xmig_arena *a, char *c_r)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = a->sock, .events = POLLIN};
+        ssize_t r = poll(&pfd, 1, EXIT_POLL_MS);
+
+        if (r > 0) {
+            r = recv(a->sock, c_r, 1, 0);
+            if (r == 1)
+                return 0;
+            if (r == 0 || errno != EINTR)
+                break;
+        } else if (r == 0) {
+            siginfo_t si = {.si_pid = 0};
+
+            /* Dead, its socket held elsewhere; exit_reap reaps it. */
+            if (waitid(P_PID, (id_t)a->worker, &si,
+                       WEXITED | WNOHANG | WNOWAIT) < 0 ||
+                si.si_pid)
+                break;
+        } else if (r < 0 && errno != EINTR) {
+            break;
+        }
+    }
+    errno = EPIPE;
+    return -1;
+}
+
+/* Report why the worker could not serve, stop it; errno is saved. */
+static void exit_fail(xmig_arena *a, const char *what)
+{
+    char why[128] = "died";
+    int saved = errno;
+
+    if (a->sock >= 0)
+        close(a->sock);
+    a->sock = -1;
+    if (a->worker)
+        exit_reap(a, why, sizeof(why));
+    a->wk_pages = 0;
+    a->wk_windows = 0;
+    xmig__seterr(a->x, saved, "%s of domain %u: the mapping worker %s", what,
+                 a->domid, why);
+    errno = saved;
+}
+
+static int exit_start(xmig_arena *a)
+{
+    pid_t parent = getpid(), pid;
+    int sv[2];
+    char c = 0;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        xmig__seterr(a->x, errno, "cannot start the mapping worker: %s",
+                     strerror(errno));
+        return -1;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        exit_worker(a, sv[1], parent);
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        xmig__seterr(a->x, errno, "cannot start the mapping worker: %s",
+                     strerror(errno));
+        close(sv[0]);
+        return -1;
+    }
+    a->worker = pid;
+    a->sock = sv[0];
+    if (exit_wait(a, &c) < 0 || c != 'R') {
+        errno = c == 'E' && a->ctl->errnum ? a->ctl->errnum : EPIPE;
+        exit_fail(a, "cannot map frames");
+        return -1;
+    }
+    return 0;
+}
+
+/* The lowest free slot: a caller with one window out touches one slot. */
+static struct slot *exit_slot(xmig_arena *a)
+{
+    unsigned int i;
+
+    pthread_mutex_lock(&a->lock);
+    for (i = 0; i < a->p.slots; i++) {
+        if (a->slots[i].state == SLOT_FREE) {
+            a->slots[i].state = SLOT_BUSY;
+            pthread_mutex_unlock(&a->lock);
+            return &a->slots[i];
+        }
+    }
+    pthread_mutex_unlock(&a->lock);
+    xmig__seterr(a->x, ENOSPC, "all %u arena windows are in use", a->p.slots);
+    return NULL;
+}
+
+static int check_err(xmig_arena *a, const xmig_pfn_t *frames, unsigned int n,
+                     const int *err);
+
+static xmig_window *map_exit(xmig_arena *a, const xmig_pfn_t *frames,
+                             unsigned int n, int *err)
+{
+    struct exit_ctl *ctl = a->ctl;
+    struct slot *s = exit_slot(a);
+    uint64_t t0 = xmig_now_ns();
+    int saved = 0;
+    char c;
+
+    if (!s)
+        return NULL;
+    pthread_mutex_lock(&a->exit_lock);
+    if (a->worker && (a->wk_pages + n > exit_life_pages(a) ||
+                      a->wk_windows >= EXIT_LIFE_WINDOWS))
+        exit_stop(a);
+    if (!a->worker && exit_start(a) < 0) {
+        saved = errno;
+        goto out;
+    }
+    ctl->slot = (uint32_t)s->win.slot;
+    ctl->n = n;
+    memcpy(ctl->frames, frames, n * sizeof(*frames));
+    memset(ctl->err, 0, n * sizeof(*ctl->err));
+    if (!exit_send(a->sock, 'M') || exit_wait(a, &c) < 0 || c != 'D') {
+        errno = EPIPE;
+        saved = EPIPE;
+        exit_fail(a, "cannot map frames");
+        goto out;
+    }
+    a->wk_pages += n;
+    a->wk_windows++;
+    memcpy(err, ctl->err, n * sizeof(*err));
+    if (ctl->errnum) {
+        saved = ctl->errnum;
+        xmig__seterr(a->x, saved, "cannot map %u frames of domain %u: %s", n,
+                     a->domid, strerror(saved));
+    } else if (check_err(a, frames, n, err) < 0) {
+        saved = errno;
+    }
+    /* What did map of a failed batch goes now, not at the next drain. */
+    if (saved)
+        exit_stop(a);
+out:
+    pthread_mutex_unlock(&a->exit_lock);
+    pthread_mutex_lock(&a->lock);
+    a->st.map_calls++;
+    a->st.map_ns += xmig_now_ns() - t0;
+    if (saved) {
+        s->state = SLOT_FREE;
+    } else {
+        s->win.n = n;
+        a->st.frames_mapped += n;
+        a->st.windows++;
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (saved) {
+        errno = saved;
+        return NULL;
+    }
+    return &s->win;
+}
+
 xmig_arena *xmig_arena_open(xmig_xen *x, uint32_t domid,
                             const struct xmig_arena_params *p)
 {
@@ -231,8 +657,10 @@ xmig_arena *xmig_arena_open(xmig_xen *x, uint32_t domid,
         a->p.reclaim = a->p.slots;
     a->strategy = p->strategy;
     a->region = MAP_FAILED;
+    a->sock = -1;
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->cond, NULL);
+    pthread_mutex_init(&a->exit_lock, NULL);
 
     if (a->strategy == XMIG_STRATEGY_KERNEL && !(x->caps & XMIG_CAP_ZAP)) {
         xmig__log(x, XMIG_LOG_INFO,
@@ -244,8 +672,14 @@ xmig_arena *xmig_arena_open(xmig_xen *x, uint32_t domid,
 
     a->slots = calloc(a->p.slots, sizeof(*a->slots));
     a->region_len = (size_t)a->p.slots * a->p.batch * XMIG_PAGE_SIZE;
-    a->region = mmap(NULL, a->region_len, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (a->strategy == XMIG_STRATEGY_EXIT) {
+        /* The slots and the request, shared with the worker: no COW. */
+        a->region_len += EXIT_CTL_LEN;
+        a->region = exit_region_get(a->region_len);
+    } else {
+        a->region = mmap(NULL, a->region_len, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    }
     if (!a->slots || a->region == MAP_FAILED) {
         xmig__seterr(x, errno ? errno : ENOMEM,
                      "cannot reserve %zu MiB of address space for the arena",
@@ -256,6 +690,11 @@ xmig_arena *xmig_arena_open(xmig_xen *x, uint32_t domid,
         a->slots[i].win.arena = a;
         a->slots[i].win.slot = (int)i;
         a->slots[i].win.addr = slot_addr(a, i);
+    }
+    if (a->strategy == XMIG_STRATEGY_EXIT) {
+        /* Started by the first map: an arena never used forks nothing. */
+        a->ctl = (struct exit_ctl *)(a->region + a->region_len - EXIT_CTL_LEN);
+        return a;
     }
     if (a->p.background) {
         int r = pthread_create(&a->thread, NULL, reclaim_thread, a);
@@ -452,6 +891,8 @@ xmig_window *xmig_arena_map(xmig_arena *a, const xmig_pfn_t *frames,
     memset(err, 0, n * sizeof(*err));
     if (a->strategy == XMIG_STRATEGY_PER_BATCH)
         return map_per_batch(a, frames, n, err);
+    if (a->strategy == XMIG_STRATEGY_EXIT)
+        return map_exit(a, frames, n, err);
     return map_slot(a, frames, n, err);
 }
 
@@ -494,6 +935,12 @@ void xmig_arena_release(xmig_arena *a, xmig_window *w)
     }
     s = &a->slots[w->slot];
     pthread_mutex_lock(&a->lock);
+    if (a->strategy == XMIG_STRATEGY_EXIT) {
+        /* A copy: nothing to unmap, the slot is free at once. */
+        s->state = SLOT_FREE;
+        pthread_mutex_unlock(&a->lock);
+        return;
+    }
     s->state = SLOT_RELEASED;
     a->nreleased++;
     if (a->nreleased >= a->p.reclaim) {
@@ -509,6 +956,11 @@ int xmig_arena_drain(xmig_arena *a)
 {
     int rc;
 
+    if (a->strategy == XMIG_STRATEGY_EXIT) {
+        pthread_mutex_lock(&a->exit_lock);
+        exit_stop(a);
+        pthread_mutex_unlock(&a->exit_lock);
+    }
     pthread_mutex_lock(&a->lock);
     if (a->have_thread) {
         a->waiters++;
@@ -543,7 +995,7 @@ int xmig_arena_close(xmig_arena *a)
 
     if (!a)
         return 0;
-    if (a->slots) {
+    if (a->slots && a->strategy != XMIG_STRATEGY_EXIT) {
         pthread_mutex_lock(&a->lock);
         /* Windows the caller never gave back are unmapped all the same. */
         for (i = 0; i < a->p.slots; i++) {
@@ -567,13 +1019,17 @@ int xmig_arena_close(xmig_arena *a)
         pthread_mutex_unlock(&a->lock);
         pthread_join(a->thread, NULL);
     }
-    if (a->region != MAP_FAILED) {
+    if (a->region != MAP_FAILED && a->strategy == XMIG_STRATEGY_EXIT) {
+        if (exit_region_put(a->region, a->region_len) < 0)
+            rc = -1;
+    } else if (a->region != MAP_FAILED) {
         /* Kept kernel mappings hold no PTEs any more: this is cheap. */
         if (munmap(a->region, a->region_len) < 0)
             rc = -1;
     }
     pthread_cond_destroy(&a->cond);
     pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->exit_lock);
     free(a->slots);
     free(a);
     return rc;

@@ -659,6 +659,15 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
     memset(st, 0, sizeof(*st));
     if (tail_r)
         *tail_r = NULL;
+    /*
+     * Its windows are copies: read across passes, as the PV kept windows
+     * are, they would send stale pages.  bench map only, until wired.
+     */
+    if (ap->strategy == XMIG_STRATEGY_EXIT) {
+        xmig__seterr(x, EINVAL,
+                     "strategy 'exit' is not available to migrations yet");
+        return -1;
+    }
     if (pv) {
         if (xmig__pv_setup(&e) < 0)
             goto out;

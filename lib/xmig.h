@@ -119,6 +119,8 @@ enum xmig_strategy {
     XMIG_STRATEGY_PER_BATCH, /* map, use, unmap every batch: stock libxc */
     XMIG_STRATEGY_ARENA,     /* slots in a reserved region, bulk reclaim */
     XMIG_STRATEGY_KERNEL,    /* windows kept, PTEs cleared by privcmd zap */
+    XMIG_STRATEGY_EXIT,      /* a worker process maps and copies; its exit
+                                unmaps everything (bench map only so far) */
     XMIG_STRATEGY__COUNT,
 };
 
@@ -128,7 +130,7 @@ int xmig_strategy_parse(const char *name, enum xmig_strategy *s_r);
 struct xmig_arena_params {
     enum xmig_strategy strategy;
     unsigned int batch;   /* max pages per window, <= XMIG_MAX_BATCH */
-    unsigned int slots;   /* windows in the region (arena, kernel) */
+    unsigned int slots;   /* windows in the region (arena, kernel, exit) */
     unsigned int reclaim; /* released windows reclaimed together */
     bool background;      /* reclaim on a thread of its own */
 };

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /* The mapping arena against the test double. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "test.h"
@@ -34,6 +36,39 @@ static struct xmig_arena_params params(enum xmig_strategy s, unsigned batch,
     p.batch = batch;
     p.background = bg;
     return p;
+}
+
+/* No child process is left, running or unreaped. */
+static bool no_children(void)
+{
+    return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
+}
+
+static size_t count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    int c;
+
+    if (!f)
+        return 0;
+    while ((c = getc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static size_t count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    size_t n = 0;
+
+    if (!d)
+        return 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
 }
 
 /* Every page of the window holds the frame it claims to. */
@@ -86,6 +121,13 @@ static void test_batches(enum xmig_strategy s, bool zap, bool bg)
         ASSERT_U64_EQ(ds.hole_maps, 0);
         if (s == XMIG_STRATEGY_KERNEL && zap && nr / batch > p.slots)
             ASSERT_TRUE(ds.refill_calls > 0 && ds.zap_calls > 0);
+        if (s == XMIG_STRATEGY_EXIT) {
+            /* All mapped by the worker; nothing unmapped but by its exit. */
+            ASSERT_U64_EQ(ds.worker_pages, nr);
+            ASSERT_U64_EQ(ds.unmap_calls + ds.reclaim_calls + ds.zap_calls, 0);
+            ASSERT_U64_EQ(st.unmap_calls, 1);
+            ASSERT_TRUE(no_children());
+        }
         /* Over-sized and empty batches are refused. */
         ASSERT_PTR_NULL(xmig_arena_map(a, frames, batch + 1, NULL));
         ASSERT_INT_EQ(errno, EINVAL);
@@ -120,6 +162,8 @@ static void test_frame_error(enum xmig_strategy s, bool zap)
     ASSERT_INT_EQ(nbad, 1);
     dbl_get_stats(x, &ds);
     ASSERT_U64_EQ(ds.live_pages, 0);
+    /* The worker holding the failed batch is gone before map returns. */
+    ASSERT_TRUE(no_children());
 
     /* The arena recovers: the next batch maps fine. */
     dbl_fail_frame(x, XMIG_INVALID_FRAME, 0);
@@ -174,11 +218,149 @@ static void test_drain_on_close(enum xmig_strategy s, bool zap)
     kept[1] = xmig_arena_map(a, frames + 41 * 64, 64, NULL);
     ASSERT_TRUE(kept[0] && kept[1]);
     dbl_get_stats(x, &ds);
-    ASSERT_TRUE(ds.live_pages >= 2 * 64);
+    if (s == XMIG_STRATEGY_EXIT)
+        ASSERT_U64_EQ(ds.worker_pages, 42 * 64);
+    else
+        ASSERT_TRUE(ds.live_pages >= 2 * 64);
     ASSERT_INT_EQ(xmig_arena_close(a), 0);
     dbl_get_stats(x, &ds);
     ASSERT_U64_EQ(ds.live_pages, 0);
-    ASSERT_TRUE(ds.reclaim_calls + ds.zap_calls + ds.unmap_calls > 0);
+    if (s == XMIG_STRATEGY_EXIT)
+        ASSERT_TRUE(no_children());
+    else
+        ASSERT_TRUE(ds.reclaim_calls + ds.zap_calls + ds.unmap_calls > 0);
+    xmig_xen_close(x);
+}
+
+/*
+ * The worker dies in the middle of a map (the OOM killer, say): the map
+ * fails with an error, promptly, even when the worker's socket outlives
+ * it in another process; the dead worker is reaped, and the next map
+ * works with a new one.
+ */
+static void test_exit_worker_dies(unsigned int heir_ms)
+{
+    struct xmig_arena_params p = params(XMIG_STRATEGY_EXIT, 64, false);
+    xmig_xen *x = guest(1024, false);
+    xmig_arena *a = xmig_arena_open(x, 3, &p);
+    struct timespec t0, t1;
+    xmig_window *w;
+    double secs;
+    int err;
+
+    w = xmig_arena_map(a, frames, 64, NULL);
+    ASSERT_PTR_NONNULL(w);
+    xmig_arena_release(a, w);
+    dbl_kill_mapper(x, heir_ms);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    w = xmig_arena_map(a, frames + 64, 64, NULL);
+    err = errno;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ASSERT_PTR_NULL(w);
+    ASSERT_INT_EQ(err, EPIPE);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "killed by signal 9") != NULL);
+    ASSERT_TRUE(secs < (heir_ms ? 2.5 : 0.5));
+    ASSERT_TRUE(no_children());
+
+    w = xmig_arena_map(a, frames + 64, 64, NULL);
+    ASSERT_PTR_NONNULL(w);
+    if (w)
+        ASSERT_TRUE(window_ok(w, frames + 64, 64));
+    xmig_arena_release(a, w);
+    ASSERT_INT_EQ(xmig_arena_close(a), 0);
+    ASSERT_TRUE(no_children());
+    xmig_xen_close(x);
+}
+
+/*
+ * A worker retires after 8192 mappings (its VMAs stay well under
+ * vm.max_map_count): the next map starts another, and no page is lost.
+ */
+static void test_exit_retires(void)
+{
+    struct xmig_arena_params p = params(XMIG_STRATEGY_EXIT, 1, false);
+    xmig_xen *x = guest(8192, false);
+    xmig_arena *a = xmig_arena_open(x, 3, &p);
+    struct xmig_arena_stats st;
+    struct dbl_stats ds;
+    size_t i, bad = 0;
+    const size_t n = 8192 + 100;
+
+    for (i = 0; i < n; i++) {
+        xmig_window *w = xmig_arena_map(a, frames + i % 8192, 1, NULL);
+
+        if (!w || !window_ok(w, frames + i % 8192, 1))
+            bad++;
+        xmig_arena_release(a, w);
+    }
+    ASSERT_INT_EQ(bad, 0);
+    ASSERT_INT_EQ(xmig_arena_drain(a), 0);
+    xmig_arena_get_stats(a, &st);
+    ASSERT_U64_EQ(st.unmap_calls, 2); /* one retired, one drained */
+    ASSERT_INT_EQ(xmig_arena_close(a), 0);
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.worker_pages, n);
+    ASSERT_TRUE(no_children());
+    xmig_xen_close(x);
+}
+
+static void exit_cycle(xmig_xen *x)
+{
+    struct xmig_arena_params p = params(XMIG_STRATEGY_EXIT, 64, false);
+    xmig_arena *a = xmig_arena_open(x, 3, &p);
+    unsigned int i;
+
+    for (i = 0; i < 8; i++) {
+        xmig_window *w = xmig_arena_map(a, frames + i * 64, 64, NULL);
+
+        ASSERT_PTR_NONNULL(w);
+        xmig_arena_release(a, w);
+    }
+    ASSERT_INT_EQ(xmig_arena_close(a), 0);
+}
+
+/* An arena's life leaves no descriptor, mapping or process behind. */
+static void test_exit_no_leaks(void)
+{
+    xmig_xen *x = guest(1024, false);
+    size_t fds, maps;
+
+    /* The first one leaves the shared region to the next (see arena.c). */
+    exit_cycle(x);
+    fds = count_fds();
+    maps = count_lines("/proc/self/maps");
+    exit_cycle(x);
+    exit_cycle(x);
+    ASSERT_INT_EQ(count_fds(), fds);
+    ASSERT_INT_EQ(count_lines("/proc/self/maps"), maps);
+    ASSERT_TRUE(no_children());
+    xmig_xen_close(x);
+}
+
+/* Migrations do not take it yet: its windows are copies. */
+static void test_exit_not_for_jobs(void)
+{
+    struct xmig_job_params jp;
+    struct xmig_job_result r;
+    struct dbl_config c = {
+        .type = XMIG_DOM_PVH,
+        .domid = 3,
+        .nr_pfns = 64,
+    };
+    xmig_xen *x = dbl_open(&c);
+
+    xmig_job_params_default(&jp);
+    jp.kind = XMIG_JOB_SAVE;
+    jp.domain = "3";
+    jp.dest = "/dev/null";
+    jp.engine = XMIG_ENGINE_XMIG;
+    jp.arena.strategy = XMIG_STRATEGY_EXIT;
+    jp.keep = true;
+    ASSERT_INT_EQ(xmig_job_run(x, &jp, &r), -1);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "'exit'") != NULL);
+    ASSERT_TRUE(!dbl_guest(x)->suspended);
+    ASSERT_TRUE(no_children());
     xmig_xen_close(x);
 }
 
@@ -262,10 +444,10 @@ enum teardown {
  * whichever stage the teardown is at: the domain must count as vanished
  * all the same, and a live one must not.
  */
-static void test_vanished(enum teardown how)
+static void test_vanished(enum teardown how, enum xmig_strategy s)
 {
     xmig_xen *x = guest(64, false);
-    struct xmig_arena_params p = params(XMIG_STRATEGY_ARENA, 16, false);
+    struct xmig_arena_params p = params(s, 16, false);
     struct xmig_dominfo info;
     struct dbl_stats ds;
     struct timespec t0, t1;
@@ -328,6 +510,7 @@ int main(void)
         {XMIG_STRATEGY_PER_BATCH, false, "per-batch"},
         {XMIG_STRATEGY_ARENA, false, "arena"},
         {XMIG_STRATEGY_KERNEL, true, "kernel"},
+        {XMIG_STRATEGY_EXIT, false, "exit"},
     };
     char name[96];
     size_t i;
@@ -369,19 +552,40 @@ int main(void)
     test_kernel_fallback();
     TEST_DONE();
     TEST_START("vanished: EBUSY while xl destroys the domain");
-    test_vanished(XL_DESTROY);
+    test_vanished(XL_DESTROY, XMIG_STRATEGY_ARENA);
     TEST_DONE();
     TEST_START("vanished: EBUSY until Xen flags the domain dying");
-    test_vanished(DYING_LATER);
+    test_vanished(DYING_LATER, XMIG_STRATEGY_ARENA);
     TEST_DONE();
     TEST_START("vanished: ESRCH, the domain is gone");
-    test_vanished(GONE);
+    test_vanished(GONE, XMIG_STRATEGY_ARENA);
     TEST_DONE();
     TEST_START("vanished: not a live domain's EBUSY");
-    test_vanished(ALIVE_EBUSY);
+    test_vanished(ALIVE_EBUSY, XMIG_STRATEGY_ARENA);
     TEST_DONE();
     TEST_START("vanished: not a live domain's EPERM, and no waiting");
-    test_vanished(ALIVE_EPERM);
+    test_vanished(ALIVE_EPERM, XMIG_STRATEGY_ARENA);
+    TEST_DONE();
+    TEST_START("exit: vanished, EBUSY while xl destroys the domain");
+    test_vanished(XL_DESTROY, XMIG_STRATEGY_EXIT);
+    TEST_DONE();
+    TEST_START("exit: vanished, ESRCH, the domain is gone");
+    test_vanished(GONE, XMIG_STRATEGY_EXIT);
+    TEST_DONE();
+    TEST_START("exit: the worker killed mid-map is an error");
+    test_exit_worker_dies(0);
+    TEST_DONE();
+    TEST_START("exit: ... also while another process holds its socket");
+    test_exit_worker_dies(3000);
+    TEST_DONE();
+    TEST_START("exit: a worker retires after 8192 mappings");
+    test_exit_retires();
+    TEST_DONE();
+    TEST_START("exit: no descriptor, mapping or process left behind");
+    test_exit_no_leaks();
+    TEST_DONE();
+    TEST_START("exit: refused by migration jobs");
+    test_exit_not_for_jobs();
     TEST_DONE();
     return TEST_EXIT();
 }

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -41,6 +42,9 @@ struct dbl {
     size_t vma_limit;    /* 0: none; else ENOMEM beyond it */
     long vma_fail_after; /* -1: never; else new mappings before one ENOMEM */
     bool dead;
+    bool kill_mapper;      /* the next map in another process kills it */
+    unsigned int heir_ms;  /* ... after forking a child this long lived */
+    pid_t pid;             /* the process that opened the double */
     bool destroying;       /* the toolstack is tearing it down */
     bool destroying_name;  /* ... and left its xenstore entries */
     unsigned int dying_in; /* domain_info calls until Xen says dying */
@@ -85,6 +89,16 @@ static void set_del(struct dbl *d, uintptr_t a)
 }
 
 /*
+ * A mapping made by another process (a worker forked from the test) is
+ * that process's: the kernel drops it at its exit.  Only counted, in
+ * st.worker_pages: the records (set, vma) live in the test's heap.
+ */
+static bool foreign_process(struct dbl *d)
+{
+    return getpid() != d->pid;
+}
+
+/*
  * Account for a new mapping as the kernel does for vm.max_map_count: each
  * foreign mapping is a VMA of its own.  Fails with ENOMEM past the limit.
  */
@@ -92,6 +106,8 @@ static int vma_add(struct dbl *d, void *addr, unsigned int n)
 {
     int rc = -1;
 
+    if (foreign_process(d))
+        return 0;
     pthread_mutex_lock(&d->lock);
     if ((d->vma_limit && d->nvma >= d->vma_limit) || d->vma_fail_after == 0) {
         if (d->vma_fail_after == 0)
@@ -325,6 +341,16 @@ static void populate(xmig_xen *x, uint8_t *addr, unsigned int n,
     unsigned int i;
 
     pthread_mutex_lock(&d->lock);
+    if (d->kill_mapper && foreign_process(d)) {
+        d->kill_mapper = false;
+        pthread_mutex_unlock(&d->lock);
+        /* The heir keeps the dead process's descriptors open a while. */
+        if (d->heir_ms && fork() == 0) {
+            usleep(d->heir_ms * 1000);
+            _exit(0);
+        }
+        raise(SIGKILL);
+    }
     for (i = 0; i < n; i++) {
         uint64_t *w = (uint64_t *)(addr + (size_t)i * PAGE);
 
@@ -337,6 +363,9 @@ static void populate(xmig_xen *x, uint8_t *addr, unsigned int n,
         } else if (!fill_frame(x, frames[i], w)) {
             d->st.hole_maps++;
             err[i] = EINVAL;
+        } else if (foreign_process(d)) {
+            err[i] = 0;
+            d->st.worker_pages++;
         } else {
             err[i] = 0;
             set_add(d, (uintptr_t)w);
@@ -798,12 +827,14 @@ xmig_xen *dbl_open(const struct dbl_config *c)
     /* Shared: a forked child's job changes the guest its parent sees. */
     struct dbl *d = mmap(NULL, sizeof(*d), PROT_READ | PROT_WRITE,
                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pthread_mutexattr_t ma;
     xmig_xen *x;
     size_t i;
 
     if (d == MAP_FAILED)
         return NULL;
     d->c = *c;
+    d->pid = getpid();
     d->hole = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->hole));
     d->gen = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->gen));
     d->set = calloc(SET_SIZE, sizeof(*d->set));
@@ -812,7 +843,11 @@ xmig_xen *dbl_open(const struct dbl_config *c)
     strcpy(d->g.name, "guest");
     for (i = 0; i < sizeof(d->g.uuid); i++)
         d->g.uuid[i] = (uint8_t)(0xa0 + i);
-    pthread_mutex_init(&d->lock, NULL);
+    /* A worker process of the exit strategy takes it too. */
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutex_init(&d->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     for (i = 0; i < c->nr_holes; i++)
         if (c->holes[i] < c->nr_pfns)
             d->hole[c->holes[i]] = true;
@@ -843,6 +878,14 @@ void dbl_set_vma_limit(xmig_xen *x, size_t n)
 void dbl_fail_map_after(xmig_xen *x, unsigned int n)
 {
     D(x)->vma_fail_after = n;
+}
+
+void dbl_kill_mapper(xmig_xen *x, unsigned int heir_ms)
+{
+    pthread_mutex_lock(&D(x)->lock);
+    D(x)->kill_mapper = true;
+    D(x)->heir_ms = heir_ms;
+    pthread_mutex_unlock(&D(x)->lock);
 }
 
 void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us)

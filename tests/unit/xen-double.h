@@ -28,8 +28,9 @@ struct dbl_stats {
     size_t live_pages; /* mapped now */
     uint64_t map_calls, map_at_calls, refill_calls, unmap_calls, reclaim_calls,
         zap_calls, type_calls, peek_calls;
-    uint64_t hole_maps; /* frames mapped that had no memory */
-    size_t max_vmas;    /* most mappings alive at once */
+    uint64_t hole_maps;    /* frames mapped that had no memory */
+    uint64_t worker_pages; /* frames mapped by other processes */
+    size_t max_vmas;       /* most mappings alive at once */
     uint64_t vma_refusals;
 };
 
@@ -62,6 +63,12 @@ void dbl_set_vma_limit(xmig_xen *x, size_t n);
 /* After n more new mappings, the next one fails once with ENOMEM. */
 void dbl_fail_map_after(xmig_xen *x, unsigned int n);
 void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us);
+/*
+ * The next map made in a process other than the test's kills it (SIGKILL),
+ * as the OOM killer might kill an exit strategy's worker.  heir_ms > 0:
+ * it first forks a child that holds its descriptors for that long.
+ */
+void dbl_kill_mapper(xmig_xen *x, unsigned int heir_ms);
 void dbl_kill_domain(xmig_xen *x);
 /*
  * The toolstack starts destroying the domain: every map fails with EBUSY
