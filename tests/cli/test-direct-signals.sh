@@ -86,7 +86,7 @@ fi
 
 # The receiver reads everything and never says 'ready'.
 start=$(date +%s)
-"$XMIG" migrate 5 "exec:exec python3 $here/receiver.py stream $tmp/silent" \
+"$XMIG" migrate 5 "exec:exec python3 $rx stream $tmp/silent" \
     --direct --engine libxc --ready-timeout 1 >"$tmp/out" 2>"$tmp/err"
 rc=$?
 took=$(($(date +%s) - start))

@@ -345,7 +345,6 @@ static void test_ready_timeout(void)
     struct xmig_job_result r;
     xmig_xen *x = pv_guest();
     struct dbl_guest *g = dbl_guest(x);
-    char dest[64];
     uint64_t t0, ns;
     struct rx rx;
 
@@ -361,14 +360,13 @@ static void test_ready_timeout(void)
     ASSERT_INT_EQ(g->suspends, 0);
 
     rx_start(&rx, RX_STALL);
-    snprintf(dest, sizeof(dest), "tcp://127.0.0.1:%d", rx.port);
-    p.dest = dest;
+    p.dest = rx.r.dest;
     p.ready_timeout_s = 1;
     t0 = xmig_now_ns();
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
     ns = xmig_now_ns() - t0;
     ASSERT_INT_EQ(errno, ETIMEDOUT);
-    rx_stop(&rx);
+    receiver_stop(&rx.r);
     ASSERT_TRUE(rx.framing_ok && !rx.got_go);
     if (ns < 1000000000ULL || ns > 5000000000ULL)
         TEST_FAIL("the job took %.1f s with a 1 s 'ready' timeout", ns / 1e9);
