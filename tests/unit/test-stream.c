@@ -799,9 +799,19 @@ static void test_tcp_fd_not_inherited(void)
     xmig_xen_close(x);
 }
 
-static bool have_busybox(void)
+/*
+ * Whether a busybox variant cannot run here.  tests/run-all installs
+ * busybox and sets XMIG_TEST_NEED_BUSYBOX: there, no silent skip.
+ */
+static bool busybox_missing(bool busybox)
 {
-    return system("busybox sh -c : 2>/dev/null") == 0;
+    if (!busybox || system("busybox sh -c : 2>/dev/null") == 0)
+        return false;
+    if (getenv("XMIG_TEST_NEED_BUSYBOX"))
+        TEST_FAIL("%s", "no busybox (apt-get install busybox-static)");
+    else
+        printf("  skipped: no busybox (apt-get install busybox-static)\n");
+    return true;
 }
 
 /*
@@ -855,25 +865,18 @@ static void test_cancel_group(bool busybox)
     static uint8_t chunk[1 << 20];
     struct canceller cl = {.ms = 300};
     struct xmig__transport t;
-    xmig_xen *x = pv_guest();
+    xmig_xen *x;
     uint64_t t0, took;
     pid_t pg, holder;
     pthread_t th;
-    int fd = mkstemp(pidf), i, rc = 0;
+    int fd, i, rc = 0;
     char *got, *q;
 
-    if (busybox && !have_busybox()) {
-        /* tests/run-all installs busybox and sets this: no silent skip. */
-        if (getenv("XMIG_TEST_NEED_BUSYBOX"))
-            TEST_FAIL("%s", "no busybox (apt-get install busybox-static)");
-        else
-            printf("  skipped: no busybox (apt-get install busybox-static)\n");
-        close(fd);
-        unlink(pidf);
-        xmig_xen_close(x);
+    if (busybox_missing(busybox))
         return;
-    }
+    fd = mkstemp(pidf);
     close(fd);
+    x = pv_guest();
     snprintf(inner, sizeof(inner), script, pidf);
     if (busybox) {
         snprintf(cmd, sizeof(cmd), "exec:busybox sh -c \"%s\"", inner);
@@ -928,25 +931,18 @@ static void test_cancel_job_group(bool busybox)
     struct canceller cl = {.ms = 300};
     struct xmig_job_params p;
     struct xmig_job_result r;
-    xmig_xen *x = pv_guest();
+    xmig_xen *x;
     pthread_t th;
     uint64_t t0;
     pid_t holder, pg;
     char *got;
-    int fd = mkstemp(pidf);
+    int fd;
 
-    if (busybox && !have_busybox()) {
-        /* tests/run-all installs busybox and sets this: no silent skip. */
-        if (getenv("XMIG_TEST_NEED_BUSYBOX"))
-            TEST_FAIL("%s", "no busybox (apt-get install busybox-static)");
-        else
-            printf("  skipped: no busybox (apt-get install busybox-static)\n");
-        close(fd);
-        unlink(pidf);
-        xmig_xen_close(x);
+    if (busybox_missing(busybox))
         return;
-    }
+    fd = mkstemp(pidf);
     close(fd);
+    x = pv_guest();
     /* Records its group and the pid of the child that holds the pipe. */
     snprintf(cmd, sizeof(cmd),
              "exec:%s\"printf 'xl migration receiver ready, send binary "
@@ -999,21 +995,17 @@ static void test_receiver_cleans_up(bool garbage, bool busybox)
     struct canceller cl = {.ms = 300};
     struct xmig_job_params p;
     struct xmig_job_result r;
-    xmig_xen *x = pv_guest();
+    xmig_xen *x;
     pthread_t th;
-    int fd = mkstemp(mark);
+    int fd;
     char *got;
 
+    if (busybox_missing(busybox))
+        return;
+    fd = mkstemp(mark);
     close(fd);
     unlink(mark);
-    if (busybox && !have_busybox()) {
-        if (getenv("XMIG_TEST_NEED_BUSYBOX"))
-            TEST_FAIL("%s", "no busybox (apt-get install busybox-static)");
-        else
-            printf("  skipped: no busybox (apt-get install busybox-static)\n");
-        xmig_xen_close(x);
-        return;
-    }
+    x = pv_guest();
     snprintf(script, sizeof(script),
              "printf 'xl migration receiver ready, send binary domain "
              "data.\\n'; %s cat >/dev/null; sleep 1; "
