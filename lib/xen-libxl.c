@@ -5,6 +5,7 @@
  * libxenguest's own save engine with our callbacks.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,17 @@
 
 #include <xenguest.h> /* needs xenctrl.h, from xen-priv.h, first */
 
+/*
+ * libxl reaps the children it forks (a domain's destroy) from one SIGCHLD
+ * handler for all the process's contexts, which it registers and removes
+ * as contexts come and go.  With jobs in parallel, a destroy's child that
+ * exited while another job's context was being freed was never reaped:
+ * the destroy waited for ever (xmigd's daemon scenario, two jobs of an
+ * evacuate).  So the calls that fork a child and the context's own
+ * lifetime never overlap between jobs; none of them takes long.
+ */
+static pthread_mutex_t children_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static libxl_ctx *ctx(xmig_xen *x)
 {
     struct xen_priv *p = priv(x);
@@ -22,7 +34,9 @@ static libxl_ctx *ctx(xmig_xen *x)
     if (!p->ctx) {
         libxl_ctx *c = NULL;
 
+        pthread_mutex_lock(&children_lock);
         if (libxl_ctx_alloc(&c, LIBXL_VERSION, 0, &p->logger.vtable) != 0) {
+            pthread_mutex_unlock(&children_lock);
             xmig__seterr(x, EIO,
                          "cannot open libxenlight (is xenstored "
                          "running?)");
@@ -36,6 +50,7 @@ static libxl_ctx *ctx(xmig_xen *x)
             .chldowner = libxl_sigchld_owner_libxl_always_selective_reap,
         };
         libxl_childproc_setmode(c, &hooks, NULL);
+        pthread_mutex_unlock(&children_lock);
         p->ctx = c;
     }
     return p->ctx;
@@ -43,8 +58,11 @@ static libxl_ctx *ctx(xmig_xen *x)
 
 void xmig__libxl_close(struct xen_priv *p)
 {
-    if (p->ctx)
+    if (p->ctx) {
+        pthread_mutex_lock(&children_lock);
         libxl_ctx_free(p->ctx);
+        pthread_mutex_unlock(&children_lock);
+    }
     p->ctx = NULL;
 }
 
@@ -106,7 +124,9 @@ int xmig__libxl_destroy(xmig_xen *x, uint32_t domid)
 
     if (!c)
         return -1;
+    pthread_mutex_lock(&children_lock);
     rc = libxl_domain_destroy(c, domid, NULL);
+    pthread_mutex_unlock(&children_lock);
     if (rc) {
         xmig__seterr(x, EIO, "cannot destroy domain %u (libxl error %d)", domid,
                      rc);
