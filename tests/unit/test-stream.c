@@ -181,16 +181,24 @@ static xmig_xen *pv_guest(void)
     return dbl_open(&c);
 }
 
+/* A migration of the double's guest to dest; cancel may be NULL. */
+static void migrate_params(struct xmig_job_params *p, const char *dest,
+                           xmig_cancel *cancel)
+{
+    xmig_job_params_default(p);
+    p->engine = XMIG_ENGINE_LIBXC; /* the double's stand-in: see xen-double.c */
+    p->kind = XMIG_JOB_MIGRATE;
+    p->domain = "guest";
+    p->dest = dest;
+    p->cancel = cancel;
+}
+
 static int migrate(xmig_xen *x, const char *dest, struct xmig_job_result *r,
                    const struct xmig_policy *pol)
 {
     struct xmig_job_params p;
 
-    xmig_job_params_default(&p);
-    p.engine = XMIG_ENGINE_LIBXC; /* the double's stand-in: see xen-double.c */
-    p.kind = XMIG_JOB_MIGRATE;
-    p.domain = "guest";
-    p.dest = dest;
+    migrate_params(&p, dest, NULL);
     if (pol)
         p.policy = *pol;
     return xmig_job_run(x, &p, r);
@@ -950,11 +958,7 @@ static void test_cancel_job_group(bool busybox)
              "echo \\$\\$' >%s; sleep 8; :\"",
              busybox ? "busybox sh -c " : "eval ", pidf);
     cl.c = xmig_cancel_new();
-    xmig_job_params_default(&p);
-    p.engine = XMIG_ENGINE_LIBXC;
-    p.domain = "guest";
-    p.dest = cmd;
-    p.cancel = cl.c;
+    migrate_params(&p, cmd, cl.c);
     p.receiver_grace_ms = 500; /* the holder never goes by itself */
     pthread_create(&th, NULL, cancel_later, &cl);
     t0 = xmig_now_ns();
@@ -1018,11 +1022,7 @@ static void test_receiver_cleans_up(bool garbage, bool busybox)
     snprintf(cmd, sizeof(cmd), "exec:%s\"%s\"",
              busybox ? "busybox sh -c " : "eval ", script);
     cl.c = xmig_cancel_new();
-    xmig_job_params_default(&p);
-    p.engine = XMIG_ENGINE_LIBXC;
-    p.domain = "guest";
-    p.dest = cmd;
-    p.cancel = cl.c;
+    migrate_params(&p, cmd, cl.c);
     if (!garbage)
         pthread_create(&th, NULL, cancel_later, &cl);
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
