@@ -25,10 +25,55 @@ xmig_xen *xmig__xen_new(const struct xmig_xen_ops *ops, void *priv,
 
 void xmig_xen_close(xmig_xen *x)
 {
+    unsigned int i;
+
     if (!x)
         return;
+    for (i = 0; i < XMIG__HBUF_N; i++)
+        if (x->hbuf[i].p)
+            x->ops->hbuf_free(x, x->hbuf[i].p, x->hbuf[i].pages);
     x->ops->close(x);
     free(x);
+}
+
+void xmig__hbuf_count(xmig_xen *x, size_t pages)
+{
+    /* A single page comes from libxencall's cache, without a mmap. */
+    if (pages > 1)
+        x->hcall_buffers++;
+}
+
+/*
+ * Page types: a full batch from the start, so that a short first batch
+ * (a frame scan's, a test's) does not cost a second buffer.
+ */
+static const size_t hbuf_min[XMIG__HBUF_N] = {
+    [XMIG__HBUF_TYPES] = XMIG_MAX_BATCH * sizeof(xmig_pfn_t),
+};
+
+void *xmig__hbuf(xmig_xen *x, enum xmig__hbuf_use use, size_t bytes)
+{
+    struct xmig__hbuf *b = &x->hbuf[use];
+    size_t pages;
+
+    if (bytes < hbuf_min[use])
+        bytes = hbuf_min[use];
+    pages = (bytes + XMIG_PAGE_SIZE - 1) / XMIG_PAGE_SIZE;
+    if (!pages)
+        pages = 1;
+    if (b->p && b->pages >= pages)
+        return b->p;
+    if (b->p)
+        x->ops->hbuf_free(x, b->p, b->pages);
+    b->pages = 0;
+    b->p = x->ops->hbuf_alloc(x, pages);
+    if (!b->p) {
+        xmig__seterr(x, ENOMEM, "out of memory for a hypercall buffer");
+        return NULL;
+    }
+    b->pages = pages;
+    xmig__hbuf_count(x, pages);
+    return b->p;
 }
 
 /* Keeps errno as it was so callers can set the error and return -1. */

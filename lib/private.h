@@ -69,6 +69,12 @@ struct xmig_xen_ops {
     int (*zap)(xmig_xen *x, void *addr, unsigned int n);
     int (*perfc_reset)(xmig_xen *x);
     int (*perfc_read)(xmig_xen *x, const char *name, uint64_t *val_r);
+    /*
+     * Memory that hypercalls may read and write, pages long (libxencall's
+     * buffers); only through xmig__hbuf(), which keeps it per handle.
+     */
+    void *(*hbuf_alloc)(xmig_xen *x, size_t pages);
+    void (*hbuf_free)(xmig_xen *x, void *p, size_t pages);
 
     /* --- toolstack operations, as xl does them (libxl) --- */
     /* The domain's configuration as xl's JSON; the caller frees it. */
@@ -123,6 +129,25 @@ struct xmig_xen_ops {
     void (*m2p_unmap)(xmig_xen *x, const uint64_t *m2p, uint64_t nr);
 };
 
+/*
+ * Hypercall buffers that calls made per batch or per pass need.  libxencall
+ * (Xen 4.17) keeps freed 1-page buffers for reuse, but maps a larger one
+ * afresh for each call and unmaps it after: in a PV dom0 that munmap costs
+ * a trapped page-table write per page.  So these belong to the handle:
+ * allocated on first use, grown when a call needs more, never shrunk, freed
+ * by xmig_xen_close().
+ */
+enum xmig__hbuf_use {
+    XMIG__HBUF_TYPES, /* getpageframeinfo3: XMIG_MAX_BATCH frames */
+    XMIG__HBUF_DIRTY, /* the log-dirty bitmap */
+    XMIG__HBUF_N,
+};
+
+struct xmig__hbuf {
+    void *p;
+    size_t pages;
+};
+
 struct xmig_xen {
     const struct xmig_xen_ops *ops;
     xmig_cancel *cancel; /* of the job running on this handle, if any */
@@ -130,6 +155,9 @@ struct xmig_xen {
     xmig_log_fn *log;
     void *log_arg;
     unsigned int caps;
+    /* Like err and cancel, for the one thread that uses the handle. */
+    struct xmig__hbuf hbuf[XMIG__HBUF_N];
+    uint64_t hcall_buffers; /* of more than a page, allocated so far */
     char err[512];
 };
 
@@ -140,6 +168,14 @@ void xmig__seterr(xmig_xen *x, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void xmig__log(xmig_xen *x, enum xmig_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * The handle's hypercall buffer for use, at least bytes long (page types:
+ * a full batch); its contents are undefined.  NULL with errno and the
+ * error set.
+ */
+void *xmig__hbuf(xmig_xen *x, enum xmig__hbuf_use use, size_t bytes);
+/* Count a hypercall buffer of pages made elsewhere (a call's own). */
+void xmig__hbuf_count(xmig_xen *x, size_t pages);
 
 /* transport.c: where the stream goes, and where answers come from. */
 struct xmig__transport {

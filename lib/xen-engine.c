@@ -95,31 +95,38 @@ int xmig__xe_logdirty_off(xmig_xen *x, uint32_t domid)
     return 0;
 }
 
+/*
+ * xc_logdirty_control(), in the handle's buffer: the bitmap of a guest
+ * above 128 MiB takes more than a page, which libxencall would map and
+ * unmap on every CLEAN and PEEK.
+ */
 static int logdirty_read(xmig_xen *x, uint32_t domid, unsigned int op,
                          uint64_t *bitmap, size_t nr, unsigned int mode,
                          uint64_t *dirty_r)
 {
-    xc_interface *xch = priv(x)->xch;
-    size_t bytes = (nr + 63) / 64 * 8, pages = (bytes + 4095) / 4096;
-    DECLARE_HYPERCALL_BUFFER(unsigned long, bm);
-    xc_shadow_op_stats_t stats;
-    long long r;
+    size_t bytes = (nr + 63) / 64 * 8;
+    struct xen_domctl d = {
+        .cmd = XEN_DOMCTL_shadow_op,
+        .domain = (domid_t)domid,
+        .u.shadow_op = {.op = op, .mode = mode, .pages = nr},
+    };
+    uint8_t *bm = xmig__hbuf(x, XMIG__HBUF_DIRTY, bytes);
 
-    bm = xc_hypercall_buffer_alloc_pages(xch, bm, (int)pages);
-    if (!bm) {
-        xmig__seterr(x, ENOMEM, "out of memory for the dirty bitmap");
+    if (!bm)
+        return -1;
+    set_xen_guest_handle_raw(d.u.shadow_op.dirty_bitmap, bm);
+    if (xc_domctl(priv(x)->xch, &d) < 0)
+        return fail(x, "reading the dirty bitmap");
+    /* Xen says how many pfns it covered: fewer would leave pages out. */
+    if (d.u.shadow_op.pages != nr) {
+        xmig__seterr(x, EIO,
+                     "reading the dirty bitmap: Xen covered %llu of %zu pfns",
+                     (unsigned long long)d.u.shadow_op.pages, nr);
         return -1;
     }
-    r = xc_logdirty_control(xch, domid, op, HYPERCALL_BUFFER(bm), nr, mode,
-                            &stats);
-    if (r != (long long)nr) {
-        xc_hypercall_buffer_free_pages(xch, bm, (int)pages);
-        return fail(x, "reading the dirty bitmap");
-    }
     memcpy(bitmap, bm, bytes);
-    xc_hypercall_buffer_free_pages(xch, bm, (int)pages);
     if (dirty_r)
-        *dirty_r = stats.dirty_count;
+        *dirty_r = d.u.shadow_op.stats.dirty_count;
     return 0;
 }
 
@@ -243,6 +250,7 @@ int xmig__xe_pv_vcpu_blob(xmig_xen *x, uint32_t domid, unsigned int vcpu,
     buf = xc_hypercall_buffer_alloc(xch, buf, len);
     if (!buf)
         goto nomem;
+    xmig__hbuf_count(x, XEN_HBUF_PAGES(len));
     if (rec_type == REC_XSAVE)
         set_xen_guest_handle(d.u.vcpuextstate.buffer, buf);
     else

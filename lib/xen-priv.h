@@ -35,6 +35,13 @@ static inline struct xen_priv *priv(xmig_xen *x)
     return x->priv;
 }
 
+/*
+ * Pages behind xc_hypercall_buffer_alloc(..., bytes): libxencall puts a
+ * 16-byte header in front (call/buffer.c), for xmig__hbuf_count().
+ */
+#define XEN_HBUF_PAGES(bytes)                                                  \
+    (((bytes) + 16 + XMIG_PAGE_SIZE - 1) / XMIG_PAGE_SIZE)
+
 /* xen-libxl.c */
 extern const struct xmig_xen_ops xmig__xen_ops;
 int xmig__libxl_config_json(xmig_xen *x, uint32_t domid, char **json_r);

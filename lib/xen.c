@@ -21,10 +21,15 @@
 #include "xen-priv.h"
 
 _Static_assert(sizeof(xen_pfn_t) == sizeof(xmig_pfn_t), "xen_pfn_t size");
-
-/* Exported by libxenctrl but declared only in its private header. */
-int xc_get_pfn_type_batch(xc_interface *xch, uint32_t dom, unsigned int num,
-                          xen_pfn_t *arr);
+/*
+ * Page types and log-dirty are domctls we build ourselves (xen.c,
+ * xen-engine.c), in the layout of these headers; xc_domctl() stamps them
+ * with libxenctrl's interface version (its soname is per release), and
+ * Xen refuses any other, at run time, in the middle of a migration.  4.17
+ * speaks 0x15: check the structures used before raising it.
+ */
+_Static_assert(XEN_DOMCTL_INTERFACE_VERSION == 0x15,
+               "built for the domctl interface of Xen 4.17");
 
 static void fwd_vmessage(xentoollog_logger *l, xentoollog_level level,
                          int errnoval, const char *context, const char *fmt,
@@ -215,15 +220,46 @@ static int xen_domain_info(xmig_xen *x, uint32_t domid,
     return 0;
 }
 
+/*
+ * xc_get_pfn_type_batch(), but in the handle's buffer: libxenctrl's bounces
+ * the 2 pages of a full batch through a buffer of its own, mapped and
+ * unmapped per call.
+ */
 static int xen_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
                           xmig_pfn_t *frames)
 {
-    if (xc_get_pfn_type_batch(priv(x)->xch, domid, n, (xen_pfn_t *)frames) <
-        0) {
+    struct xen_domctl d = {
+        .cmd = XEN_DOMCTL_getpageframeinfo3,
+        .domain = (domid_t)domid,
+    };
+    xen_pfn_t *arr;
+    unsigned int tries = 0;
+    int r;
+
+    if (n > XMIG_MAX_BATCH) {
+        xmig__seterr(x, E2BIG, "%u page types at once", n);
+        return -1;
+    }
+    arr = xmig__hbuf(x, XMIG__HBUF_TYPES, n * sizeof(*arr));
+    if (!arr)
+        return -1;
+    /*
+     * EFAULT is tried again, as libxenctrl does: without /dev/xen/hypercall
+     * the buffer is locked anonymous memory that the kernel may still move.
+     * Xen has overwritten entries by then, so they are filled in again.
+     */
+    do {
+        memcpy(arr, frames, n * sizeof(*arr));
+        d.u.getpageframeinfo3.num = n;
+        set_xen_guest_handle_raw(d.u.getpageframeinfo3.array, arr);
+        r = xc_domctl(priv(x)->xch, &d);
+    } while (r < 0 && errno == EFAULT && tries++ < 2);
+    if (r < 0) {
         xmig__seterr(x, errno, "domain %u: cannot read page types: %s", domid,
                      strerror(errno));
         return -1;
     }
+    memcpy(frames, arr, n * sizeof(*arr));
     return 0;
 }
 
@@ -305,6 +341,22 @@ static int xen_zap(xmig_xen *x, void *addr, unsigned int n)
     return ioctl(priv(x)->privcmd, IOCTL_PRIVCMD_UNMAP_RANGE, &r);
 }
 
+static void *xen_hbuf_alloc(xmig_xen *x, size_t pages)
+{
+    DECLARE_HYPERCALL_BUFFER(void, buf);
+
+    buf = xc_hypercall_buffer_alloc_pages(priv(x)->xch, buf, (int)pages);
+    return buf;
+}
+
+static void xen_hbuf_free(xmig_xen *x, void *p, size_t pages)
+{
+    /* libxenctrl frees by the address it handed out (xc_hcall_buf.c). */
+    xc_hypercall_buffer_t hb = {.hbuf = p};
+
+    xc__hypercall_buffer_free_pages(priv(x)->xch, &hb, (int)pages);
+}
+
 static int xen_perfc_reset(xmig_xen *x)
 {
     if (xc_perfc_reset(priv(x)->xch) < 0) {
@@ -327,6 +379,8 @@ static int xen_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
     }
     desc = xc_hypercall_buffer_alloc(xch, desc, sizeof(*desc) * ndesc);
     val = xc_hypercall_buffer_alloc(xch, val, sizeof(*val) * nval);
+    xmig__hbuf_count(x, XEN_HBUF_PAGES(sizeof(*desc) * ndesc));
+    xmig__hbuf_count(x, XEN_HBUF_PAGES(sizeof(*val) * nval));
     if (!desc || !val) {
         xmig__seterr(x, ENOMEM, "hypervisor counters: out of memory");
         goto out;
@@ -369,6 +423,8 @@ const struct xmig_xen_ops xmig__xen_ops = {
     .zap = xen_zap,
     .perfc_reset = xen_perfc_reset,
     .perfc_read = xen_perfc_read,
+    .hbuf_alloc = xen_hbuf_alloc,
+    .hbuf_free = xen_hbuf_free,
     .config_json = xmig__libxl_config_json,
     .rename = xmig__libxl_rename,
     .destroy = xmig__libxl_destroy,

@@ -47,7 +47,9 @@ typedef struct xmig_xen xmig_xen;
 /*
  * Open the real Xen backend (libxenctrl, libxenforeignmemory, privcmd).
  * On failure *err_r (if not NULL) receives a malloc'd one-line reason that
- * the caller frees; errno is set.
+ * the caller frees; errno is set.  A handle serves one thread, one job, at
+ * a time: its error text, cancel token and hypercall buffers are its own.
+ * xmigd opens one per job.
  */
 xmig_xen *xmig_xen_open(xmig_log_fn *log, void *log_arg, char **err_r);
 /* NULL-safe. */

@@ -250,6 +250,9 @@ static void dbl_close(xmig_xen *x)
 {
     struct dbl *d = D(x);
 
+    /* xmig_xen_close() gives back the hypercall buffers first. */
+    if (d->st.hbuf_pages)
+        abort();
     pthread_mutex_destroy(&d->lock);
     free(d->vma);
     free(d->set);
@@ -305,10 +308,15 @@ static int dbl_domain_info(xmig_xen *x, uint32_t domid,
     return 0;
 }
 
+/*
+ * As the real backend: the query goes through the handle's hypercall
+ * buffer, and Xen writes only the type back (XEN_DOMCTL_getpageframeinfo3).
+ */
 static int dbl_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
                           xmig_pfn_t *frames)
 {
     struct dbl *d = D(x);
+    xmig_pfn_t *arr;
     unsigned int i;
 
     if (n > XMIG_MAX_BATCH) {
@@ -322,14 +330,21 @@ static int dbl_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
         xmig__seterr(x, ESRCH, "domain %u: cannot read page types", domid);
         return -1;
     }
+    arr = xmig__hbuf(x, XMIG__HBUF_TYPES, n * sizeof(*arr));
+    if (!arr)
+        return -1;
+    memcpy(arr, frames, n * sizeof(*arr));
     for (i = 0; i < n; i++) {
-        long pfn = frame_to_pfn(d, frames[i]);
+        long pfn = frame_to_pfn(d, arr[i]);
 
         if (pfn < 0)
-            frames[i] |= DBL_XTAB;
+            arr[i] = DBL_XTAB;
         else if (d->c.pagetables && pfn == 1)
-            frames[i] |= DBL_L4PIN;
+            arr[i] = DBL_L4PIN;
+        else
+            arr[i] = 0;
     }
+    memcpy(frames, arr, n * sizeof(*arr));
     return 0;
 }
 
@@ -498,6 +513,33 @@ static int dbl_zap(xmig_xen *x, void *addr, unsigned int n)
     forget(x, addr, n);
     /* The mapping stays; its pages are gone. */
     return mprotect(addr, (size_t)n * PAGE, PROT_NONE);
+}
+
+static void *dbl_hbuf_alloc(xmig_xen *x, size_t pages)
+{
+    struct dbl *d = D(x);
+    void *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED)
+        return NULL;
+    pthread_mutex_lock(&d->lock);
+    d->st.hbuf_allocs++;
+    d->st.hbuf_pages += pages;
+    pthread_mutex_unlock(&d->lock);
+    return p;
+}
+
+static void dbl_hbuf_free(xmig_xen *x, void *p, size_t pages)
+{
+    struct dbl *d = D(x);
+
+    pthread_mutex_lock(&d->lock);
+    if (d->st.hbuf_pages < pages)
+        abort(); /* freed what was never allocated */
+    d->st.hbuf_pages -= pages;
+    pthread_mutex_unlock(&d->lock);
+    munmap(p, pages * PAGE);
 }
 
 static int dbl_perfc_reset(xmig_xen *x)
@@ -685,11 +727,26 @@ static int hot_bitmap(struct dbl *d, uint64_t *bitmap, size_t nr, bool write)
     return (int)count;
 }
 
+/* Through the handle's hypercall buffer, as the real backend reads it. */
+static int logdirty_read(xmig_xen *x, uint64_t *bitmap, size_t nr, bool write)
+{
+    size_t bytes = (nr + 63) / 64 * 8;
+    uint64_t *bm = xmig__hbuf(x, XMIG__HBUF_DIRTY, bytes);
+    int n;
+
+    if (!bm)
+        return -1;
+    n = hot_bitmap(D(x), bm, nr, write);
+    if (n >= 0)
+        memcpy(bitmap, bm, bytes);
+    return n;
+}
+
 static int dbl_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
                               size_t nr, bool final, uint64_t *dirty_r)
 {
     struct dbl *d = D(x);
-    int n = hot_bitmap(d, bitmap, nr, true);
+    int n = logdirty_read(x, bitmap, nr, true);
 
     if (n < 0)
         return -1;
@@ -705,7 +762,7 @@ static int dbl_logdirty_peek(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
     struct dbl *d = D(x);
 
     d->st.peek_calls++;
-    return hot_bitmap(d, bitmap, nr, false) < 0 ? -1 : 0;
+    return logdirty_read(x, bitmap, nr, false) < 0 ? -1 : 0;
 }
 
 uint32_t dbl_pfn_gen(xmig_xen *x, xmig_pfn_t pfn)
@@ -799,6 +856,8 @@ static const struct xmig_xen_ops dbl_ops = {
     .zap = dbl_zap,
     .perfc_reset = dbl_perfc_reset,
     .perfc_read = dbl_perfc_read,
+    .hbuf_alloc = dbl_hbuf_alloc,
+    .hbuf_free = dbl_hbuf_free,
     .config_json = dbl_config_json,
     .rename = dbl_rename,
     .destroy = dbl_destroy,

@@ -32,6 +32,8 @@ struct dbl_stats {
     uint64_t worker_pages; /* frames mapped by other processes */
     size_t max_vmas;       /* most mappings alive at once */
     uint64_t vma_refusals;
+    uint64_t hbuf_allocs; /* hypercall buffers allocated, any size */
+    size_t hbuf_pages;    /* ... and their pages alive now */
 };
 
 /* What toolstack operations did to the guest. */
