@@ -110,6 +110,7 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
             json_dbl(&j, "unmap_s", (double)e->arena.unmap_ns / 1e9);
             json_dbl(&j, "types_s", (double)e->types_ns / 1e9);
             json_dbl(&j, "write_s", (double)e->write_ns / 1e9);
+            json_u64(&j, "hcall_buffers", e->hcall_buffers);
         }
         if (!ok)
             json_str(&j, "error", error);
@@ -124,16 +125,18 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
            r->domid, p->kind == XMIG_JOB_SAVE ? "saved to" : "migrated to",
            p->dest, r->passes, r->pages_sent, r->total_s, r->downtime_s);
     if (p->engine == XMIG_ENGINE_XMIG)
-        printf(
-            "engine xmig (%s): %" PRIu64 " MiB written, %" PRIu64
-            " pages reused, %" PRIu64 " left for a later pass, %" PRIu64
-            " map calls (%.3f s), %" PRIu64 " unmap calls (%.3f s), "
-            "page types %.3f s, writing %.3f s\n",
-            xmig_strategy_name(r->engine.strategy), r->engine.bytes >> 20,
-            r->engine.reused, r->engine.skipped, r->engine.arena.map_calls,
-            (double)r->engine.arena.map_ns / 1e9, r->engine.arena.unmap_calls,
-            (double)r->engine.arena.unmap_ns / 1e9,
-            (double)r->engine.types_ns / 1e9, (double)r->engine.write_ns / 1e9);
+        printf("engine xmig (%s): %" PRIu64 " MiB written, %" PRIu64
+               " pages reused, %" PRIu64 " left for a later pass, %" PRIu64
+               " map calls (%.3f s), %" PRIu64 " unmap calls (%.3f s), "
+               "page types %.3f s, writing %.3f s, %" PRIu64
+               " hypercall buffers\n",
+               xmig_strategy_name(r->engine.strategy), r->engine.bytes >> 20,
+               r->engine.reused, r->engine.skipped, r->engine.arena.map_calls,
+               (double)r->engine.arena.map_ns / 1e9,
+               r->engine.arena.unmap_calls,
+               (double)r->engine.arena.unmap_ns / 1e9,
+               (double)r->engine.types_ns / 1e9,
+               (double)r->engine.write_ns / 1e9, r->engine.hcall_buffers);
 }
 
 /* A daemon event as the library's struct, so that both look the same. */
@@ -209,6 +212,7 @@ bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
     r->engine.arena.unmap_ns = (uint64_t)(client_dbl(res, "unmap_s") * 1e9);
     r->engine.types_ns = (uint64_t)(client_dbl(res, "types_s") * 1e9);
     r->engine.write_ns = (uint64_t)(client_dbl(res, "write_s") * 1e9);
+    r->engine.hcall_buffers = (uint64_t)client_int(res, "hcall_buffers");
     *error_r = err ? client_str(err, "message") : "";
     return strcmp(client_str(job, "state"), "done") == 0;
 }

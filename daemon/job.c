@@ -222,6 +222,7 @@ static void describe_engine(struct jsonw *w, const struct job *j)
     jsonw_fixed(w, "unmap_s", (double)e->arena.unmap_ns / 1e9, 6);
     jsonw_fixed(w, "types_s", (double)e->types_ns / 1e9, 6);
     jsonw_fixed(w, "write_s", (double)e->write_ns / 1e9, 6);
+    jsonw_uint(w, "hcall_buffers", e->hcall_buffers);
 }
 
 void job_describe(struct jsonw *w, const char *key, const struct job *j)

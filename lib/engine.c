@@ -584,6 +584,7 @@ static void cleanup(struct engine *e, xmig_arena **tail_r)
         xmig__log(e->x, XMIG_LOG_ERROR, "unmapping guest memory failed");
     add_stats(&e->st->arena, e->arena);
     add_stats(&e->st->arena, e->keep);
+    e->st->hcall_buffers = e->x->hcall_buffers - e->hcall0;
     xmig_arena_close(e->arena);
     close_keep(e->keep);
     xmig__pv_cleanup(e);
@@ -651,6 +652,7 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         .hooks = hooks,
         .st = st,
         .ap = *ap,
+        .hcall0 = x->hcall_buffers,
     };
     bool pv = info->type == XMIG_DOM_PV;
     size_t words;

@@ -72,6 +72,7 @@ struct engine {
     size_t nr_deferred;
     uint64_t *redirtied; /* live passes: dirty again since the last CLEAN */
     uint64_t peek_ns;    /* when redirtied was read */
+    uint64_t hcall0;     /* the handle's hcall_buffers when the job began */
     bool suspended;
     bool logdirty;
     bool copy_writes; /* the sink refused writes from foreign pages */

@@ -224,6 +224,12 @@ struct xmig_engine_stats {
     uint64_t skipped;  /* left to a later pass: dirtied again meanwhile */
     uint64_t types_ns; /* asking Xen for page types */
     uint64_t write_ns; /* writing the stream (the sink's pace included) */
+    /*
+     * Hypercall buffers of more than a page that xmig allocated itself:
+     * each is an mmap and a munmap that traps in a PV dom0.  A few per
+     * job, however many batches and passes.
+     */
+    uint64_t hcall_buffers;
     struct xmig_arena_stats arena; /* both arenas added up */
     enum xmig_strategy strategy;   /* what the arena used: `kernel' asked
                                       for on a stock kernel gives `arena' */

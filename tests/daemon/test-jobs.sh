@@ -53,6 +53,13 @@ if [ "$(id -u)" = 0 ]; then
     check "... the image is where the client meant" test -s "$tmp/rel/six.save"
     out=$(cd "$tmp/rel" && "$xmig" -S "$sock" save 6 plain.save --engine libxc 2>&1)
     expect "a bare file name: in the client's directory" "^domain 6 saved to $tmp/rel/plain.save: " "$out"
+    # The own engine's figures go from the job's result through xmigd to
+    # the client; the double's guest needs one hypercall buffer of more
+    # than a page, the page types'.
+    out=$("$XMIG" -S "$sock" save 6 "$tmp/six-xmig.save" --engine xmig --json 2>&1)
+    expect "the xmig engine's figures in the result, hcall_buffers too" '^\{"event":"result","ok":true,.*"engine":"xmig",.*"hcall_buffers":1[,}]' "$out"
+    out=$("$XMIG" -S "$sock" save 6 "$tmp/six-xmig.save" --engine xmig 2>&1)
+    expect "... and in its text" '^engine xmig \(.*\): .*, 1 hypercall buffers$' "$out"
     out=$(cd "$tmp" && "$xmig" -S "$sock" save 6 nodir/six.save 2>&1)
     rc=$?
     expect "a relative path into no directory: said" "^xmig: cannot save to 'nodir/six.save': there is no directory 'nodir'$" "$out"

@@ -300,6 +300,67 @@ static void batches(void)
     }
 }
 
+static int save_job(xmig_xen *x, unsigned int batch, const char *path,
+                    struct xmig_job_result *r)
+{
+    struct xmig_job_params p;
+
+    xmig_job_params_default(&p);
+    p.kind = XMIG_JOB_SAVE;
+    p.engine = XMIG_ENGINE_XMIG;
+    p.arena.batch = batch;
+    p.domain = "guest";
+    p.dest = path;
+    p.keep = true;
+    return xmig_job_run(x, &p, r);
+}
+
+/*
+ * Hypercall buffers: the page types' and the dirty bitmap's (a guest of
+ * 33000 pfns: 2 pages) are allocated once per handle, however many batches
+ * and passes; a second job on the handle allocates none.
+ */
+static void hcall_buffers(void)
+{
+    static size_t holes[30000];
+    static const unsigned int sizes[] = {1024, 32};
+    struct dbl_config c = {.type = XMIG_DOM_PVH,
+                           .domid = 4,
+                           .nr_pfns = 33000,
+                           .holes = holes,
+                           .nr_holes = 30000};
+    char path[] = "/tmp/xmig-test-engine-XXXXXX";
+    uint64_t type_calls[2] = {0, 0};
+    size_t i;
+    int fd = mkstemp(path);
+
+    close(fd);
+    for (i = 0; i < 30000; i++)
+        holes[i] = 3000 + i;
+    for (i = 0; i < 2; i++) {
+        xmig_xen *x = dbl_open(&c);
+        struct xmig_job_result r;
+        struct dbl_stats ds;
+
+        ASSERT_INT_EQ(save_job(x, sizes[i], path, &r), 0);
+        if (test_cur_failed)
+            printf("  error: %s\n", xmig_xen_error(x));
+        dbl_get_stats(x, &ds);
+        ASSERT_U64_EQ(r.engine.hcall_buffers, 2);
+        ASSERT_U64_EQ(ds.hbuf_allocs, 2);
+        type_calls[i] = ds.type_calls;
+        ASSERT_INT_EQ(save_job(x, sizes[i], path, &r), 0);
+        dbl_get_stats(x, &ds);
+        ASSERT_U64_EQ(r.engine.hcall_buffers, 0);
+        ASSERT_U64_EQ(ds.hbuf_allocs, 2);
+        /* The double aborts if any is left at close. */
+        xmig_xen_close(x);
+    }
+    /* Batches of 32: many more calls, the same buffers. */
+    ASSERT_TRUE(type_calls[1] > 20 * type_calls[0]);
+    unlink(path);
+}
+
 /*
  * PV windows kept across passes are a VMA each.  At vm.max_map_count
  * (ENOMEM) the job gives them back and goes on per batch; a window that
@@ -441,6 +502,9 @@ int main(void)
     TEST_DONE();
     TEST_START("pv and pvh, live: every batch from 1 to 1024 pages");
     batches();
+    TEST_DONE();
+    TEST_START("hypercall buffers: once per handle, however many batches");
+    hcall_buffers();
     TEST_DONE();
     TEST_START("pv, live: at vm.max_map_count the kept windows are given "
                "back and the save completes");
