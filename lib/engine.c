@@ -281,16 +281,23 @@ static int shed_kept(struct engine *e)
     return xmig_arena_drain(e->keep);
 }
 
+/* What goes out for a pfn sent as XALLOC that has no data by the end. */
+static const uint8_t zero_page[XMIG_PAGE_SIZE];
+
 /*
  * One PAGE_DATA record for up to XMIG_MAX_BATCH pfns.  Types are read at
  * the time of sending, as the receiver expects; pages are written straight
- * from their mappings.
+ * from their mappings.  whole: a record of the first pass, where pages
+ * dirtied again and page tables to send again go as XALLOC (send_pages).
  */
-static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
+static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
+                      bool whole)
 {
     xmig_pfn_t frames[XMIG_MAX_BATCH], types[XMIG_MAX_BATCH];
     xmig_pfn_t want[XMIG_MAX_BATCH];
     uint64_t words[XMIG_MAX_BATCH + 1];
+    uint64_t zero[XMIG_MAX_BATCH / 64] = {0}; /* entries sent as zeros */
+    const uint64_t *hollow = whole && !e->suspended ? e->redirtied : NULL;
     const void *page[XMIG_MAX_BATCH];
     unsigned int idx[XMIG_MAX_BATCH];
     struct iovec iov[XMIG_MAX_BATCH + 2];
@@ -321,6 +328,20 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n)
 
         if (frames[i] == XMIG_INVALID_FRAME)
             t = PFINFO_XTAB;
+        if (hollow && type_has_data(t) && bit_test(hollow, pfns[i])) {
+            t = PFINFO_XALLOC;
+            bit_set(e->owed, pfns[i]);
+        } else if (!type_has_data(t) && e->owed && bit_test(e->owed, pfns[i])) {
+            /*
+             * Gone (ballooned out) since it went as XALLOC.  The receiver
+             * keeps the page it allocated then, holding whatever Xen left
+             * in it (Xen scrubs only a dying domain's pages): another
+             * guest's data, maybe.  Zeros replace that; stock would have
+             * left the guest's old contents there.
+             */
+            t = PFINFO_NOTAB;
+            bit_set(zero, i);
+        }
         types[i] = t;
         if (type_has_data(t))
             idx[nd++] = i;
@@ -331,6 +352,10 @@ again:
         unsigned int k = idx[i];
 
         page[i] = NULL;
+        if (bit_test(zero, k)) {
+            page[i] = zero_page;
+            continue;
+        }
         /* PV: a mapping kept from an earlier pass, if the p2m agrees. */
         if (e->cache && e->cache[pfns[k]].page &&
             e->cache[pfns[k]].mfn == frames[k]) {
@@ -400,7 +425,12 @@ again:
                 bit_set(e->deferred, pfns[k]);
                 e->nr_deferred++;
             }
-            types[k] = PFINFO_XTAB;
+            if (whole && e->owed) {
+                types[k] = PFINFO_XALLOC;
+                bit_set(e->owed, pfns[k]);
+            } else {
+                types[k] = PFINFO_XTAB;
+            }
             page[i] = NULL;
         } else {
             goto out;
@@ -414,8 +444,11 @@ again:
     iov[niov++] = (struct iovec){rh, sizeof(rh)};
     iov[niov++] = (struct iovec){words, 8 * (n + 1)};
     for (i = 0; i < nd; i++) {
-        if (page[i])
-            iov[niov++] = (struct iovec){(void *)page[i], XMIG_PAGE_SIZE};
+        if (!page[i])
+            continue;
+        iov[niov++] = (struct iovec){(void *)page[i], XMIG_PAGE_SIZE};
+        if (e->owed)
+            bit_clear(e->owed, pfns[idx[i]]);
     }
     rh[0] = REC_PAGE_DATA;
     rh[1] = (uint32_t)(8 * (n + 1) + XMIG_PAGE_SIZE * (niov - 2));
@@ -452,15 +485,30 @@ static int peek(struct engine *e)
 /*
  * Send every pfn set in bm (or all when bm is NULL), in batches of the
  * arena's size: it maps no more than that at once.
+ *
+ * The first pass (bm NULL) goes out in whole runs of 512 pfns, 512-aligned
+ * and ascending, one or more to a record, as stock's 1024-pfn batches do:
+ * a receiver since Xen 4.21 (50baf2d9f7) allocates a run as a 2 MiB
+ * superpage when one record asks to populate all of it.  So there a page
+ * dirtied again is not left out of its record but sent as XALLOC, and so
+ * is a page table to send again: the receiver allocates the page, with no
+ * data (4.17's process_page_data(): populate, then copy only the pages of
+ * types with data); the later PAGE_DATA of that pfn finds it populated and
+ * fills it.  Such pfns are owed until then; the last pass sends every one
+ * left, so none keeps what the receiver's Xen had in it.  Batches under
+ * 512 hold no run: there those pages are left out.
  */
 static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
 {
     xmig_pfn_t batch[XMIG_MAX_BATCH];
     const uint64_t *skip = e->suspended ? NULL : e->redirtied;
     unsigned int nb = 0, max = e->ap.batch;
+    bool whole = !bm && max >= ENGINE_SUPERPAGE;
     uint64_t done = 0;
     size_t pfn;
 
+    if (whole)
+        max -= max % ENGINE_SUPERPAGE;
     e->peek_ns = 0;
     if (peek(e) < 0)
         return -1;
@@ -472,12 +520,14 @@ static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
         }
         if (skip && bit_test(skip, pfn)) {
             e->st->skipped++;
-            done++;
-            continue;
+            if (!whole) {
+                done++;
+                continue;
+            }
         }
         batch[nb++] = pfn;
         if (nb == max) {
-            if (send_batch(e, batch, nb) < 0 || peek(e) < 0)
+            if (send_batch(e, batch, nb, whole) < 0 || peek(e) < 0)
                 return -1;
             done += nb;
             nb = 0;
@@ -485,7 +535,7 @@ static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
                 e->hooks->progress(e->hooks->arg, done, total);
         }
     }
-    if (nb && send_batch(e, batch, nb) < 0)
+    if (nb && send_batch(e, batch, nb, whole) < 0)
         return -1;
     done += nb;
     if (e->hooks->progress)
@@ -555,8 +605,12 @@ static int send_live(struct engine *e)
         return -1;
     if (clean(e, true, &count) < 0 || refresh(e) < 0)
         return -1;
+    /*
+     * Owed pfns too: the log should hold every one, but their data must
+     * arrive whatever cleared it meanwhile.
+     */
     for (i = 0; i < words; i++)
-        e->dirty[i] |= e->deferred[i];
+        e->dirty[i] |= e->deferred[i] | (e->owed ? e->owed[i] : 0);
     e->st->deferred = e->nr_deferred;
     return send_pages(e, e->dirty, count + e->nr_deferred);
 
@@ -592,6 +646,7 @@ static void cleanup(struct engine *e, xmig_arena **tail_r)
     free(e->dirty);
     free(e->deferred);
     free(e->redirtied);
+    free(e->owed);
     free(e->bounce);
     free(e->cache);
     free(e->ptbuf);
@@ -689,9 +744,11 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
             xmig__seterr(x, ENOMEM, "out of memory");
         goto out;
     }
-    if (live && hooks->skip_redirtied) {
-        e.redirtied = calloc(words, 8);
-        if (!e.redirtied) {
+    if (live) {
+        e.owed = calloc(words, 8);
+        if (hooks->skip_redirtied)
+            e.redirtied = calloc(words, 8);
+        if (!e.owed || (hooks->skip_redirtied && !e.redirtied)) {
             xmig__seterr(x, ENOMEM, "out of memory");
             goto out;
         }

@@ -20,6 +20,9 @@
 /* How stale the picture of pages dirtied again during a pass may get. */
 #define ENGINE_PEEK_NS (200 * 1000000ULL)
 
+/* pfns of a 2 MiB superpage, which receivers since Xen 4.21 rebuild. */
+#define ENGINE_SUPERPAGE 512
+
 #define REC_END 0x00
 #define REC_PAGE_DATA 0x01
 #define REC_X86_PV_INFO 0x02
@@ -40,6 +43,7 @@
 #define DHDR_TYPE_X86_HVM 2
 
 /* XEN_DOMCTL_PFINFO_* */
+#define PFINFO_NOTAB 0U
 #define PFINFO_LTAB_MASK (0xfU << 28)
 #define PFINFO_LTABTYPE_MASK (0x7U << 28)
 #define PFINFO_L1TAB (0x1U << 28)
@@ -73,6 +77,8 @@ struct engine {
     uint64_t *redirtied; /* live passes: dirty again since the last CLEAN */
     uint64_t peek_ns;    /* when redirtied was read */
     uint64_t hcall0;     /* the handle's hcall_buffers when the job began */
+    /* Sent as XALLOC (allocated, no data) and not sent with data since. */
+    uint64_t *owed;
     bool suspended;
     bool logdirty;
     bool copy_writes; /* the sink refused writes from foreign pages */
@@ -100,6 +106,11 @@ static inline bool bit_test(const uint64_t *bm, size_t i)
 static inline void bit_set(uint64_t *bm, size_t i)
 {
     bm[i / 64] |= 1ULL << (i % 64);
+}
+
+static inline void bit_clear(uint64_t *bm, size_t i)
+{
+    bm[i / 64] &= ~(1ULL << (i % 64));
 }
 
 /* engine.c */

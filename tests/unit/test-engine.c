@@ -27,7 +27,60 @@ struct walk {
     unsigned int vcpus;
     bool seen[4096];         /* pfns sent with data */
     uint32_t last_gen[4096]; /* word 1 of the last copy sent */
+    bool last_zero[4096];    /* the last copy was a NOTAB page of zeros */
+    uint64_t xalloc;         /* XALLOC entries, all passes */
+    /*
+     * The first pass: the PAGE_DATA records from the first on that go on
+     * where the one before ended, from pfn 0, pfn after pfn.
+     */
+    struct {
+        bool open;
+        uint64_t next;             /* the pfn an entry of it would have next */
+        unsigned int records;      /* in it */
+        unsigned int max;          /* most entries in one record */
+        unsigned int out_of_order; /* entries not next in line */
+        unsigned int unaligned;    /* records not starting 512-aligned */
+        unsigned int short_runs;   /* records not a multiple of 512 long */
+        bool short_last;           /* ... the last being one of them */
+        uint64_t xalloc;           /* XALLOC entries in it */
+        bool xalloc_pfn[4096];
+    } fp;
 };
+
+/* A PAGE_DATA record's entries, as far as the first pass goes. */
+static void walk_first_pass(struct walk *w, const uint8_t *body, uint32_t count)
+{
+    uint64_t e;
+    uint32_t i;
+
+    memcpy(&e, body + 8, 8);
+    if (!w->fp.open || (e & 0xfffffffffffffULL) != w->fp.next) {
+        w->fp.open = false;
+        return;
+    }
+    w->fp.records++;
+    if (count > w->fp.max)
+        w->fp.max = count;
+    if (w->fp.next % 512)
+        w->fp.unaligned++;
+    w->fp.short_last = count % 512 != 0;
+    if (w->fp.short_last)
+        w->fp.short_runs++;
+    for (i = 0; i < count; i++) {
+        uint64_t pfn;
+
+        memcpy(&e, body + 8 + 8 * i, 8);
+        pfn = e & 0xfffffffffffffULL;
+        if (pfn != w->fp.next)
+            w->fp.out_of_order++;
+        w->fp.next = pfn + 1;
+        if ((e >> 60) == 0xe) {
+            w->fp.xalloc++;
+            if (pfn < 4096)
+                w->fp.xalloc_pfn[pfn] = true;
+        }
+    }
+}
 
 static uint8_t *slurp(const char *path, size_t *len)
 {
@@ -61,6 +114,7 @@ static bool walk(const uint8_t *p, size_t len, xmig_xen *x, struct walk *w)
     size_t off = 48 + le32(p + 44) + 16 + 8 + 24 + 16;
 
     memset(w, 0, sizeof(*w));
+    w->fp.open = true;
     while (off + 8 <= len) {
         uint32_t type = le32(p + off), rlen = le32(p + off + 4);
         const uint8_t *body = p + off + 8;
@@ -71,17 +125,24 @@ static bool walk(const uint8_t *p, size_t len, xmig_xen *x, struct walk *w)
             uint32_t count = le32(body), i, data = 0;
 
             w->page_data++;
+            walk_first_pass(w, body, count);
             for (i = 0; i < count; i++) {
                 uint64_t e;
                 const uint64_t *pg;
 
                 memcpy(&e, body + 8 + 8 * i, 8);
+                if ((e >> 60) == 0xe)
+                    w->xalloc++;
                 if ((e >> 60) == 0xf || (e >> 60) == 0xe || (e >> 60) == 0xd)
                     continue;
                 pg = (const uint64_t *)(body + 8 + 8 * count + 4096 * data);
                 if ((e & 0xfffffffffffffULL) < 4096) {
+                    static const uint8_t zeros[4096];
+
                     w->seen[e & 0xfff] = true;
                     w->last_gen[e & 0xfff] = (uint32_t)pg[1];
+                    w->last_zero[e & 0xfff] =
+                        (e >> 60) == 0 && !memcmp(pg, zeros, 4096);
                 }
                 if ((e & 0xfffffffffffffULL) == 1 && (e >> 60) == 0xc) {
                     w->saw_l4 = true;
@@ -120,6 +181,9 @@ struct run_opts {
     size_t vma_limit;        /* the double's vm.max_map_count; 0: none */
     unsigned int fail_after; /* 0, or new mappings before one ENOMEM */
     enum { REUSE_USUAL, REUSE_ANY, REUSE_NONE } reuse;
+    xmig_pfn_t balloon;          /* 0, or ballooned out at the first CLEAN */
+    struct walk *walk_r;         /* NULL, or where the walk goes */
+    struct xmig_job_result *r_r; /* NULL, or where the result goes */
 };
 
 static void run_with(const struct run_opts *o)
@@ -150,6 +214,8 @@ static void run_with(const struct run_opts *o)
     dbl_set_vma_limit(x, o->vma_limit);
     if (o->fail_after)
         dbl_fail_map_after(x, o->fail_after);
+    if (o->balloon)
+        dbl_balloon_at_clean(x, o->balloon);
     xmig_job_params_default(&p);
     p.kind = XMIG_JOB_SAVE;
     p.engine = XMIG_ENGINE_XMIG;
@@ -196,7 +262,7 @@ static void run_with(const struct run_opts *o)
             size_t i, missing = 0, stale = 0;
 
             for (i = 0; i < 3000; i++) {
-                if (i == 3 || i == 700 || i == 701)
+                if (i == 3 || i == 700 || i == 701 || i == o->balloon)
                     continue;
                 if (!w.seen[i])
                     missing++;
@@ -212,6 +278,8 @@ static void run_with(const struct run_opts *o)
             ASSERT_U64_EQ(missing, 0);
             ASSERT_U64_EQ(stale, 0);
         }
+        if (o->walk_r)
+            *o->walk_r = w;
         free(buf);
     }
     /* The result names the strategy used: no ioctl in the double. */
@@ -267,13 +335,16 @@ static void run_with(const struct run_opts *o)
         snprintf(vpath, sizeof(vpath), "%s.verify", path);
         unlink(vpath);
     }
+    if (o->r_r)
+        *o->r_r = r;
     xmig_xen_close(x);
 }
 
 static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
                 bool skip)
 {
-    struct run_opts o = {type, live, strategy, skip, 0, 0, 0, REUSE_USUAL};
+    struct run_opts o = {
+        .type = type, .live = live, .strategy = strategy, .skip = skip};
 
     run_with(&o);
 }
@@ -287,9 +358,10 @@ static void batches(void)
 
     for (t = 0; t < 2; t++) {
         for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-            struct run_opts o = {types[t], true,       XMIG_STRATEGY_ARENA,
-                                 false,    sizes[i],   0,
-                                 0,        REUSE_USUAL};
+            struct run_opts o = {.type = types[t],
+                                 .live = true,
+                                 .strategy = XMIG_STRATEGY_ARENA,
+                                 .batch = sizes[i]};
             int before = test_cur_failed;
 
             run_with(&o);
@@ -298,6 +370,102 @@ static void batches(void)
                        sizes[i]);
         }
     }
+}
+
+/*
+ * The first pass in whole 512-pfn runs (Xen >= 4.21 receivers make
+ * superpages of them): records start 512-aligned, hold a multiple of 512
+ * ascending pfns (the last may hold the rest), and the pages dirtied again
+ * (the double's hot set, pfns 16 to 271) go in them as XALLOC, their data
+ * in a later pass; run_with() checks that every page arrives, current.
+ */
+static void first_pass_runs(void)
+{
+    static const unsigned int sizes[] = {1024, 512, 1023, 256};
+    static const enum xmig_domtype types[] = {XMIG_DOM_PV, XMIG_DOM_PVH};
+    size_t i, t, pfn;
+
+    for (t = 0; t < 2; t++) {
+        for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            static struct walk w;
+            struct run_opts o = {.type = types[t],
+                                 .live = true,
+                                 .strategy = XMIG_STRATEGY_ARENA,
+                                 .skip = true,
+                                 .batch = sizes[i],
+                                 .walk_r = &w};
+            unsigned int run = sizes[i] - sizes[i] % 512;
+            int before = test_cur_failed;
+            size_t missing = 0;
+
+            memset(&w, 0, sizeof(w));
+            run_with(&o);
+            if (sizes[i] < 512) {
+                /* No run fits: pages dirtied again are left out. */
+                ASSERT_U64_EQ(w.xalloc, 0);
+                goto next;
+            }
+            ASSERT_TRUE(w.fp.next >= 3000); /* every pfn, in one go */
+            ASSERT_INT_EQ(w.fp.out_of_order, 0);
+            ASSERT_INT_EQ(w.fp.unaligned, 0);
+            ASSERT_TRUE(w.fp.short_runs == 0 ||
+                        (w.fp.short_runs == 1 && w.fp.short_last));
+            ASSERT_INT_EQ(w.fp.max, run);
+            ASSERT_INT_EQ(w.fp.records, (3000 + run - 1) / run);
+            ASSERT_U64_EQ(w.fp.xalloc, 256);
+            for (pfn = 16; pfn < 16 + 256; pfn++)
+                if (!w.fp.xalloc_pfn[pfn])
+                    missing++;
+            ASSERT_U64_EQ(missing, 0);
+        next:
+            if (test_cur_failed != before)
+                printf("  (%s, batch %u)\n", xmig_domtype_name(types[t]),
+                       sizes[i]);
+        }
+    }
+}
+
+/* Not live: no XALLOC, the runs all the same. */
+static void first_pass_runs_not_live(void)
+{
+    static struct walk w;
+    struct run_opts o = {.type = XMIG_DOM_PVH,
+                         .strategy = XMIG_STRATEGY_ARENA,
+                         .skip = true,
+                         .batch = 1023,
+                         .walk_r = &w};
+
+    run_with(&o);
+    ASSERT_TRUE(w.fp.next >= 3000);
+    ASSERT_INT_EQ(w.fp.out_of_order + w.fp.unaligned, 0);
+    ASSERT_INT_EQ(w.fp.max, 512);
+    ASSERT_U64_EQ(w.xalloc, 0);
+}
+
+/*
+ * A page that went as XALLOC and is ballooned out before its data went:
+ * the receiver has a page there all the same, with whatever its Xen left
+ * in it.  It gets zeros, as NOTAB.
+ */
+static void xalloc_then_ballooned(enum xmig_domtype type)
+{
+    static struct walk w;
+    struct xmig_job_result r;
+    struct run_opts o = {.type = type,
+                         .live = true,
+                         .strategy = XMIG_STRATEGY_ARENA,
+                         .skip = true,
+                         .batch = 1024,
+                         .balloon = 20,
+                         .walk_r = &w,
+                         .r_r = &r};
+
+    run_with(&o);
+    ASSERT_TRUE(w.fp.xalloc_pfn[20]);
+    ASSERT_TRUE(w.seen[20] && w.last_zero[20]);
+    ASSERT_TRUE(w.seen[21] && !w.last_zero[21]);
+    /* The zeros count as a page sent. */
+    ASSERT_U64_EQ(r.engine.pages, w.pages);
 }
 
 static int save_job(xmig_xen *x, unsigned int batch, const char *path,
@@ -368,16 +536,23 @@ static void hcall_buffers(void)
  */
 static void vma_exhausted(void)
 {
-    struct run_opts o = {
-        XMIG_DOM_PV, true, XMIG_STRATEGY_ARENA, false, 64, 20, 0, REUSE_ANY};
+    struct run_opts o = {.type = XMIG_DOM_PV,
+                         .live = true,
+                         .strategy = XMIG_STRATEGY_ARENA,
+                         .batch = 64,
+                         .vma_limit = 20,
+                         .reuse = REUSE_ANY};
 
     run_with(&o);
 }
 
 static void keep_fails_once(void)
 {
-    struct run_opts o = {XMIG_DOM_PV, true, XMIG_STRATEGY_ARENA, false, 64,
-                         0,           10,   REUSE_USUAL};
+    struct run_opts o = {.type = XMIG_DOM_PV,
+                         .live = true,
+                         .strategy = XMIG_STRATEGY_ARENA,
+                         .batch = 64,
+                         .fail_after = 10};
 
     run_with(&o);
 }
@@ -385,8 +560,11 @@ static void keep_fails_once(void)
 /* Jobs of one process share the budget of kept windows. */
 static void keep_budget(void)
 {
-    struct run_opts o = {XMIG_DOM_PV, true, XMIG_STRATEGY_ARENA, false, 64,
-                         0,           0,    REUSE_NONE};
+    struct run_opts o = {.type = XMIG_DOM_PV,
+                         .live = true,
+                         .strategy = XMIG_STRATEGY_ARENA,
+                         .batch = 64,
+                         .reuse = REUSE_NONE};
     unsigned int all = xmig__kept_reserve(SIZE_MAX), again;
 
     ASSERT_TRUE(all > 0);
@@ -502,6 +680,16 @@ int main(void)
     TEST_DONE();
     TEST_START("pv and pvh, live: every batch from 1 to 1024 pages");
     batches();
+    TEST_DONE();
+    TEST_START("pv and pvh: first pass in ascending 512-aligned runs, "
+               "pages dirtied again as XALLOC, their data later");
+    first_pass_runs();
+    first_pass_runs_not_live();
+    TEST_DONE();
+    TEST_START("pv and pvh: a page sent as XALLOC, then ballooned out, "
+               "goes as zeros");
+    xalloc_then_ballooned(XMIG_DOM_PVH);
+    xalloc_then_ballooned(XMIG_DOM_PV);
     TEST_DONE();
     TEST_START("hypercall buffers: once per handle, however many batches");
     hcall_buffers();

@@ -48,6 +48,7 @@ struct dbl {
     bool destroying;       /* the toolstack is tearing it down */
     bool destroying_name;  /* ... and left its xenstore entries */
     unsigned int dying_in; /* domain_info calls until Xen says dying */
+    xmig_pfn_t balloon;    /* becomes a hole at the first CLEAN, or ~0 */
     struct dbl_guest g;
 };
 
@@ -750,7 +751,11 @@ static int dbl_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
 
     if (n < 0)
         return -1;
-    d->g.cleans++;
+    if (d->g.cleans++ == 0 && d->balloon < d->c.nr_pfns) {
+        pthread_mutex_lock(&d->lock);
+        d->hole[d->balloon] = true;
+        pthread_mutex_unlock(&d->lock);
+    }
     *dirty_r = (uint64_t)n;
     return 0;
 }
@@ -898,6 +903,7 @@ xmig_xen *dbl_open(const struct dbl_config *c)
     d->gen = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->gen));
     d->set = calloc(SET_SIZE, sizeof(*d->set));
     d->fail_frame = XMIG_INVALID_FRAME;
+    d->balloon = XMIG_INVALID_FRAME;
     d->vma_fail_after = -1;
     strcpy(d->g.name, "guest");
     for (i = 0; i < sizeof(d->g.uuid); i++)
@@ -973,6 +979,11 @@ void dbl_destroy_begin(xmig_xen *x, bool keep_name, unsigned int polls)
     d->destroying_name = keep_name;
     d->dying_in = polls ? polls : UINT_MAX;
     pthread_mutex_unlock(&d->lock);
+}
+
+void dbl_balloon_at_clean(xmig_xen *x, xmig_pfn_t pfn)
+{
+    D(x)->balloon = pfn;
 }
 
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s)

@@ -79,6 +79,8 @@ void dbl_kill_domain(xmig_xen *x);
  * polls more domain_info calls (0: not before the test ends).
  */
 void dbl_destroy_begin(xmig_xen *x, bool keep_name, unsigned int polls);
+/* The guest balloons pfn out (it becomes a hole) at the first CLEAN. */
+void dbl_balloon_at_clean(xmig_xen *x, xmig_pfn_t pfn);
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s);
 /* How often the guest wrote pfn (word 1 of its page says the same). */
 uint32_t dbl_pfn_gen(xmig_xen *x, xmig_pfn_t pfn);
