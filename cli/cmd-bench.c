@@ -21,6 +21,8 @@ struct run {
     bool have_perfc;
     uint64_t ptwr;
     uint64_t mmu_update;
+    /* From the first map until every mapping is gone, as Xen counts. */
+    struct xmig_cost cost;
 };
 
 /* Every word of the page feeds the sum, so every page is really read. */
@@ -53,12 +55,14 @@ static int bench_one(xmig_xen *x, const struct xmig_dominfo *info,
 {
     int err[XMIG_MAX_BATCH];
     uint64_t t0, sum = 0xcbf29ce484222325ULL;
+    struct xmig_cost c0, c1;
     xmig_arena *a;
     size_t off;
     int rc = -1, map_errno = 0;
     char map_err[256] = "";
 
     r->have_perfc = xmig_perfc_reset(x) == 0;
+    xmig_cost_read(x, &c0);
     t0 = xmig_now_ns();
     a = xmig_arena_open(x, info->domid, p);
     if (!a) {
@@ -97,15 +101,27 @@ out:
         rc = -1;
     }
     r->wall_s = (double)(xmig_now_ns() - t0) / 1e9;
+    xmig_cost_read(x, &c1);
+    xmig_cost_diff(&c0, &c1, &r->cost);
     r->checksum = sum;
     if (map_errno)
         explain_failure(x, info, map_errno, map_err);
     if (rc == 0 && r->have_perfc) {
         r->have_perfc =
-            xmig_perfc_read(x, XMIG_PERFC_PTWR, &r->ptwr) == 0 &&
+            r->cost.traps >= 0 &&
             xmig_perfc_read(x, XMIG_PERFC_MMU_UPDATE, &r->mmu_update) == 0;
+        r->ptwr = (uint64_t)r->cost.traps;
     }
     return rc;
+}
+
+/* dom0's CPU seconds per GiB mapped; negative: unknown. */
+static double cpu_per_gib(const struct run *r)
+{
+    double v = xmig_cost_per_gib(r->cost.dom0_cpu_ns,
+                                 r->st.frames_mapped * XMIG_PAGE_SIZE);
+
+    return v < 0 ? v : v / 1e9;
 }
 
 static void print_table(const struct xmig_dominfo *info,
@@ -118,11 +134,13 @@ static void print_table(const struct xmig_dominfo *info,
            "batch %u\n",
            info->domid, info->name[0] ? info->name : "?",
            xmig_domtype_name(info->type), f->n, f->nr_holes, batch);
-    printf("%-16s %8s %8s %8s %8s %10s %10s %10s\n", "strategy", "pages",
-           "map s", "unmap s", "wall s", "pages/s", "ptwr/page", "mmu_update");
+    printf("%-16s %8s %8s %8s %8s %10s %10s %10s %10s %10s\n", "strategy",
+           "pages", "map s", "unmap s", "wall s", "pages/s", "cpu s/GiB",
+           "ptwr/page", "hcall/page", "mmu_update");
     for (i = 0; i < nruns; i++) {
         const struct run *r = &runs[i];
-        char name[32], ptwr[16] = "n/a", mmu[16] = "n/a";
+        char name[32], ptwr[16] = "n/a", mmu[16] = "n/a", cpu[16] = "n/a";
+        char hcall[16] = "n/a";
 
         if (r->used != r->asked)
             snprintf(name, sizeof(name), "%s>%s", xmig_strategy_name(r->asked),
@@ -134,11 +152,17 @@ static void print_table(const struct xmig_dominfo *info,
                      f->n ? (double)r->ptwr / (double)f->n : 0.0);
             snprintf(mmu, sizeof(mmu), "%" PRIu64, r->mmu_update);
         }
-        printf("%-16s %8" PRIu64 " %8.3f %8.3f %8.3f %10.0f %10s %10s\n", name,
-               r->st.frames_mapped, (double)r->st.map_ns / 1e9,
+        if (cpu_per_gib(r) >= 0)
+            snprintf(cpu, sizeof(cpu), "%.3f", cpu_per_gib(r));
+        if (xmig_cost_per_page(r->cost.hypercalls, f->n) >= 0)
+            snprintf(hcall, sizeof(hcall), "%.3f",
+                     xmig_cost_per_page(r->cost.hypercalls, f->n));
+        printf("%-16s %8" PRIu64 " %8.3f %8.3f %8.3f %10.0f %10s %10s %10s "
+               "%10s\n",
+               name, r->st.frames_mapped, (double)r->st.map_ns / 1e9,
                (double)r->st.unmap_ns / 1e9, r->wall_s,
                r->wall_s > 0 ? (double)r->st.frames_mapped / r->wall_s : 0.0,
-               ptwr, mmu);
+               cpu, ptwr, hcall, mmu);
     }
 }
 
@@ -177,6 +201,14 @@ static void print_json(const struct xmig_dominfo *info,
         json_dbl(&j, "wall_s", r->wall_s);
         json_dbl(&j, "pages_per_s",
                  r->wall_s > 0 ? (double)r->st.frames_mapped / r->wall_s : 0);
+        /* Xen's account of all of dom0: other work meanwhile counts too. */
+        if (r->cost.dom0_cpu_ns >= 0) {
+            json_dbl(&j, "dom0_cpu_s", (double)r->cost.dom0_cpu_ns / 1e9);
+            json_dbl(&j, "dom0_cpu_s_per_gib", cpu_per_gib(r));
+        } else {
+            json_null(&j, "dom0_cpu_s");
+            json_null(&j, "dom0_cpu_s_per_gib");
+        }
         if (r->have_perfc) {
             json_u64(&j, "ptwr", r->ptwr);
             json_dbl(&j, "ptwr_per_page",
@@ -186,6 +218,14 @@ static void print_json(const struct xmig_dominfo *info,
             json_null(&j, "ptwr");
             json_null(&j, "ptwr_per_page");
             json_null(&j, "mmu_update");
+        }
+        if (r->cost.hypercalls >= 0) {
+            json_u64(&j, "hypercalls", (uint64_t)r->cost.hypercalls);
+            json_dbl(&j, "hypercalls_per_page",
+                     xmig_cost_per_page(r->cost.hypercalls, f->n));
+        } else {
+            json_null(&j, "hypercalls");
+            json_null(&j, "hypercalls_per_page");
         }
         snprintf(sum, sizeof(sum), "%016" PRIx64, r->checksum);
         json_str(&j, "checksum", sum);

@@ -74,6 +74,79 @@ void render_event(void *arg, const struct xmig_event *ev)
     }
 }
 
+/* What the stream is measured by: the own engine's bytes and data pages. */
+static uint64_t sent_bytes(const struct xmig_job_params *p,
+                           const struct xmig_job_result *r)
+{
+    return p->engine == XMIG_ENGINE_XMIG ? r->engine.bytes : 0;
+}
+
+static uint64_t sent_pages(const struct xmig_job_params *p,
+                           const struct xmig_job_result *r)
+{
+    return p->engine == XMIG_ENGINE_XMIG ? r->engine.pages : 0;
+}
+
+static void json_known(struct json *j, const char *k, double v)
+{
+    if (v < 0)
+        json_null(j, k);
+    else
+        json_dbl(j, k, v);
+}
+
+static void json_count(struct json *j, const char *k, int64_t v)
+{
+    if (v < 0)
+        json_null(j, k);
+    else
+        json_u64(j, k, (unsigned long long)v);
+}
+
+/* The same keys as xmigd's result (daemon/PROTOCOL.md). */
+static void json_cost(struct json *j, const struct xmig_job_params *p,
+                      const struct xmig_job_result *r)
+{
+    const struct xmig_cost *c = &r->cost;
+    double per_gib = xmig_cost_per_gib(c->dom0_cpu_ns, sent_bytes(p, r));
+
+    json_known(j, "dom0_cpu_s",
+               c->dom0_cpu_ns < 0 ? -1 : (double)c->dom0_cpu_ns / 1e9);
+    json_known(j, "dom0_cpu_s_per_gib", per_gib < 0 ? -1 : per_gib / 1e9);
+    json_count(j, "traps", c->traps);
+    json_known(j, "traps_per_page",
+               xmig_cost_per_page(c->traps, sent_pages(p, r)));
+    json_count(j, "hypercalls", c->hypercalls);
+    json_known(j, "hypercalls_per_page",
+               xmig_cost_per_page(c->hypercalls, sent_pages(p, r)));
+}
+
+/* Whole-host figures: the line says so. */
+static void print_cost(const struct xmig_job_params *p,
+                       const struct xmig_job_result *r)
+{
+    const struct xmig_cost *c = &r->cost;
+    double per_gib = xmig_cost_per_gib(c->dom0_cpu_ns, sent_bytes(p, r));
+    uint64_t pages = sent_pages(p, r);
+
+    if (c->dom0_cpu_ns < 0)
+        return;
+    printf("dom0 CPU (all of dom0, as Xen accounts it) %.3f s",
+           (double)c->dom0_cpu_ns / 1e9);
+    if (per_gib >= 0)
+        printf(", %.3f s per GiB sent", per_gib / 1e9);
+    if (c->traps >= 0 && c->hypercalls >= 0 && pages)
+        printf("; per page (all domains) %.4f trapped PTE writes, %.3f "
+               "hypercalls",
+               xmig_cost_per_page(c->traps, pages),
+               xmig_cost_per_page(c->hypercalls, pages));
+    else if (c->traps >= 0 && c->hypercalls >= 0)
+        printf("; (all domains) %" PRId64 " trapped PTE writes, %" PRId64
+               " hypercalls",
+               c->traps, c->hypercalls);
+    putchar('\n');
+}
+
 void render_result(const struct render *rd, const struct xmig_job_params *p,
                    const struct xmig_job_result *r, bool ok, const char *error)
 {
@@ -112,6 +185,7 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
             json_dbl(&j, "write_s", (double)e->write_ns / 1e9);
             json_u64(&j, "hcall_buffers", e->hcall_buffers);
         }
+        json_cost(&j, p, r);
         if (!ok)
             json_str(&j, "error", error);
         json_close(&j, '}');
@@ -137,6 +211,7 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
                (double)r->engine.arena.unmap_ns / 1e9,
                (double)r->engine.types_ns / 1e9,
                (double)r->engine.write_ns / 1e9, r->engine.hcall_buffers);
+    print_cost(p, r);
 }
 
 /* A daemon event as the library's struct, so that both look the same. */
@@ -173,6 +248,16 @@ void render_daemon_event(struct render *rd, const struct json_value *m)
     ev.mib_s = client_dbl(m, "mib_s");
     ev.dirty_rate = client_dbl(m, "dirty_rate");
     render_event(rd, &ev);
+}
+
+/* A figure the daemon may report as null (unknown): -1 then. */
+static int64_t known_ns(const struct json_value *obj, const char *key)
+{
+    const struct json_value *v = json_get(obj, key);
+
+    if (!v || (v->type != JSON_INT && v->type != JSON_NUMBER))
+        return -1;
+    return (int64_t)(client_dbl(obj, key) * 1e9 + 0.5);
 }
 
 /* The daemon's final job object -> what render_result() prints. */
@@ -213,6 +298,9 @@ bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
     r->engine.types_ns = (uint64_t)(client_dbl(res, "types_s") * 1e9);
     r->engine.write_ns = (uint64_t)(client_dbl(res, "write_s") * 1e9);
     r->engine.hcall_buffers = (uint64_t)client_int(res, "hcall_buffers");
+    r->cost.dom0_cpu_ns = known_ns(res, "dom0_cpu_s");
+    r->cost.traps = client_int(res, "traps");
+    r->cost.hypercalls = client_int(res, "hypercalls");
     *error_r = err ? client_str(err, "message") : "";
     return strcmp(client_str(job, "state"), "done") == 0;
 }

@@ -201,6 +201,43 @@ static double secs(uint64_t from, uint64_t to)
     return from && to > from ? (double)(to - from) / 1e9 : 0;
 }
 
+static void known(struct jsonw *w, const char *k, double v)
+{
+    if (v < 0)
+        jsonw_null(w, k);
+    else
+        jsonw_fixed(w, k, v, 6);
+}
+
+static void count(struct jsonw *w, const char *k, int64_t v)
+{
+    if (v < 0)
+        jsonw_null(w, k);
+    else
+        jsonw_uint(w, k, (unsigned long long)v);
+}
+
+/*
+ * What the stream cost dom0 and Xen, as Xen accounts it (whole-host
+ * figures); per GiB and per page of the own engine's stream.
+ */
+static void describe_cost(struct jsonw *w, const struct job *j)
+{
+    const struct xmig_cost *c = &j->result.cost;
+    bool own = j->params.engine == XMIG_ENGINE_XMIG;
+    uint64_t bytes = own ? j->result.engine.bytes : 0;
+    uint64_t pages = own ? j->result.engine.pages : 0;
+    double per_gib = xmig_cost_per_gib(c->dom0_cpu_ns, bytes);
+
+    known(w, "dom0_cpu_s",
+          c->dom0_cpu_ns < 0 ? -1 : (double)c->dom0_cpu_ns / 1e9);
+    known(w, "dom0_cpu_s_per_gib", per_gib < 0 ? -1 : per_gib / 1e9);
+    count(w, "traps", c->traps);
+    known(w, "traps_per_page", xmig_cost_per_page(c->traps, pages));
+    count(w, "hypercalls", c->hypercalls);
+    known(w, "hypercalls_per_page", xmig_cost_per_page(c->hypercalls, pages));
+}
+
 /* What xmig's own engine did; the same keys as `xmig migrate --json`. */
 static void describe_engine(struct jsonw *w, const struct job *j)
 {
@@ -208,6 +245,7 @@ static void describe_engine(struct jsonw *w, const struct job *j)
 
     jsonw_str(w, "engine",
               j->params.engine == XMIG_ENGINE_XMIG ? "xmig" : "libxc");
+    describe_cost(w, j);
     if (j->params.engine != XMIG_ENGINE_XMIG)
         return;
     jsonw_str(w, "strategy", xmig_strategy_name(e->strategy));

@@ -211,7 +211,52 @@ int xmig_perfc_reset(xmig_xen *x)
 
 int xmig_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
 {
-    return x->ops->perfc_read(x, name, val_r);
+    return x->ops->perfc_read(x, 1, &name, val_r);
+}
+
+void xmig_cost_read(xmig_xen *x, struct xmig_cost *now)
+{
+    static const char *const names[] = {XMIG_PERFC_PTWR, XMIG_PERFC_HYPERCALLS};
+    char err[sizeof(x->err)];
+    uint64_t ns, v[2];
+    int saved = errno;
+
+    /* A job's failure keeps its own message, whatever cannot be read. */
+    memcpy(err, x->err, sizeof(err));
+    now->dom0_cpu_ns =
+        x->ops->cpu_ns(x, 0, &ns) == 0 && ns <= INT64_MAX ? (int64_t)ns : -1;
+    if (x->ops->perfc_read(x, 2, names, v) == 0 && v[0] <= INT64_MAX &&
+        v[1] <= INT64_MAX) {
+        now->traps = (int64_t)v[0];
+        now->hypercalls = (int64_t)v[1];
+    } else {
+        now->traps = now->hypercalls = -1;
+    }
+    memcpy(x->err, err, sizeof(err));
+    errno = saved;
+}
+
+static int64_t spent(int64_t before, int64_t after)
+{
+    return before < 0 || after < before ? -1 : after - before;
+}
+
+void xmig_cost_diff(const struct xmig_cost *before,
+                    const struct xmig_cost *after, struct xmig_cost *d)
+{
+    d->dom0_cpu_ns = spent(before->dom0_cpu_ns, after->dom0_cpu_ns);
+    d->traps = spent(before->traps, after->traps);
+    d->hypercalls = spent(before->hypercalls, after->hypercalls);
+}
+
+double xmig_cost_per_gib(int64_t v, uint64_t bytes)
+{
+    return v < 0 || !bytes ? -1 : (double)v / ((double)bytes / (1 << 30));
+}
+
+double xmig_cost_per_page(int64_t v, uint64_t pages)
+{
+    return v < 0 || !pages ? -1 : (double)v / (double)pages;
 }
 
 uint64_t xmig_now_ns(void)

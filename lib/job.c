@@ -47,6 +47,9 @@ struct job {
     /* Own engine, PV: the kept mappings, unmapped while the receiver works. */
     xmig_arena *tail;
 
+    struct xmig_cost cost0; /* when the stream began */
+    bool costing;           /* ... and its cost is not in r->cost yet */
+
     struct xmig__journal *jn; /* NULL without p->journal_dir */
 };
 
@@ -379,6 +382,27 @@ static int run_engine(struct job *j, int fd)
     return rc;
 }
 
+/*
+ * What the stream costs dom0 and Xen: from its first byte until nothing
+ * mapped for it is left, the unmapping being a good part of the cost.
+ */
+static void cost_begin(struct job *j)
+{
+    xmig_cost_read(j->x, &j->cost0);
+    j->costing = true;
+}
+
+static void cost_end(struct job *j)
+{
+    struct xmig_cost now;
+
+    if (!j->costing)
+        return;
+    j->costing = false;
+    xmig_cost_read(j->x, &now);
+    xmig_cost_diff(&j->cost0, &now, &j->r->cost);
+}
+
 /* Waits for the kept mappings to be gone; keeps the first error message. */
 static void finish_tail(struct job *j)
 {
@@ -391,6 +415,7 @@ static void finish_tail(struct job *j)
         xmig__log(j->x, XMIG_LOG_ERROR, "%s", j->x->err);
     j->tail = NULL;
     memcpy(j->x->err, err, sizeof(err));
+    cost_end(j);
 }
 
 /* Undo whatever was done to the source; keeps the first error message. */
@@ -694,6 +719,7 @@ static int run(struct job *j)
             goto out;
         relaying = true;
     }
+    cost_begin(j);
     if (write_framing(j, fd) < 0 || run_engine(j, fd) < 0 ||
         write_end(j, fd) < 0)
         goto out;
@@ -702,12 +728,15 @@ static int run(struct job *j)
         if (relay_finish(x, &rl, fd) < 0)
             goto out;
     }
+    if (!j->tail)
+        cost_end(j); /* nothing is left mapped */
     rc = save ? save_done(j, &sf) : handshake(j, &t);
 out:
     if (relaying)
         relay_finish(x, &rl, fd);
     give_back(j);
     finish_tail(j);
+    cost_end(j);
     if (rc == 0 && j->suspended) {
         rc = -1; /* --keep, but the guest would not resume */
         j->r->guest = XMIG_GUEST_SOURCE;
@@ -728,6 +757,7 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
     int rc, saved;
 
     memset(r, 0, sizeof(*r));
+    r->cost.dom0_cpu_ns = r->cost.traps = r->cost.hypercalls = -1;
     x->err[0] = 0;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);

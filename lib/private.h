@@ -68,7 +68,15 @@ struct xmig_xen_ops {
     /* The kernel's batched unmap: clear the PTEs, keep the mapping. */
     int (*zap)(xmig_xen *x, void *addr, unsigned int n);
     int (*perfc_reset)(xmig_xen *x);
-    int (*perfc_read)(xmig_xen *x, const char *name, uint64_t *val_r);
+    /*
+     * n counters by name, each summed over its CPUs and array entries, in
+     * one query: a query's buffers are mmapped and munmapped, which traps
+     * in a PV dom0.  ENOSYS: no counters; ENOENT: a name is not there.
+     */
+    int (*perfc_read)(xmig_xen *x, unsigned int n, const char *const *names,
+                      uint64_t *vals);
+    /* CPU time the hypervisor accounts to a domain, all its vcpus, in ns. */
+    int (*cpu_ns)(xmig_xen *x, uint32_t domid, uint64_t *ns_r);
     /*
      * Memory that hypercalls may read and write, pages long (libxencall's
      * buffers); only through xmig__hbuf(), which keeps it per handle.

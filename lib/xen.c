@@ -366,13 +366,19 @@ static int xen_perfc_reset(xmig_xen *x)
     return 0;
 }
 
-static int xen_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
+static int xen_perfc_read(xmig_xen *x, unsigned int n, const char *const *names,
+                          uint64_t *vals)
 {
     xc_interface *xch = priv(x)->xch;
     DECLARE_HYPERCALL_BUFFER(xc_perfc_desc_t, desc);
     DECLARE_HYPERCALL_BUFFER(xc_perfc_val_t, val);
     int ndesc, nval, i, j, k = 0, rc = -1;
+    unsigned int m, found = 0;
 
+    if (n > 32) {
+        xmig__seterr(x, EINVAL, "hypervisor counters: %u at once", n);
+        return -1;
+    }
     if (xc_perfc_query_number(xch, &ndesc, &nval) < 0) {
         xmig__seterr(x, errno, "hypervisor counters: %s", strerror(errno));
         return -1;
@@ -391,22 +397,44 @@ static int xen_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
         goto out;
     }
     for (i = 0; i < ndesc; i++) {
-        if (strncmp(desc[i].name, name, sizeof(desc[i].name)) == 0) {
+        for (m = 0; m < n; m++) {
             uint64_t sum = 0;
 
+            if (strncmp(desc[i].name, names[m], sizeof(desc[i].name)) != 0)
+                continue;
             for (j = 0; j < (int)desc[i].nr_vals && k + j < nval; j++)
                 sum += val[k + j];
-            *val_r = sum;
-            rc = 0;
-            goto out;
+            vals[m] = sum;
+            found |= 1u << m;
         }
         k += desc[i].nr_vals;
     }
-    xmig__seterr(x, ENOENT, "hypervisor counter '%s' not found", name);
+    for (m = 0; m < n; m++) {
+        if (!(found & (1u << m))) {
+            xmig__seterr(x, ENOENT, "hypervisor counter '%s' not found",
+                         names[m]);
+            goto out;
+        }
+    }
+    rc = 0;
 out:
     xc_hypercall_buffer_free(xch, desc);
     xc_hypercall_buffer_free(xch, val);
     return rc;
+}
+
+static int xen_cpu_ns(xmig_xen *x, uint32_t domid, uint64_t *ns_r)
+{
+    xc_dominfo_t info;
+
+    if (xc_domain_getinfo(priv(x)->xch, domid, 1, &info) != 1 ||
+        info.domid != domid) {
+        xmig__seterr(x, ESRCH, "domain %u does not exist", domid);
+        return -1;
+    }
+    /* Xen's sum of the time every vcpu spent running, in ns. */
+    *ns_r = info.cpu_time;
+    return 0;
 }
 
 const struct xmig_xen_ops xmig__xen_ops = {
@@ -425,6 +453,7 @@ const struct xmig_xen_ops xmig__xen_ops = {
     .perfc_read = xen_perfc_read,
     .hbuf_alloc = xen_hbuf_alloc,
     .hbuf_free = xen_hbuf_free,
+    .cpu_ns = xen_cpu_ns,
     .config_json = xmig__libxl_config_json,
     .rename = xmig__libxl_rename,
     .destroy = xmig__libxl_destroy,

@@ -193,10 +193,41 @@ bool xmig_domain_vanished(xmig_xen *x, const struct xmig_dominfo *before,
 
 #define XMIG_PERFC_PTWR "writable pt emulations"
 #define XMIG_PERFC_MMU_UPDATE "calls to mmu_update"
+#define XMIG_PERFC_HYPERCALLS "hypercalls" /* every domain's, all kinds */
 
 /* -1 with errno ENOSYS when the hypervisor has no counters. */
 int xmig_perfc_reset(xmig_xen *x);
 int xmig_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r);
+
+/*
+ * What work costs, as the hypervisor accounts it rather than as dom0
+ * sees itself: a PV dom0's kernel cannot see the time Xen spends
+ * emulating its trapped page-table writes, Xen charges it to dom0's
+ * vcpus.  Whole-host figures, not one job's: dom0's CPU time includes
+ * everything dom0 does meanwhile (other jobs, daemons, the network), and
+ * the counters count every domain's traps and hypercalls.  -1: unknown
+ * (the counters need a Xen built with CONFIG_PERF_COUNTERS).
+ */
+struct xmig_cost {
+    int64_t dom0_cpu_ns; /* dom0's CPU time, all its vcpus */
+    int64_t traps;       /* XMIG_PERFC_PTWR: trapped PTE writes emulated */
+    int64_t hypercalls;  /* XMIG_PERFC_HYPERCALLS */
+};
+
+/* The counters now.  Never fails: what cannot be read is -1. */
+void xmig_cost_read(xmig_xen *x, struct xmig_cost *now);
+/*
+ * What was spent from before to after, field by field: -1 where either
+ * is unknown or the counter went back (someone reset it meanwhile).
+ */
+void xmig_cost_diff(const struct xmig_cost *before,
+                    const struct xmig_cost *after, struct xmig_cost *spent);
+/*
+ * v (ns or a count) per GiB of bytes, or per page of pages: a negative
+ * number when v is unknown or there is nothing to divide by.
+ */
+double xmig_cost_per_gib(int64_t v, uint64_t bytes);
+double xmig_cost_per_page(int64_t v, uint64_t pages);
 
 /* ------------------------------------------------------------------ */
 /*
@@ -350,6 +381,13 @@ struct xmig_job_result {
      */
     char away_name[80];
     struct xmig_engine_stats engine;
+    /*
+     * From the start of the stream until it and every mapping made for it
+     * are gone: for a migration of a PV guest whose mappings are kept
+     * across passes, that is when the receiver reports, as they are
+     * unmapped while it restores.  Both engines.
+     */
+    struct xmig_cost cost;
 };
 
 void xmig_job_params_default(struct xmig_job_params *p);

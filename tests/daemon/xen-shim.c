@@ -10,6 +10,7 @@
  *   ids in tests);
  * XMIGD_DOUBLE_SLOW="6,7": the streams of these domains take a minute
  *   and can be cancelled meanwhile, like real ones of big guests.
+ * XMIGD_DOUBLE_PERFC=1: the hypervisor has software counters.
  * Unset XMIGD_DOUBLE_DOMAINS: "Xen is not available", as on this machine.
  */
 #include <errno.h>
@@ -98,8 +99,10 @@ static int shim_libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
 
 xmig_xen *xmig_xen_open(xmig_log_fn *log, void *log_arg, char **err_r)
 {
-    struct dbl_config c = {
-        .type = XMIG_DOM_PV, .domid = BASE_DOMID, .nr_pfns = 2048};
+    struct dbl_config c = {.type = XMIG_DOM_PV,
+                           .domid = BASE_DOMID,
+                           .nr_pfns = 2048,
+                           .perfc = getenv("XMIGD_DOUBLE_PERFC") != NULL};
     xmig_xen *x;
 
     if (!getenv("XMIGD_DOUBLE_DOMAINS")) {

@@ -638,6 +638,8 @@ static void hvm_refused(void)
     p.dest = path;
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
     ASSERT_TRUE(strstr(xmig_xen_error(x), "not supported yet") != NULL);
+    /* No stream, so nothing it cost. */
+    ASSERT_INT_EQ(r.cost.dom0_cpu_ns, -1);
     ASSERT_INT_EQ(r.guest, XMIG_GUEST_SOURCE);
     ASSERT_INT_EQ(dbl_guest(x)->suspends, 0);
     ASSERT_TRUE(!dbl_guest(x)->logdirty);
@@ -645,6 +647,227 @@ static void hvm_refused(void)
     ASSERT_U64_EQ(ds.map_calls, 0);
     ASSERT_TRUE(stat(path, &st) != 0); /* no file: nothing was written */
     unlink(path);
+    xmig_xen_close(x);
+}
+
+/* ---- what a job costs dom0 and Xen (struct xmig_cost) ---- */
+
+struct cost_case {
+    enum xmig_domtype type;
+    enum xmig_engine engine;
+    enum xmig_strategy strategy;
+    bool zap;       /* the kernel's batched unmap */
+    bool perfc;     /* Xen's counters */
+    bool reset_mid; /* someone resets the counters during the job */
+    struct xmig_job_result r;
+    struct dbl_stats before, after;
+};
+
+static void reset_at_suspend(void *arg, const struct xmig_event *ev)
+{
+    if (ev->type == XMIG_EV_PHASE && strcmp(ev->phase, "suspend") == 0 &&
+        xmig_perfc_reset(arg) < 0)
+        TEST_FAIL("%s", "cannot reset the double's counters");
+}
+
+static void cost_job(struct cost_case *k)
+{
+    struct dbl_config c = {
+        .type = k->type,
+        .domid = 4,
+        .nr_pfns = 3000,
+        .pagetables = k->type == XMIG_DOM_PV,
+        .zap = k->zap,
+        .perfc = k->perfc,
+    };
+    char path[] = "/tmp/xmig-test-engine-XXXXXX";
+    struct xmig_job_params p;
+    xmig_xen *x = dbl_open(&c);
+    int fd = mkstemp(path);
+
+    close(fd);
+    xmig_job_params_default(&p);
+    p.kind = XMIG_JOB_SAVE;
+    p.engine = k->engine;
+    p.arena.strategy = k->strategy;
+    p.domain = "guest";
+    p.dest = path;
+    p.keep = true;
+    if (k->reset_mid) {
+        p.event = reset_at_suspend;
+        p.event_arg = x;
+    }
+    /*
+     * Counters that did not start at zero, and that are past what the
+     * job adds after a reset: only differences count.
+     */
+    if (k->perfc) {
+        xmig_pfn_t f[16];
+        int err[16];
+        unsigned int i, b;
+        void *m;
+
+        for (b = 0; b < 64; b++) {
+            for (i = 0; i < 16; i++)
+                f[i] = dbl_pfn_to_frame(x, b * 16 + i);
+            m = x->ops->map(x, 4, 16, f, err);
+            ASSERT_PTR_NONNULL(m);
+            if (m)
+                x->ops->unmap(x, m, 16);
+        }
+    }
+    dbl_get_stats(x, &k->before);
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &k->r), 0);
+    if (test_cur_failed)
+        printf("  error: %s\n", xmig_xen_error(x));
+    dbl_get_stats(x, &k->after);
+    ASSERT_U64_EQ(k->after.live_pages, 0);
+    unlink(path);
+    xmig_xen_close(x);
+}
+
+/*
+ * The window spans every mapping and unmapping of the job, the kept PV
+ * windows that go after the stream included: nothing the double counted
+ * during the job is missing from the result.
+ */
+static void cost_covers_job(struct cost_case *k)
+{
+    int64_t cpu, traps, calls;
+
+    cost_job(k);
+    cpu = (int64_t)(k->after.dom0_cpu_ns - k->before.dom0_cpu_ns);
+    traps = (int64_t)(k->after.traps - k->before.traps);
+    calls = (int64_t)(k->after.hypercalls - k->before.hypercalls);
+    ASSERT_TRUE(cpu > 0);
+    ASSERT_INT_EQ(k->r.cost.dom0_cpu_ns, cpu);
+    if (k->perfc) {
+        ASSERT_INT_EQ(k->r.cost.traps, traps);
+        ASSERT_INT_EQ(k->r.cost.hypercalls, calls);
+        ASSERT_TRUE(calls > 0);
+    } else {
+        ASSERT_INT_EQ(k->r.cost.traps, -1);
+        ASSERT_INT_EQ(k->r.cost.hypercalls, -1);
+    }
+}
+
+static void cost_pv_kept(void)
+{
+    struct cost_case k = {.type = XMIG_DOM_PV,
+                          .engine = XMIG_ENGINE_XMIG,
+                          .strategy = XMIG_STRATEGY_ARENA,
+                          .perfc = true};
+
+    cost_covers_job(&k);
+    /* Stock kernel: every page the arena mapped was unmapped, trapping. */
+    ASSERT_TRUE(k.r.engine.arena.frames_mapped > 0);
+    ASSERT_TRUE(k.r.cost.traps >= (int64_t)k.r.engine.arena.frames_mapped);
+    ASSERT_TRUE(k.r.engine.reused > 0 || k.r.engine.skipped > 0);
+    /* Mapping and trapping, at the double's price: no more, no less. */
+    ASSERT_TRUE(k.r.cost.dom0_cpu_ns >=
+                (int64_t)(k.r.engine.arena.frames_mapped *
+                          (DBL_CPU_NS_PER_MAP + DBL_CPU_NS_PER_TRAP)));
+    ASSERT_INT_EQ(
+        (k.r.cost.dom0_cpu_ns - k.r.cost.traps * DBL_CPU_NS_PER_TRAP) %
+            DBL_CPU_NS_PER_MAP,
+        0);
+}
+
+/* The batched unmap: no trapped write at all, hypercalls instead. */
+static void cost_pvh_zap(void)
+{
+    struct cost_case k = {.type = XMIG_DOM_PVH,
+                          .engine = XMIG_ENGINE_XMIG,
+                          .strategy = XMIG_STRATEGY_KERNEL,
+                          .zap = true,
+                          .perfc = true};
+    struct cost_case pb = {.type = XMIG_DOM_PVH,
+                           .engine = XMIG_ENGINE_XMIG,
+                           .strategy = XMIG_STRATEGY_PER_BATCH,
+                           .perfc = true};
+
+    cost_covers_job(&k);
+    ASSERT_INT_EQ(k.r.engine.strategy, XMIG_STRATEGY_KERNEL);
+    ASSERT_INT_EQ(k.r.cost.traps, 0);
+    ASSERT_TRUE(k.r.cost.hypercalls >
+                (int64_t)(k.after.type_calls - k.before.type_calls));
+    /* Per batch, as stock: one per page. */
+    cost_covers_job(&pb);
+    ASSERT_INT_EQ(pb.r.cost.traps, (int64_t)pb.r.engine.arena.frames_mapped);
+    ASSERT_INT_EQ(pb.r.cost.dom0_cpu_ns,
+                  (int64_t)pb.r.engine.arena.frames_mapped *
+                      (DBL_CPU_NS_PER_MAP + DBL_CPU_NS_PER_TRAP));
+}
+
+static void cost_no_perfc(void)
+{
+    struct cost_case k = {.type = XMIG_DOM_PV,
+                          .engine = XMIG_ENGINE_XMIG,
+                          .strategy = XMIG_STRATEGY_ARENA};
+
+    cost_covers_job(&k);
+}
+
+/* The libxc engine is measured as well: the double's pretends per batch. */
+static void cost_libxc(void)
+{
+    struct cost_case k = {
+        .type = XMIG_DOM_PV, .engine = XMIG_ENGINE_LIBXC, .perfc = true};
+
+    cost_covers_job(&k);
+    ASSERT_INT_EQ(k.r.cost.traps, 3000 + 1000 + 300 + 40);
+}
+
+/* Counters reset meanwhile: unknown, not a wrapped-around number. */
+static void cost_reset_mid(void)
+{
+    struct cost_case k = {.type = XMIG_DOM_PVH,
+                          .engine = XMIG_ENGINE_XMIG,
+                          .strategy = XMIG_STRATEGY_PER_BATCH,
+                          .perfc = true,
+                          .reset_mid = true};
+
+    cost_job(&k);
+    /* It counted on after the reset, less than before the job. */
+    ASSERT_TRUE(k.after.traps > 0 && k.after.traps < k.before.traps);
+    ASSERT_TRUE(k.after.hypercalls > 0 &&
+                k.after.hypercalls < k.before.hypercalls);
+    ASSERT_INT_EQ(k.r.cost.traps, -1);
+    ASSERT_INT_EQ(k.r.cost.hypercalls, -1);
+    /* dom0's CPU time is Xen's own account: no reset touches it. */
+    ASSERT_INT_EQ(k.r.cost.dom0_cpu_ns,
+                  (int64_t)(k.after.dom0_cpu_ns - k.before.dom0_cpu_ns));
+}
+
+static void cost_arithmetic(void)
+{
+    struct xmig_cost a = {100, 5, 7}, b = {350, 4, 9}, d;
+    struct dbl_config c = {.type = XMIG_DOM_PVH, .domid = 4, .nr_pfns = 8};
+    xmig_xen *x = dbl_open(&c);
+    struct xmig_cost now;
+
+    xmig_cost_diff(&a, &b, &d);
+    ASSERT_INT_EQ(d.dom0_cpu_ns, 250);
+    ASSERT_INT_EQ(d.traps, -1); /* went back */
+    ASSERT_INT_EQ(d.hypercalls, 2);
+    a.hypercalls = -1;
+    xmig_cost_diff(&a, &b, &d);
+    ASSERT_INT_EQ(d.hypercalls, -1);
+    ASSERT_TRUE(xmig_cost_per_gib(3000000000LL, 1ULL << 31) == 1.5e9);
+    ASSERT_TRUE(xmig_cost_per_gib(-1, 1ULL << 30) < 0);
+    ASSERT_TRUE(xmig_cost_per_gib(5, 0) < 0);
+    ASSERT_TRUE(xmig_cost_per_page(3, 4) == 0.75);
+    ASSERT_TRUE(xmig_cost_per_page(-1, 4) < 0);
+    ASSERT_TRUE(xmig_cost_per_page(3, 0) < 0);
+    /* Reading what is not there leaves a job's error message alone. */
+    xmig__seterr(x, EIO, "the job's own failure");
+    errno = EIO;
+    xmig_cost_read(x, &now);
+    ASSERT_TRUE(strcmp(xmig_xen_error(x), "the job's own failure") == 0);
+    ASSERT_INT_EQ(errno, EIO);
+    ASSERT_INT_EQ(now.dom0_cpu_ns, 0);
+    ASSERT_INT_EQ(now.traps, -1);
+    ASSERT_INT_EQ(now.hypercalls, -1);
     xmig_xen_close(x);
 }
 
@@ -710,6 +933,28 @@ int main(void)
     TEST_DONE();
     TEST_START("hvm with a device model: refused, guest untouched");
     hvm_refused();
+    TEST_DONE();
+    TEST_START("cost: pv, kept windows: dom0 CPU, traps and hypercalls of "
+               "the whole job, the unmapping after the stream included");
+    cost_pv_kept();
+    TEST_DONE();
+    TEST_START("cost: pvh, batched unmap: no trapped writes; per batch: one "
+               "a page");
+    cost_pvh_zap();
+    TEST_DONE();
+    TEST_START("cost: no hypervisor counters: traps and hypercalls unknown, "
+               "dom0 CPU still measured");
+    cost_no_perfc();
+    TEST_DONE();
+    TEST_START("cost: the libxc engine's job is measured too");
+    cost_libxc();
+    TEST_DONE();
+    TEST_START("cost: counters reset during the job: unknown");
+    cost_reset_mid();
+    TEST_DONE();
+    TEST_START("cost: differences, per GiB and per page; reading keeps the "
+               "job's error");
+    cost_arithmetic();
     TEST_DONE();
     return TEST_EXIT();
 }

@@ -30,6 +30,7 @@ struct dbl {
     pthread_mutex_t lock;
     uintptr_t *set; /* open addressing, 0 = empty, 1 = deleted */
     struct dbl_stats st;
+    uint64_t mmu_updates; /* Xen's "calls to mmu_update" */
     xmig_pfn_t fail_frame;
     int fail_errno;
     int fail_next;
@@ -75,7 +76,8 @@ static void set_add(struct dbl *d, uintptr_t a)
     }
 }
 
-static void set_del(struct dbl *d, uintptr_t a)
+/* Whether a was mapped. */
+static bool set_del(struct dbl *d, uintptr_t a)
 {
     size_t i = slot_of(a);
 
@@ -83,10 +85,11 @@ static void set_del(struct dbl *d, uintptr_t a)
         if (d->set[i] == a) {
             d->set[i] = 1;
             d->st.live_pages--;
-            return;
+            return true;
         }
         i = (i + 1) & (SET_SIZE - 1);
     }
+    return false;
 }
 
 /*
@@ -326,6 +329,7 @@ static int dbl_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
     }
     pthread_mutex_lock(&d->lock);
     d->st.type_calls++;
+    d->st.hypercalls++;
     pthread_mutex_unlock(&d->lock);
     if (d->dead) {
         xmig__seterr(x, ESRCH, "domain %u: cannot read page types", domid);
@@ -367,6 +371,10 @@ static void populate(xmig_xen *x, uint8_t *addr, unsigned int n,
         }
         raise(SIGKILL);
     }
+    /* A worker process is dom0's too. */
+    d->st.hypercalls++;
+    d->mmu_updates++;
+    d->st.dom0_cpu_ns += (uint64_t)n * DBL_CPU_NS_PER_MAP;
     for (i = 0; i < n; i++) {
         uint64_t *w = (uint64_t *)(addr + (size_t)i * PAGE);
 
@@ -429,14 +437,25 @@ static void *dbl_map(xmig_xen *x, uint32_t domid, unsigned int n,
     return p;
 }
 
-static void forget(xmig_xen *x, void *addr, unsigned int n)
+/*
+ * The pages in [addr, +n pages) are no longer mapped.  trap: cleared one
+ * PTE at a time, as munmap does in a stock PV dom0, each write trapped
+ * and emulated by Xen (a zap clears them in one hypercall).
+ */
+static void forget(xmig_xen *x, void *addr, unsigned int n, bool trap)
 {
     struct dbl *d = D(x);
     unsigned int i;
 
     pthread_mutex_lock(&d->lock);
-    for (i = 0; i < n; i++)
-        set_del(d, (uintptr_t)addr + (size_t)i * PAGE);
+    for (i = 0; i < n; i++) {
+        if (set_del(d, (uintptr_t)addr + (size_t)i * PAGE) && trap) {
+            d->st.traps++;
+            d->st.dom0_cpu_ns += DBL_CPU_NS_PER_TRAP;
+        }
+    }
+    if (!trap)
+        d->st.hypercalls++;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -447,7 +466,7 @@ static int dbl_unmap(xmig_xen *x, void *addr, unsigned int n)
     pthread_mutex_lock(&d->lock);
     d->st.unmap_calls++;
     pthread_mutex_unlock(&d->lock);
-    forget(x, addr, n);
+    forget(x, addr, n, true);
     vma_del(d, addr, n);
     return munmap(addr, (size_t)n * PAGE);
 }
@@ -491,7 +510,7 @@ static int dbl_reclaim(xmig_xen *x, void *addr, unsigned int n)
     pthread_mutex_unlock(&d->lock);
     if (d->reclaim_delay_us)
         usleep(d->reclaim_delay_us);
-    forget(x, addr, n);
+    forget(x, addr, n, true);
     vma_del(d, addr, n);
     p = mmap(addr, (size_t)n * PAGE, PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
@@ -511,7 +530,7 @@ static int dbl_zap(xmig_xen *x, void *addr, unsigned int n)
     pthread_mutex_unlock(&d->lock);
     if (d->reclaim_delay_us)
         usleep(d->reclaim_delay_us);
-    forget(x, addr, n);
+    forget(x, addr, n, false);
     /* The mapping stays; its pages are gone. */
     return mprotect(addr, (size_t)n * PAGE, PROT_NONE);
 }
@@ -543,15 +562,63 @@ static void dbl_hbuf_free(xmig_xen *x, void *p, size_t pages)
     munmap(p, pages * PAGE);
 }
 
-static int dbl_perfc_reset(xmig_xen *x)
+static int no_perfc(xmig_xen *x)
 {
-    xmig__seterr(x, ENOSYS, "no hypervisor counters in the test double");
+    xmig__seterr(x, ENOSYS, "hypervisor counters: function not implemented");
     return -1;
 }
 
-static int dbl_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
+static int dbl_perfc_reset(xmig_xen *x)
 {
-    return dbl_perfc_reset(x);
+    struct dbl *d = D(x);
+
+    if (!d->c.perfc)
+        return no_perfc(x);
+    pthread_mutex_lock(&d->lock);
+    d->st.traps = d->st.hypercalls = d->mmu_updates = 0;
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+static int dbl_perfc_read(xmig_xen *x, unsigned int n, const char *const *names,
+                          uint64_t *vals)
+{
+    struct dbl *d = D(x);
+    unsigned int i;
+    int rc = 0;
+
+    if (!d->c.perfc)
+        return no_perfc(x);
+    pthread_mutex_lock(&d->lock);
+    for (i = 0; i < n && rc == 0; i++) {
+        if (strcmp(names[i], XMIG_PERFC_PTWR) == 0)
+            vals[i] = d->st.traps;
+        else if (strcmp(names[i], XMIG_PERFC_HYPERCALLS) == 0)
+            vals[i] = d->st.hypercalls;
+        else if (strcmp(names[i], XMIG_PERFC_MMU_UPDATE) == 0)
+            vals[i] = d->mmu_updates;
+        else
+            rc = -1;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (rc < 0)
+        xmig__seterr(x, ENOENT, "hypervisor counter '%s' not found",
+                     names[i - 1]);
+    return rc;
+}
+
+static int dbl_cpu_ns(xmig_xen *x, uint32_t domid, uint64_t *ns_r)
+{
+    struct dbl *d = D(x);
+
+    if (domid != 0) {
+        xmig__seterr(x, ESRCH, "domain %u: no CPU time in the double", domid);
+        return -1;
+    }
+    pthread_mutex_lock(&d->lock);
+    *ns_r = d->st.dom0_cpu_ns;
+    pthread_mutex_unlock(&d->lock);
+    return 0;
 }
 
 static int dbl_config_json(xmig_xen *x, uint32_t domid, char **json_r)
@@ -661,6 +728,15 @@ static int dbl_libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
         return -1;
     }
     g->logdirty = false;
+    /* A full pass and what the live ones sent, mapped and unmapped per batch.
+     */
+    written += D(x)->c.nr_pfns - D(x)->c.nr_holes;
+    pthread_mutex_lock(&D(x)->lock);
+    D(x)->st.dom0_cpu_ns +=
+        written * (DBL_CPU_NS_PER_MAP + DBL_CPU_NS_PER_TRAP);
+    D(x)->st.traps += written;
+    D(x)->st.hypercalls += (written + XMIG_MAX_BATCH - 1) / XMIG_MAX_BATCH;
+    pthread_mutex_unlock(&D(x)->lock);
     if (write(fd, libxc_end, sizeof(libxc_end)) != sizeof(libxc_end))
         return -1;
     return 0;
@@ -751,6 +827,7 @@ static int dbl_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
 
     if (n < 0)
         return -1;
+    d->st.hypercalls++;
     if (d->g.cleans++ == 0 && d->balloon < d->c.nr_pfns) {
         pthread_mutex_lock(&d->lock);
         d->hole[d->balloon] = true;
@@ -767,6 +844,7 @@ static int dbl_logdirty_peek(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
     struct dbl *d = D(x);
 
     d->st.peek_calls++;
+    d->st.hypercalls++;
     return logdirty_read(x, bitmap, nr, false) < 0 ? -1 : 0;
 }
 
@@ -863,6 +941,7 @@ static const struct xmig_xen_ops dbl_ops = {
     .perfc_read = dbl_perfc_read,
     .hbuf_alloc = dbl_hbuf_alloc,
     .hbuf_free = dbl_hbuf_free,
+    .cpu_ns = dbl_cpu_ns,
     .config_json = dbl_config_json,
     .rename = dbl_rename,
     .destroy = dbl_destroy,

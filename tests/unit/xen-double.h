@@ -22,7 +22,16 @@ struct dbl_config {
     bool pagetables;    /* PV: pfn 1 is a pinned L4 */
     uint64_t max_pages; /* xl's maxmem; 0: nr_pfns */
     uint64_t max_pfn;   /* PV: what shared info claims; 0: nr_pfns */
+    bool perfc;         /* Xen has software counters */
 };
+
+/*
+ * The double's dom0 CPU clock, as Xen would account it: every frame
+ * mapped costs DBL_CPU_NS_PER_MAP, every trapped PTE write when a page is
+ * unmapped DBL_CPU_NS_PER_TRAP.  Nothing else moves it.
+ */
+#define DBL_CPU_NS_PER_MAP 1000
+#define DBL_CPU_NS_PER_TRAP 300
 
 struct dbl_stats {
     size_t live_pages; /* mapped now */
@@ -34,6 +43,12 @@ struct dbl_stats {
     uint64_t vma_refusals;
     uint64_t hbuf_allocs; /* hypercall buffers allocated, any size */
     size_t hbuf_pages;    /* ... and their pages alive now */
+    /*
+     * What the double's Xen counts (perfc_reset zeroes traps and
+     * hypercalls): a trap per page unmapped other than by zap; a
+     * hypercall per map, page type query, zap, CLEAN and PEEK.
+     */
+    uint64_t dom0_cpu_ns, traps, hypercalls;
 };
 
 /* What toolstack operations did to the guest. */

@@ -3,17 +3,30 @@
 # testbed: xen=shadow hosts=2 timeout=4200
 #
 # engine-bench: stock `xl migrate`, `xmig migrate --engine=libxc`,
-# `xmig migrate` (own engine) and `xmig migrate --no-skip` of a 128 MiB PV and a 128 MiB PVH guest from
-# host a to a stock `xl migrate-receive` on host b, each guest dirtying a
-# hot quarter of its memory.  Every sender goes through the same relay
-# (xmig-probe relay), which counts the bytes it carried.  On the sending
-# host: Xen's counters (reset before each run) and dom0 system time.  The
-# guest itself measures its downtime (the longest stall it saw).
+# `xmig migrate` (own engine), `xmig migrate --no-skip` and, once the
+# engine takes it, `xmig migrate --strategy exit` of a 128 MiB PV and a
+# 128 MiB PVH guest from host a to a stock `xl migrate-receive` on host b,
+# each guest dirtying a hot quarter of its memory.  Every sender goes
+# through the same relay (xmig-probe relay), which counts the bytes it
+# carried.  On the sending host: Xen's counters (reset before each run:
+# trapped PTE writes, mmu_update calls, hypercalls), dom0's CPU time as
+# Xen accounts it (xmig-probe cputime 0: the time Xen spends emulating
+# dom0's trapped writes included, which no clock inside dom0 sees) and
+# dom0's system time from /proc/stat.  Both are all of dom0, the relay
+# included: the same for every sender.  The guest itself measures its
+# downtime (the longest stall it saw).
 #
-# Final lines: trap_ratio_vs_xl (own engine's trapped PTE writes per page
-# sent / xl's, PV), traps_vs_xl and pages_vs_xl (in all, PV),
-# time_ratio_vs_xl (xl's total time / ours, PV) and the same time ratio for
-# PVH; the _noskip lines are for the own engine with --no-skip.
+# Final lines, TYPE pv or pvh and METHOD xl libxc xmig noskip [exit]:
+#   trap_ratio_vs_xl      own engine's trapped PTE writes per page sent /
+#                         xl's, PV; trap_ratio_vs_xl_pvh the same for PVH
+#   traps_vs_xl, pages_vs_xl      in all, PV
+#   cpu_ratio_vs_xl       own engine's dom0 CPU per GiB sent / xl's, PV;
+#                         cpu_ratio_vs_xl_pvh the same for PVH
+#   time_ratio_vs_xl      xl's total time / ours, PV; time_ratio_vs_xl_pvh
+#   the same four ratios with _noskip (the own engine with --no-skip) and
+#   _exit (with --strategy exit, when it ran) appended
+#   dom0_cpu_s_per_gib_TYPE_METHOD, traps_per_page_TYPE_METHOD,
+#   hypercalls_per_page_TYPE_METHOD       every sender's own figures
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -28,6 +41,7 @@ RELAY_LOG=$TB_TMP/relay.log
 RELAY_SSH=$TB_TMP/ssh-relay
 # xl runs "CMD HOST xl migrate-receive": the relay ignores the command, the
 # receiver on host b runs it.
+# shellcheck disable=SC2016 # $1 is for the script, not for us
 printf '#!/bin/sh\nexec %s relay "$1" %s 2>%s\n' "$PROBE" "$TB_MIGRATE_PORT" \
     "$RELAY_LOG" >"$RELAY_SSH"
 chmod +x "$RELAY_SSH"
@@ -37,15 +51,41 @@ chmod +x "$RELAY_SSH"
 METHODS=(xl libxc xmig noskip)
 declare -A R # R[type.method.field]
 
+# exit: the own engine with --strategy exit (a worker process maps and
+# writes the pages, and its exit unmaps them without trapping).  Only once
+# the engine takes it for migrations: until then xmig may not know the
+# name, and the library refuses it, before touching the guest, with a
+# message that the installed xmig carries (stage links libxmig into it).
+exit_offered() {
+    local err lib
+    err=$(xmig migrate no-such-guest exec:true --strategy exit --direct 2>&1)
+    [[ $err != *"unknown strategy"* ]] || return 1
+    for lib in "$(command -v xmig)" /host/root/usr/lib/libxmig.so* \
+        /host/root/usr/lib/*/libxmig.so*; do
+        [[ -f $lib ]] || continue
+        # NULs to newlines: busybox grep stops matching a line at a NUL.
+        ! tr '\0' '\n' <"$lib" | grep -q "is not available to migrations" || return 1
+    done
+}
+if exit_offered; then
+    METHODS+=(exit)
+    echo "xmig migrate takes --strategy exit: measured as method 'exit'"
+else
+    echo "xmig migrate does not take --strategy exit yet: no _exit lines"
+fi
+
 dom0_sys_ticks() { awk '/^cpu / { print $4 }' /proc/stat; }
+# NS BYTES: seconds per GiB
+per_gib() { awk -v n="$1" -v b="$2" 'BEGIN { printf "%.4f", (b > 0 ? n / 1e9 / (b / 1073741824) : 0) }'; }
 
 run_one() { # TYPE METHOD
     local type=$1 method=$2 g=$1 json=$TB_OUT/engine-bench-$1-$2.json
-    local t0 dt s0 s1 w m bytes gap rc=0
+    local t0 dt s0 s1 c0 c1 w m h bytes gap rc=0
     rm -f "$RELAY_LOG"
     tb_guest_cmd "$g" stats '^stats' || return 1
     tb_guest_cmd "$g" gap '^gap' >/dev/null
     tb_perf_reset
+    c0=$(tb_dom0_cpu_ns) || return 1
     s0=$(dom0_sys_ticks)
     t0=$(_tb_now)
     case $method in
@@ -53,9 +93,10 @@ run_one() { # TYPE METHOD
         timeout 600 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
             >"$TB_TMP/$g.xl.log" 2>&1 || { tail -n 5 "$TB_TMP/$g.xl.log"; rc=1; }
         ;;
-    libxc | xmig | noskip)
+    libxc | xmig | noskip | exit)
         local opts=(--engine "$method")
         [[ $method == noskip ]] && opts=(--engine xmig --no-skip)
+        [[ $method == exit ]] && opts=(--engine xmig --strategy exit)
         timeout 600 xmig migrate "$g" \
             "exec:$PROBE relay $TB_PEER_IP $TB_MIGRATE_PORT 2>$RELAY_LOG" \
             "${opts[@]}" --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
@@ -63,26 +104,33 @@ run_one() { # TYPE METHOD
     esac
     dt=$(($(_tb_now) - t0))
     s1=$(dom0_sys_ticks)
+    c1=$(tb_dom0_cpu_ns) || return 1
     ((rc == 0)) || return 1
-    read -r w m < <(tb_perf_read)
+    read -r w m h < <(tb_perf_read)
     bytes=$(sed -n 's/^relay_sent_bytes=//p' "$RELAY_LOG")
     [[ -n $bytes ]] || { echo "the relay reported no byte count" >&2; return 1; }
     gap=$(tb_on_peer tb_guest_cmd "$g" gap '^gap') || return 1
     gap=${gap##*max_ms=}
     R[$type.$method.wall]=$(_tb_secs $dt)
+    R[$type.$method.bytes]=$bytes
     R[$type.$method.pages]=$((bytes / 4096))
     R[$type.$method.ptwr]=$w
     R[$type.$method.mmu]=$m
+    R[$type.$method.hcall]=$h
     R[$type.$method.sys]=$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", (b - a) / 100 }')
+    R[$type.$method.cpu]=$(awk -v n=$((c1 - c0)) 'BEGIN { printf "%.3f", n / 1e9 }')
+    R[$type.$method.cpu_gib]=$(per_gib $((c1 - c0)) "$bytes")
     R[$type.$method.down]=$(awk -v g="$gap" 'BEGIN { printf "%.3f", g / 1000 }')
     local f
-    for f in wall pages ptwr mmu sys down; do
+    for f in wall bytes pages ptwr mmu hcall sys cpu cpu_gib down; do
         tb_note "$f" "${R[$type.$method.$f]}"
         # Attempts run in subshells: the table below reads them back.
         printf 'R[%s]=%q\n' "$type.$method.$f" "${R[$type.$method.$f]}" >>"$TB_TMP/engine-bench.R"
     done
     echo "$type $method: wall ${R[$type.$method.wall]} s, downtime ${R[$type.$method.down]} s," \
-        "pages ${R[$type.$method.pages]}, ptwr $w, mmu_update $m, dom0 sys ${R[$type.$method.sys]} s"
+        "pages ${R[$type.$method.pages]}, ptwr $w, mmu_update $m, hypercalls $h," \
+        "dom0 sys ${R[$type.$method.sys]} s, dom0 CPU (Xen) ${R[$type.$method.cpu]} s," \
+        "${R[$type.$method.cpu_gib]} s per GiB"
 }
 
 after() { # TYPE: the guest on host b is intact; then it goes away
@@ -112,38 +160,62 @@ done
 # shellcheck disable=SC1091 # written by run_one
 . "$TB_TMP/engine-bench.R"
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+per_page() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b > 0 ? a / b : 0) }'; }
+
 table() {
-    local type method
-    printf '%-4s %-6s %8s %8s %8s %9s %9s %9s\n' guest method wall_s down_s \
-        pages ptwr mmu_upd sys_s
+    local type method f='%-4s %-6s %8s %8s %8s %9s %9s %9s %8s %8s %9s %9s %9s\n'
+    # shellcheck disable=SC2059 # the format is ours, for both lines
+    printf "$f" guest method wall_s down_s pages ptwr mmu_upd hcalls sys_s \
+        cpu_s cpu_s_gib ptwr_pg hcall_pg
     for type in pv pvh; do
         for method in "${METHODS[@]}"; do
-            printf '%-4s %-6s %8s %8s %8s %9s %9s %9s\n' "$type" "$method" \
+            # shellcheck disable=SC2059
+            printf "$f" "$type" "$method" \
                 "${R[$type.$method.wall]}" "${R[$type.$method.down]}" \
                 "${R[$type.$method.pages]}" "${R[$type.$method.ptwr]}" \
-                "${R[$type.$method.mmu]}" "${R[$type.$method.sys]}"
+                "${R[$type.$method.mmu]}" "${R[$type.$method.hcall]}" \
+                "${R[$type.$method.sys]}" "${R[$type.$method.cpu]}" \
+                "${R[$type.$method.cpu_gib]}" \
+                "$(per_page "${R[$type.$method.ptwr]}" "${R[$type.$method.pages]}")" \
+                "$(per_page "${R[$type.$method.hcall]}" "${R[$type.$method.pages]}")"
         done
     done
 }
 table | tee "$TB_OUT/engine-bench.table"
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
-per_page() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b > 0 ? a / b : 0) }'; }
 
 # Per page sent, as xl counts them, and in all.
 metric() { # NAME VALUE
     tb_metric "$1" "$2"
     echo "$1=$2"
 }
-trap_ratio() { # METHOD
-    ratio "$(per_page "${R[pv.$1.ptwr]}" "${R[pv.$1.pages]}")" \
-        "$(per_page "${R[pv.xl.ptwr]}" "${R[pv.xl.pages]}")"
+trap_ratio() { # TYPE METHOD
+    ratio "$(per_page "${R[$1.$2.ptwr]}" "${R[$1.$2.pages]}")" \
+        "$(per_page "${R[$1.xl.ptwr]}" "${R[$1.xl.pages]}")"
 }
-metric trap_ratio_vs_xl "$(trap_ratio xmig)"
-metric trap_ratio_vs_xl_noskip "$(trap_ratio noskip)"
+cpu_ratio() { ratio "${R[$1.$2.cpu_gib]}" "${R[$1.xl.cpu_gib]}"; } # TYPE METHOD
+time_ratio() { ratio "${R[$1.xl.wall]}" "${R[$1.$2.wall]}"; }       # TYPE METHOD
 metric traps_vs_xl "$(ratio "${R[pv.xmig.ptwr]}" "${R[pv.xl.ptwr]}")"
 metric pages_vs_xl "$(ratio "${R[pv.xmig.pages]}" "${R[pv.xl.pages]}")"
-metric time_ratio_vs_xl "$(ratio "${R[pv.xl.wall]}" "${R[pv.xmig.wall]}")"
-metric time_ratio_vs_xl_noskip "$(ratio "${R[pv.xl.wall]}" "${R[pv.noskip.wall]}")"
-metric time_ratio_vs_xl_pvh "$(ratio "${R[pvh.xl.wall]}" "${R[pvh.xmig.wall]}")"
-metric time_ratio_vs_xl_pvh_noskip "$(ratio "${R[pvh.xl.wall]}" "${R[pvh.noskip.wall]}")"
+for method in "${METHODS[@]}"; do
+    case $method in
+    xmig) sfx= ;;
+    noskip | exit) sfx=_$method ;;
+    *) continue ;;
+    esac
+    metric "trap_ratio_vs_xl$sfx" "$(trap_ratio pv "$method")"
+    metric "trap_ratio_vs_xl_pvh$sfx" "$(trap_ratio pvh "$method")"
+    metric "cpu_ratio_vs_xl$sfx" "$(cpu_ratio pv "$method")"
+    metric "cpu_ratio_vs_xl_pvh$sfx" "$(cpu_ratio pvh "$method")"
+    metric "time_ratio_vs_xl$sfx" "$(time_ratio pv "$method")"
+    metric "time_ratio_vs_xl_pvh$sfx" "$(time_ratio pvh "$method")"
+done
+for type in pv pvh; do
+    for method in "${METHODS[@]}"; do
+        metric "dom0_cpu_s_per_gib_${type}_$method" "${R[$type.$method.cpu_gib]}"
+        metric "traps_per_page_${type}_$method" \
+            "$(per_page "${R[$type.$method.ptwr]}" "${R[$type.$method.pages]}")"
+        metric "hypercalls_per_page_${type}_$method" \
+            "$(per_page "${R[$type.$method.hcall]}" "${R[$type.$method.pages]}")"
+    done
+done

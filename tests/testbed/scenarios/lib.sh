@@ -17,6 +17,7 @@
 #   tb_guest_destroy NAME
 #   tb_corrupt_if_asked NAME     with --corrupt, damage the guest's memory (see README)
 #   tb_perf_reset / tb_perf_read / tb_perf_note [PREFIX]    xenperf counters
+#   tb_dom0_cpu_ns               dom0's CPU time as Xen accounts it
 #   tb_xl_save_restore NAME / tb_xl_migrate_local NAME / tb_xl_migrate_peer NAME
 #   tb_on_peer CMD...            run CMD (a lib.sh function or a command) on host b
 #
@@ -467,20 +468,29 @@ tb_bad() {
 
 tb_perf_reset() { xenperf -r >/dev/null 2>&1 || tb_fail "xenperf -r failed"; }
 
-# prints "WRITABLE_PT_EMULATIONS MMU_UPDATE_CALLS" (null null without counters)
+# prints "WRITABLE_PT_EMULATIONS MMU_UPDATE_CALLS HYPERCALLS" (null null null
+# without counters); hypercalls are every domain's, of every kind
 tb_perf_read() {
     xenperf 2>/dev/null | awk '
         /^writable pt emulations / { sub(/.*T= */, ""); w = $1 }
         /^calls to mmu_update / { sub(/.*T= */, ""); m = $1 }
-        END { printf "%s %s\n", (w == "" ? "null" : w), (m == "" ? "null" : m) }'
+        /^hypercalls +T=/ { sub(/.*T= */, ""); h = $1 }
+        END { printf "%s %s %s\n", (w == "" ? "null" : w), (m == "" ? "null" : m),
+                  (h == "" ? "null" : h) }'
 }
 
 tb_perf_note() { # [PREFIX]
     local w m
-    read -r w m < <(tb_perf_read)
+    read -r w m _ < <(tb_perf_read)
     tb_note "${1:-}writable_pt_emulations" "$w"
     tb_note "${1:-}mmu_update_calls" "$m"
 }
+
+# Nanoseconds of CPU time Xen has accounted to dom0, all its vcpus: unlike
+# /proc/stat inside a PV dom0 it includes the time Xen spends emulating
+# dom0's trapped page-table writes.  All of dom0: whatever else runs there
+# meanwhile counts too, this probe's own start and exit among it.
+tb_dom0_cpu_ns() { /host/root/usr/libexec/xmig/xmig-probe cputime 0; }
 
 # ------------------------------------------------------- save / migrate --
 

@@ -7,12 +7,22 @@
 # PVH guest are saved to dom0's tmpfs and restored, ROUNDS times each by
 # stock `xl save`, `xmig save --engine=libxc` and `xmig save` (own engine),
 # the methods taking turns so that a slow spell of the machine hits all of
-# them.  Per save: wall time, dom0 system time, Xen's counters, and for the
-# own engine where its time went.  Every image is restored by stock
-# `xl restore` and the guest verified at the end.
+# them.  Per save: wall time, dom0 system time (/proc/stat), dom0's CPU
+# time as Xen accounts it (xmig-probe cputime 0: the time Xen spends
+# emulating dom0's trapped writes included, which no clock inside dom0
+# sees; all of dom0), Xen's counters (trapped PTE writes, mmu_update calls,
+# hypercalls), and for the own engine where its time went and what its
+# result says it cost.  Every image is restored by stock `xl restore` and
+# the guest verified at the end.
 #
-# Final lines: save_ratio_vs_xl_TYPE and save_ratio_vs_libxc_TYPE (the
-# other sender's median save time / the own engine's).
+# Final lines, TYPE pv or pvh, medians over the rounds:
+#   save_ratio_vs_xl_TYPE, save_ratio_vs_libxc_TYPE   the other sender's
+#       save time / the own engine's
+#   cpu_ratio_vs_xl_TYPE   the own engine's dom0 CPU per GiB of image /
+#       xl's
+#   dom0_cpu_s_per_gib_TYPE_METHOD, traps_per_page_TYPE_METHOD,
+#   hypercalls_per_page_TYPE_METHOD   every sender's own figures (pages:
+#       of the image, 4 KiB each)
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -25,8 +35,9 @@ dom0_sys_ticks() { awk '/^cpu / { print $4 }' /proc/stat; }
 
 save_one() { # TYPE METHOD ROUND
     local g=$1 method=$2 img=$TB_TMP/$1.img json=$TB_OUT/save-bench-$1-$2-$3.json
-    local t0 dt s0 s1 w m rc=0
+    local t0 dt s0 s1 c0 c1 w m h bytes rc=0
     tb_perf_reset
+    c0=$(tb_dom0_cpu_ns) || return 1
     s0=$(dom0_sys_ticks)
     t0=$(_tb_now)
     case $method in
@@ -37,24 +48,33 @@ save_one() { # TYPE METHOD ROUND
     esac
     dt=$(($(_tb_now) - t0))
     s1=$(dom0_sys_ticks)
+    c1=$(tb_dom0_cpu_ns) || return 1
     ((rc == 0)) || return 1
-    read -r w m < <(tb_perf_read)
+    read -r w m h < <(tb_perf_read)
+    bytes=$(stat -c %s "$img") || return 1
     tb_note save_wall_s "$(_tb_secs $dt)"
     tb_note sys_s "$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", (b - a) / 100 }')"
-    tb_note bytes "$(stat -c %s "$img")"
+    tb_note dom0_cpu_s "$(awk -v n=$((c1 - c0)) 'BEGIN { printf "%.3f", n / 1e9 }')"
+    tb_note bytes "$bytes"
     tb_note ptwr "$w"
     tb_note mmu "$m"
-    printf '%s %s %s %s\n' "$g" "$method" "$(_tb_secs $dt)" \
-        "$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", (b - a) / 100 }')" \
-        >>"$TB_TMP/save-bench.times"
+    tb_note hypercalls "$h"
+    # TYPE METHOD WALL SYS CPU_S_PER_GIB PTWR_PER_PAGE HYPERCALLS_PER_PAGE
+    awk -v g="$g" -v m="$method" -v wall="$(_tb_secs $dt)" -v s0="$s0" -v s1="$s1" \
+        -v cpu=$((c1 - c0)) -v b="$bytes" -v w="$w" -v h="$h" 'BEGIN {
+            p = b / 4096
+            printf "%s %s %s %.2f %.4f %.6f %.6f\n", g, m, wall, (s1 - s0) / 100,
+                (b > 0 ? cpu / 1e9 / (b / 1073741824) : 0),
+                (p > 0 ? w / p : 0), (p > 0 ? h / p : 0) }' >>"$TB_TMP/save-bench.times"
     if [[ $method == xmig ]]; then
         local f v
-        for f in map_s unmap_s types_s write_s; do
+        for f in map_s unmap_s types_s write_s dom0_cpu_s traps hypercalls; do
             v=$(grep -o "\"$f\":[0-9.e+-]*" "$json" | tail -n 1 | cut -d: -f2)
             tb_note "$f" "${v:-null}"
         done
     fi
-    echo "$g $method round $3: save $(_tb_secs $dt) s, ptwr $w, mmu_update $m"
+    echo "$g $method round $3: save $(_tb_secs $dt) s, ptwr $w, mmu_update $m," \
+        "hypercalls $h, dom0 CPU (Xen) $(awk -v n=$((c1 - c0)) 'BEGIN { printf "%.3f", n / 1e9 }') s"
     t0=$(_tb_now)
     timeout 600 xl restore "$img" >"$TB_TMP/$g.restore.log" 2>&1 ||
         { tail -n 5 "$TB_TMP/$g.restore.log"; rm -f "$img"; return 1; }
@@ -83,29 +103,47 @@ done
 # Medians over the rounds; a failed attempt's saves stay out (they are
 # in the log, and its guest is not the one that was verified).
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-declare -A W S
+# column COL of the last ROUNDS saves of TYPE by METHOD, its median
+median_of() { # TYPE METHOD COL
+    awk -v t="$1" -v m="$2" -v c="$3" '$1 == t && $2 == m { print $c }' \
+        "$TB_TMP/save-bench.times" | tail -n "$ROUNDS" | median
+}
+declare -A W S C T H
 for type in pv pvh; do
     for m in "${METHODS[@]}"; do
-        W[$type.$m]=$(awk -v t="$type" -v m="$m" '$1 == t && $2 == m { print $3 }' \
-            "$TB_TMP/save-bench.times" | tail -n "$ROUNDS" | median)
-        S[$type.$m]=$(awk -v t="$type" -v m="$m" '$1 == t && $2 == m { print $4 }' \
-            "$TB_TMP/save-bench.times" | tail -n "$ROUNDS" | median)
+        W[$type.$m]=$(median_of "$type" "$m" 3)
+        S[$type.$m]=$(median_of "$type" "$m" 4)
+        C[$type.$m]=$(median_of "$type" "$m" 5)
+        T[$type.$m]=$(median_of "$type" "$m" 6)
+        H[$type.$m]=$(median_of "$type" "$m" 7)
     done
 done
 {
-    printf '%-4s %-6s %12s %12s\n' guest method median_save_s median_sys_s
+    printf '%-4s %-6s %12s %12s %10s %10s %10s\n' guest method median_save_s \
+        median_sys_s cpu_s_gib ptwr_pg hcall_pg
     for type in pv pvh; do
         for m in "${METHODS[@]}"; do
-            printf '%-4s %-6s %12s %12s\n' "$type" "$m" "${W[$type.$m]}" "${S[$type.$m]}"
+            printf '%-4s %-6s %12s %12s %10s %10s %10s\n' "$type" "$m" "${W[$type.$m]}" \
+                "${S[$type.$m]}" "${C[$type.$m]}" "${T[$type.$m]}" "${H[$type.$m]}"
         done
     done
 } | tee "$TB_OUT/save-bench.table"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+metric() { # NAME VALUE
+    tb_metric "$1" "$2"
+    echo "$1=$2"
+}
 for type in pv pvh; do
     for m in xl libxc; do
-        v=$(ratio "${W[$type.$m]}" "${W[$type.xmig]}")
-        tb_metric "save_ratio_vs_${m}_$type" "$v"
-        echo "save_ratio_vs_${m}_$type=$v"
+        metric "save_ratio_vs_${m}_$type" "$(ratio "${W[$type.$m]}" "${W[$type.xmig]}")"
+    done
+    metric "cpu_ratio_vs_xl_$type" "$(ratio "${C[$type.xmig]}" "${C[$type.xl]}")"
+done
+for type in pv pvh; do
+    for m in "${METHODS[@]}"; do
+        metric "dom0_cpu_s_per_gib_${type}_$m" "${C[$type.$m]}"
+        metric "traps_per_page_${type}_$m" "${T[$type.$m]}"
+        metric "hypercalls_per_page_${type}_$m" "${H[$type.$m]}"
     done
 done
