@@ -305,6 +305,15 @@ static int xen_zap(xmig_xen *x, void *addr, unsigned int n)
     return ioctl(priv(x)->privcmd, IOCTL_PRIVCMD_UNMAP_RANGE, &r);
 }
 
+/* map_at speaks to privcmd alone: it holds no per-process state. */
+static unsigned int xen_mapper_fds(xmig_xen *x, int *fds, unsigned int max)
+{
+    if (max < 1 || priv(x)->privcmd < 0)
+        return 0;
+    fds[0] = priv(x)->privcmd;
+    return 1;
+}
+
 static int xen_perfc_reset(xmig_xen *x)
 {
     if (xc_perfc_reset(priv(x)->xch) < 0) {
@@ -367,6 +376,7 @@ const struct xmig_xen_ops xmig__xen_ops = {
     .map_at = xen_map_at,
     .reclaim = xen_reclaim,
     .zap = xen_zap,
+    .mapper_fds = xen_mapper_fds,
     .perfc_reset = xen_perfc_reset,
     .perfc_read = xen_perfc_read,
     .config_json = xmig__libxl_config_json,
