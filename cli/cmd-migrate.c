@@ -115,8 +115,9 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
             break;
         case 'S':
             if (xmig_strategy_parse(optarg, &p->arena.strategy) < 0) {
-                cli_error("unknown strategy '%s' (per-batch, arena, kernel)",
-                          optarg);
+                cli_error(
+                    "unknown strategy '%s' (per-batch, arena, kernel, exit)",
+                    optarg);
                 return EXIT_USAGE;
             }
             a->has_strategy = true;

@@ -84,7 +84,7 @@ static bool strategy_ok(struct peer *p, struct request *rq)
     if (rq->strategy && xmig_strategy_parse(rq->strategy, &s) < 0) {
         control_reply_error(p, rq->id, "bad_request",
                             "unknown strategy '%s' (per-batch, arena, "
-                            "kernel)",
+                            "kernel, exit)",
                             rq->strategy);
         return false;
     }

@@ -113,7 +113,7 @@ static const char *set(struct config *c, const char *k, const char *v)
     }
     if (!strcmp(k, "strategy"))
         return xmig_strategy_parse(v, &c->arena.strategy) < 0
-                   ? "expected per-batch, arena or kernel"
+                   ? "expected per-batch, arena, kernel or exit"
                    : NULL;
     if (!strcmp(k, "downtime_ms")) {
         if (number(v, 0, 3600000, &n) < 0)

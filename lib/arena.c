@@ -26,7 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -268,8 +271,10 @@ static void *reclaim_thread(void *arg)
  * the batch stays mapped and a domain being destroyed is not held back.
  *
  * The worker calls only async-signal-safe functions (the caller may have
- * threads) and never the allocator: the request is in shared memory.
- * Not yet for the engine: the worker would inherit the stream's descriptors.
+ * threads) and never the allocator: the request is in shared memory.  It
+ * keeps no descriptor but its socket and privcmd (xmig__worker_init): one
+ * forked by a job of xmigd would otherwise hold other jobs' streams open
+ * after they end.  The engine's worker (engine-exit.c) works the same way.
  */
 
 #define EXIT_LIFE_PAGES (1u << 18) /* 1 GiB of guest memory */
@@ -302,7 +307,7 @@ static struct {
     size_t len[EXIT_POOL];
 } exit_pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void *exit_region_get(size_t len)
+void *xmig__exit_region_get(size_t len)
 {
     void *p = NULL;
     unsigned int i;
@@ -321,7 +326,7 @@ static void *exit_region_get(size_t len)
                 -1, 0);
 }
 
-static int exit_region_put(void *p, size_t len)
+int xmig__exit_region_put(void *p, size_t len)
 {
     unsigned int i;
 
@@ -336,6 +341,68 @@ static int exit_region_put(void *p, size_t len)
     }
     pthread_mutex_unlock(&exit_pool.lock);
     return munmap(p, len);
+}
+
+/* Close [lo, hi]; close_range where the kernel has it. */
+static void close_from(unsigned int lo, unsigned int hi)
+{
+    struct rlimit rl;
+    unsigned int fd;
+
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, lo, hi, 0) == 0)
+        return;
+#endif
+    /* Descriptors beyond the soft limit are rare enough to leave. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur <= hi)
+        hi = rl.rlim_cur ? (unsigned int)rl.rlim_cur - 1 : 0;
+    if (hi > (1u << 20))
+        hi = 1u << 20;
+    for (fd = lo; fd <= hi && fd >= lo; fd++)
+        close((int)fd);
+}
+
+int xmig__worker_init(xmig_xen *x, pid_t parent, const int *keep,
+                      unsigned int nkeep)
+{
+    struct sigaction sa;
+    sigset_t none;
+    int fds[16], sig, t;
+    unsigned int n = 0, i, j, lo = 3;
+
+    /* If the job's thread goes, so does the worker, at once. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+        return -1;
+    /* The caller's handlers are the caller's business, not ours. */
+    memset(&sa, 0, sizeof(sa));
+    for (sig = 1; sig < 32; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        sa.sa_handler = sig == SIGPIPE ? SIG_IGN : SIG_DFL;
+        sigaction(sig, &sa, NULL);
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    for (i = 0; i < nkeep && n < 8; i++)
+        fds[n++] = keep[i];
+    n += x->ops->mapper_fds(x, fds + n, 16 - n);
+    for (i = 1; i < n; i++) /* sort, to close what lies between */
+        for (j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+            t = fds[j];
+            fds[j] = fds[j - 1];
+            fds[j - 1] = t;
+        }
+    for (i = 0; i < n; i++) {
+        if (fds[i] < 0 || (unsigned int)fds[i] < lo)
+            continue;
+        if ((unsigned int)fds[i] > lo)
+            close_from(lo, (unsigned int)fds[i] - 1);
+        lo = (unsigned int)fds[i] + 1;
+    }
+    close_from(lo, ~0u);
+    return 0;
 }
 
 /* One byte either way: M(ap) and Q(uit) from the caller, R(eady),
@@ -364,9 +431,12 @@ static void exit_worker(xmig_arena *a, int sock, pid_t parent)
 {
     struct exit_ctl *ctl = a->ctl;
     size_t life = exit_life_pages(a), used = 0;
-    uint8_t *space = mmap(NULL, life * XMIG_PAGE_SIZE, PROT_NONE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    uint8_t *space;
 
+    if (xmig__worker_init(a->x, parent, &sock, 1) < 0)
+        _exit(1);
+    space = mmap(NULL, life * XMIG_PAGE_SIZE, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (space == MAP_FAILED) {
         ctl->errnum = errno;
         exit_send(sock, 'E');
@@ -675,7 +745,7 @@ xmig_arena *xmig_arena_open(xmig_xen *x, uint32_t domid,
     if (a->strategy == XMIG_STRATEGY_EXIT) {
         /* The slots and the request, shared with the worker: no COW. */
         a->region_len += EXIT_CTL_LEN;
-        a->region = exit_region_get(a->region_len);
+        a->region = xmig__exit_region_get(a->region_len);
     } else {
         a->region = mmap(NULL, a->region_len, PROT_NONE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1020,7 +1090,7 @@ int xmig_arena_close(xmig_arena *a)
         pthread_join(a->thread, NULL);
     }
     if (a->region != MAP_FAILED && a->strategy == XMIG_STRATEGY_EXIT) {
-        if (exit_region_put(a->region, a->region_len) < 0)
+        if (xmig__exit_region_put(a->region, a->region_len) < 0)
             rc = -1;
     } else if (a->region != MAP_FAILED) {
         /* Kept kernel mappings hold no PTEs any more: this is cheap. */

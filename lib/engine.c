@@ -75,25 +75,6 @@ static int close_keep(xmig_arena *keep)
 }
 
 /*
- * Copy the head of iov into the bounce buffer, as much as fits: the
- * fallback for sinks that refuse foreign pages.
- */
-static size_t gather(struct engine *e, const struct iovec *iov, int cnt)
-{
-    size_t len = 0;
-
-    for (; cnt > 0 && len < ENGINE_BOUNCE; iov++, cnt--) {
-        size_t n = iov->iov_len;
-
-        if (n > ENGINE_BOUNCE - len)
-            n = ENGINE_BOUNCE - len;
-        memcpy(e->bounce + len, iov->iov_base, n);
-        len += n;
-    }
-    return len;
-}
-
-/*
  * Write every byte of iov.  Sinks that pin user pages (9p, FUSE direct
  * I/O, some zero-copy paths) refuse foreign mappings with EFAULT: from
  * then on pages are copied through a bounce buffer first.
@@ -105,7 +86,7 @@ int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt)
         ssize_t r;
 
         if (e->copy_writes)
-            r = write(e->fd, e->bounce, gather(e, iov, cnt));
+            r = write(e->fd, e->bounce, engine_gather(e->bounce, iov, cnt));
         else
             r = writev(e->fd, iov, n);
         if (r < 0 && errno == EINTR)
@@ -123,21 +104,7 @@ int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt)
             return -1;
         }
         e->st->bytes += (uint64_t)r;
-        while (r > 0 && cnt > 0) {
-            if ((size_t)r >= iov[0].iov_len) {
-                r -= (ssize_t)iov[0].iov_len;
-                iov++;
-                cnt--;
-            } else {
-                iov[0].iov_base = (uint8_t *)iov[0].iov_base + r;
-                iov[0].iov_len -= (size_t)r;
-                r = 0;
-            }
-        }
-        while (cnt > 0 && iov[0].iov_len == 0) {
-            iov++;
-            cnt--;
-        }
+        engine_advance(&iov, &cnt, (size_t)r);
     }
     return 0;
 }
@@ -226,12 +193,6 @@ static bool type_has_data(uint32_t t)
 {
     t &= PFINFO_LTAB_MASK;
     return t != PFINFO_XTAB && t != PFINFO_XALLOC && t != PFINFO_BROKEN;
-}
-
-static bool is_pagetable(uint32_t t)
-{
-    t &= PFINFO_LTABTYPE_MASK;
-    return t >= PFINFO_L1TAB && t <= PFINFO_L4TAB;
 }
 
 static void add_stats(struct xmig_arena_stats *sum, const xmig_arena *a)
@@ -346,6 +307,8 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
         if (type_has_data(t))
             idx[nd++] = i;
     }
+    if (e->wk)
+        return xmig__wk_send(e, pfns, n, frames, types, idx, nd, zero, whole);
 
 again:
     for (i = 0, nmap = 0, reused = 0; i < nd; i++) {
@@ -619,23 +582,50 @@ abort:
     return -1;
 }
 
+/* What the stream leaves to unmap, being unmapped meanwhile. */
+struct xmig__tail {
+    xmig_arena *keep; /* its own thread is unmapping it */
+    struct wk *wk;    /* exiting */
+};
+
 /* tail_r: NULL, or where the kept mappings go, still being unmapped. */
-static void cleanup(struct engine *e, xmig_arena **tail_r)
+static void cleanup(struct engine *e, struct xmig__tail **tail_r)
 {
+    struct xmig__tail *tail = NULL;
+
     /* Always: a PV guest left in log-dirty mode stays in shadow mode. */
     if (e->logdirty && e->x->ops->logdirty_off(e->x, e->domid) < 0)
         xmig__log(e->x, XMIG_LOG_ERROR, "%s", e->x->err);
     /* Every mapping goes, counted, before the arenas are freed. */
     while (e->nkept)
         xmig_arena_release(e->keep, e->kept[--e->nkept]);
-    if (tail_r && e->keep) {
+    if (tail_r && (e->keep || e->wk))
+        tail = calloc(1, sizeof(*tail));
+    if (tail) {
         /* keep's own thread is unmapping them now; the caller waits. */
-        *tail_r = e->keep;
+        tail->keep = e->keep;
         e->keep = NULL;
+        /* And the worker exits, unmapping its own, while the job goes on. */
+        xmig__wk_quit(e->wk);
+        tail->wk = e->wk;
+        e->wk = NULL;
+        *tail_r = tail;
     }
     if ((e->arena && xmig_arena_drain(e->arena) < 0) ||
         (e->keep && xmig_arena_drain(e->keep) < 0))
         xmig__log(e->x, XMIG_LOG_ERROR, "unmapping guest memory failed");
+    if (e->wk) {
+        char err[sizeof(e->x->err)];
+        int saved = errno;
+
+        /* A failed job leaves no worker: it is reaped here.  The job's
+           error stays: a dead worker has said so already. */
+        memcpy(err, e->x->err, sizeof(err));
+        if (xmig__wk_close(e->wk, &e->st->arena) < 0 && tail_r)
+            xmig__log(e->x, XMIG_LOG_ERROR, "%s", e->x->err);
+        memcpy(e->x->err, err, sizeof(err));
+        errno = saved;
+    }
     add_stats(&e->st->arena, e->arena);
     add_stats(&e->st->arena, e->keep);
     e->st->hcall_buffers = e->x->hcall_buffers - e->hcall0;
@@ -649,6 +639,7 @@ static void cleanup(struct engine *e, xmig_arena **tail_r)
     free(e->owed);
     free(e->bounce);
     free(e->cache);
+    free(e->wcache);
     free(e->ptbuf);
 }
 
@@ -696,7 +687,7 @@ static void open_keep(struct engine *e)
 int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
                       bool live, const struct xmig_arena_params *ap,
                       const struct xmig__save_hooks *hooks,
-                      struct xmig_engine_stats *st, xmig_arena **tail_r)
+                      struct xmig_engine_stats *st, struct xmig__tail **tail_r)
 {
     struct engine e = {
         .x = x,
@@ -710,21 +701,13 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         .hcall0 = x->hcall_buffers,
     };
     bool pv = info->type == XMIG_DOM_PV;
+    bool exit = ap->strategy == XMIG_STRATEGY_EXIT;
     size_t words;
     int rc = -1;
 
     memset(st, 0, sizeof(*st));
     if (tail_r)
         *tail_r = NULL;
-    /*
-     * Its windows are copies: read across passes, as the PV kept windows
-     * are, they would send stale pages.  bench map only, until wired.
-     */
-    if (ap->strategy == XMIG_STRATEGY_EXIT) {
-        xmig__seterr(x, EINVAL,
-                     "strategy 'exit' is not available to migrations yet");
-        return -1;
-    }
     if (pv) {
         if (xmig__pv_setup(&e) < 0)
             goto out;
@@ -736,13 +719,27 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
     e.deferred = calloc(words, 8);
     e.bounce = malloc(ENGINE_BOUNCE);
     e.ptbuf = malloc(sizeof(*e.ptbuf) * XMIG_MAX_BATCH);
-    e.arena = xmig_arena_open(x, e.domid, &e.ap);
-    if (e.arena)
-        st->strategy = xmig_arena_strategy(e.arena);
-    if (!e.dirty || !e.deferred || !e.bounce || !e.ptbuf || !e.arena) {
-        if (e.arena)
-            xmig__seterr(x, ENOMEM, "out of memory");
+    if (!e.dirty || !e.deferred || !e.bounce || !e.ptbuf) {
+        xmig__seterr(x, ENOMEM, "out of memory");
         goto out;
+    }
+    /*
+     * exit: a worker maps and writes the pages (engine-exit.c), and keeps
+     * PV mappings across passes itself; no arena.
+     */
+    if (exit) {
+        if (xmig__wk_open(&e) < 0)
+            goto out;
+        st->strategy = XMIG_STRATEGY_EXIT;
+        if (pv && live && !(e.wcache = calloc(e.p2m_size, sizeof(*e.wcache)))) {
+            xmig__seterr(x, ENOMEM, "out of memory");
+            goto out;
+        }
+    } else {
+        e.arena = xmig_arena_open(x, e.domid, &e.ap);
+        if (!e.arena)
+            goto out;
+        st->strategy = xmig_arena_strategy(e.arena);
     }
     if (live) {
         e.owed = calloc(words, 8);
@@ -753,7 +750,7 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
             goto out;
         }
     }
-    if (pv && live)
+    if (pv && live && !exit)
         open_keep(&e);
 
     if (write_headers(&e) < 0 || (pv && xmig__pv_static(&e) < 0) ||
@@ -778,14 +775,20 @@ out:
     return rc;
 }
 
-int xmig__engine_tail_close(xmig_arena *tail, struct xmig_engine_stats *st)
+int xmig__engine_tail_close(struct xmig__tail *tail,
+                            struct xmig_engine_stats *st)
 {
-    int rc;
+    int rc = 0;
 
     if (!tail)
         return 0;
-    rc = xmig_arena_drain(tail);
-    add_stats(&st->arena, tail);
-    close_keep(tail);
+    if (tail->keep) {
+        rc = xmig_arena_drain(tail->keep);
+        add_stats(&st->arena, tail->keep);
+        close_keep(tail->keep);
+    }
+    if (xmig__wk_close(tail->wk, &st->arena) < 0)
+        rc = -1;
+    free(tail);
     return rc;
 }

@@ -8,6 +8,7 @@
 #ifndef XMIG_ENGINE_H
 #define XMIG_ENGINE_H
 
+#include <string.h>
 #include <sys/uio.h>
 
 #include "private.h"
@@ -58,6 +59,15 @@ struct reuse {
     xmig_pfn_t mfn;
 };
 
+/* The same in the exit worker's address space: page off of worker gen. */
+struct wk_reuse {
+    xmig_pfn_t mfn;
+    uint32_t off;
+    uint32_t gen; /* 0: none */
+};
+
+struct wk; /* strategy exit: the worker that maps and writes (engine-exit.c) */
+
 struct engine {
     xmig_xen *x;
     uint32_t domid;
@@ -70,6 +80,7 @@ struct engine {
 
     xmig_arena *arena; /* batches used once */
     xmig_arena *keep;  /* PV: windows kept across passes */
+    struct wk *wk;     /* strategy exit: instead of both */
     size_t p2m_size;   /* pfns the dirty bitmap covers */
     uint64_t *dirty;
     uint64_t *deferred;
@@ -92,7 +103,8 @@ struct engine {
     const uint64_t *m2p;
     uint64_t m2p_nr;
     struct reuse *cache;
-    xmig_window **kept; /* windows of keep, given back at the end */
+    struct wk_reuse *wcache; /* strategy exit, PV live */
+    xmig_window **kept;      /* windows of keep, given back at the end */
     size_t nkept;
     bool cache_full; /* keeping has ended: map the rest per batch */
     uint8_t (*ptbuf)[XMIG_PAGE_SIZE]; /* normalised page tables of a batch */
@@ -111,6 +123,49 @@ static inline void bit_set(uint64_t *bm, size_t i)
 static inline void bit_clear(uint64_t *bm, size_t i)
 {
     bm[i / 64] &= ~(1ULL << (i % 64));
+}
+
+static inline bool is_pagetable(uint32_t t)
+{
+    t &= PFINFO_LTABTYPE_MASK;
+    return t >= PFINFO_L1TAB && t <= PFINFO_L4TAB;
+}
+
+/* Copy the head of iov into bounce (ENGINE_BOUNCE bytes), as much as fits. */
+static inline size_t engine_gather(uint8_t *bounce, const struct iovec *iov,
+                                   int cnt)
+{
+    size_t len = 0;
+
+    for (; cnt > 0 && len < ENGINE_BOUNCE; iov++, cnt--) {
+        size_t n = iov->iov_len;
+
+        if (n > ENGINE_BOUNCE - len)
+            n = ENGINE_BOUNCE - len;
+        memcpy(bounce + len, iov->iov_base, n);
+        len += n;
+    }
+    return len;
+}
+
+/* Step over r bytes written from the head of *iov, and empty entries. */
+static inline void engine_advance(struct iovec **iov, int *cnt, size_t r)
+{
+    while (r > 0 && *cnt > 0) {
+        if (r >= (*iov)[0].iov_len) {
+            r -= (*iov)[0].iov_len;
+            (*iov)++;
+            (*cnt)--;
+        } else {
+            (*iov)[0].iov_base = (uint8_t *)(*iov)[0].iov_base + r;
+            (*iov)[0].iov_len -= r;
+            r = 0;
+        }
+    }
+    while (*cnt > 0 && (*iov)[0].iov_len == 0) {
+        (*iov)++;
+        (*cnt)--;
+    }
 }
 
 /* engine.c */
@@ -138,5 +193,21 @@ void xmig__pv_cleanup(struct engine *e);
 
 /* engine-hvm.c */
 int xmig__hvm_end(struct engine *e);
+
+/*
+ * engine-exit.c: strategy exit.  open: the memory shared with the worker
+ * (forked at the first batch).  send: one PAGE_DATA record of n pfns, the
+ * nd with data at idx[] (types[] may turn XTAB: a PV page table deferred).
+ * quit: the worker starts exiting, unmapping everything.  close: waits
+ * for that, frees, adds its counters to sum; NULL-safe; -1 if the worker
+ * had died by itself.
+ */
+int xmig__wk_open(struct engine *e);
+int xmig__wk_send(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
+                  const xmig_pfn_t *frames, xmig_pfn_t *types,
+                  const unsigned int *idx, unsigned int nd,
+                  const uint64_t *zero, bool whole);
+void xmig__wk_quit(struct wk *w);
+int xmig__wk_close(struct wk *w, struct xmig_arena_stats *sum);
 
 #endif

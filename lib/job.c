@@ -45,7 +45,7 @@ struct job {
     long last_dirty;
 
     /* Own engine, PV: the kept mappings, unmapped while the receiver works. */
-    xmig_arena *tail;
+    struct xmig__tail *tail;
 
     struct xmig_cost cost0; /* when the stream began */
     bool costing;           /* ... and its cost is not in r->cost yet */

@@ -67,6 +67,11 @@ struct xmig_xen_ops {
     int (*reclaim)(xmig_xen *x, void *addr, unsigned int n);
     /* The kernel's batched unmap: clear the PTEs, keep the mapping. */
     int (*zap)(xmig_xen *x, void *addr, unsigned int n);
+    /*
+     * The descriptors map_at uses, into fds (at most max); how many.  A
+     * forked worker that maps for itself keeps these and closes the rest.
+     */
+    unsigned int (*mapper_fds)(xmig_xen *x, int *fds, unsigned int max);
     int (*perfc_reset)(xmig_xen *x);
     /*
      * n counters by name, each summed over its CPUs and array entries, in
@@ -239,16 +244,19 @@ int xmig__write_all(xmig_xen *x, int fd, const void *buf, size_t len,
  * engine.c: xmig's own engine, writing the libxc stream v3 onto fd.
  *
  * On success *tail_r may hold the PV mappings kept across passes, being
- * unmapped in the background: a stock PV dom0 traps once per page for
- * that, and the receiver's restore is a better time for it than the
+ * unmapped in the background (or, strategy exit, the worker that holds
+ * the job's mappings, exiting): a stock PV dom0 traps once per page for
+ * an unmap, and the receiver's restore is a better time for it than the
  * downtime.  xmig__engine_tail_close() waits for it and adds its
  * counters to st; call it on every path once the stream is done.
  */
+struct xmig__tail;
 int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
                       bool live, const struct xmig_arena_params *ap,
                       const struct xmig__save_hooks *hooks,
-                      struct xmig_engine_stats *st, xmig_arena **tail_r);
-int xmig__engine_tail_close(xmig_arena *tail, struct xmig_engine_stats *st);
+                      struct xmig_engine_stats *st, struct xmig__tail **tail_r);
+int xmig__engine_tail_close(struct xmig__tail *tail,
+                            struct xmig_engine_stats *st);
 
 /* p2m.c: the PV guest's pfn -> mfn table, copied out of the guest. */
 /*
@@ -291,5 +299,22 @@ void xmig__journal_close(struct xmig__journal *jn, bool remove);
 
 /* arena.c: how many windows the arena has room for. */
 unsigned int xmig__arena_slots(const xmig_arena *a);
+
+/*
+ * arena.c: for worker processes that map for themselves (strategy exit).
+ *
+ * Memory shared with workers, from a pool that outlives its users (see
+ * arena.c): NULL (errno set) or len bytes of MAP_SHARED memory.
+ */
+void *xmig__exit_region_get(size_t len);
+int xmig__exit_region_put(void *p, size_t len);
+/*
+ * In a freshly forked worker: die with the thread that forked it, default
+ * signal dispositions but SIGPIPE ignored, nothing blocked, and every
+ * descriptor closed but 0-2, keep[] and those map_at needs.  -1 if the
+ * parent has gone already.  Async-signal-safe.
+ */
+int xmig__worker_init(xmig_xen *x, pid_t parent, const int *keep,
+                      unsigned int nkeep);
 
 #endif /* XMIG_PRIVATE_H */

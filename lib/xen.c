@@ -357,6 +357,15 @@ static void xen_hbuf_free(xmig_xen *x, void *p, size_t pages)
     xc__hypercall_buffer_free_pages(priv(x)->xch, &hb, (int)pages);
 }
 
+/* map_at speaks to privcmd alone: it holds no per-process state. */
+static unsigned int xen_mapper_fds(xmig_xen *x, int *fds, unsigned int max)
+{
+    if (max < 1 || priv(x)->privcmd < 0)
+        return 0;
+    fds[0] = priv(x)->privcmd;
+    return 1;
+}
+
 static int xen_perfc_reset(xmig_xen *x)
 {
     if (xc_perfc_reset(priv(x)->xch) < 0) {
@@ -449,6 +458,7 @@ const struct xmig_xen_ops xmig__xen_ops = {
     .map_at = xen_map_at,
     .reclaim = xen_reclaim,
     .zap = xen_zap,
+    .mapper_fds = xen_mapper_fds,
     .perfc_reset = xen_perfc_reset,
     .perfc_read = xen_perfc_read,
     .hbuf_alloc = xen_hbuf_alloc,

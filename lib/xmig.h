@@ -121,8 +121,8 @@ enum xmig_strategy {
     XMIG_STRATEGY_PER_BATCH, /* map, use, unmap every batch: stock libxc */
     XMIG_STRATEGY_ARENA,     /* slots in a reserved region, bulk reclaim */
     XMIG_STRATEGY_KERNEL,    /* windows kept, PTEs cleared by privcmd zap */
-    XMIG_STRATEGY_EXIT,      /* a worker process maps and copies; its exit
-                                unmaps everything (bench map only so far) */
+    XMIG_STRATEGY_EXIT,      /* a worker process maps (and, in a job,
+                                writes the pages); its exit unmaps them */
     XMIG_STRATEGY__COUNT,
 };
 

@@ -27,6 +27,8 @@ check 2 "usage: xmig bench" bench map a b
 check 2 "expected a number from 1 to 1024, got '0'" bench map 1 --batch 0
 check 2 "expected a number from 1 to 1024, got '4096'" bench map 1 --batch 4096
 check 2 "unknown strategy 'bogus'" bench map 1 --strategy bogus
+check 2 "unknown strategy 'bogus' (per-batch, arena, kernel, exit)" migrate a exec:x --strategy bogus
+check 2 "unknown strategy 'bogus' (per-batch, arena, kernel, exit)" save a /tmp/x --strategy bogus
 check 2 "unknown option '--frob'" --frob
 check 2 "expected a number from 1 to 86400, got '0'" migrate a exec:x --ready-timeout 0
 check 2 "expected a number from 1 to 86400, got '86401'" migrate a exec:x --ready-timeout 86401
@@ -50,6 +52,9 @@ check 2 "got '9223372036854775808' (digits only, from 1 to" cancel \
 check 2 "got '99999999999999999999999' (digits only, from 1 to" watch \
     99999999999999999999999
 check 3 "" status 9223372036854775807
+# exit is a strategy for jobs too: parsed, then xmigd (none here) is asked.
+check 3 "" migrate a exec:x --strategy exit
+check 3 "" save a /tmp/x --strategy exit
 check 3 "" cancel 007
 if [ -e /dev/xen/privcmd ] || [ -e /proc/xen/privcmd ]; then
     # A Xen host: the domain lookup is what must fail.

@@ -51,6 +51,13 @@ if [ "$(id -u)" = 0 ]; then
     expect "a relative save path through xmigd" "^domain 6 saved to $tmp/rel/six.save: " "$out"
     check "... exit 0" test "$rc" -eq 0
     check "... the image is where the client meant" test -s "$tmp/rel/six.save"
+    # Strategy exit: xmigd's job forks the worker that writes the pages.
+    out=$("$XMIG" -S "$sock" save 6 "$tmp/six-exit.save" --engine xmig --strategy exit 2>&1)
+    rc=$?
+    expect "save --strategy exit through xmigd" "^domain 6 saved to $tmp/six-exit.save: " "$out"
+    expect "... by the worker" "^engine xmig \(exit\): 8 MiB written" "$out"
+    check "... exit 0" test "$rc" -eq 0
+    check "... the image is there" test -s "$tmp/six-exit.save"
     out=$(cd "$tmp/rel" && "$xmig" -S "$sock" save 6 plain.save --engine libxc 2>&1)
     expect "a bare file name: in the client's directory" "^domain 6 saved to $tmp/rel/plain.save: " "$out"
     # The own engine's figures go from the job's result through xmigd to

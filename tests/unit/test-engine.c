@@ -6,8 +6,10 @@
  * the testbed does that.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -186,7 +188,15 @@ struct run_opts {
     struct xmig_job_result *r_r; /* NULL, or where the result goes */
 };
 
-static void run_with(const struct run_opts *o)
+/* No child process is left, running or unreaped. */
+static bool no_children(void)
+{
+    return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
+}
+
+/* image_r: NULL, or where the stream goes, malloc'd. */
+static void run_image(const struct run_opts *o, uint8_t **image_r,
+                      size_t *len_r)
 {
     enum xmig_domtype type = o->type;
     bool live = o->live, skip = o->skip;
@@ -209,6 +219,8 @@ static void run_with(const struct run_opts *o)
     uint8_t *buf;
     size_t len;
     int fd = mkstemp(path), vr;
+    /* Open across the job: a worker must not hold it. */
+    int stray = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     close(fd);
     dbl_set_vma_limit(x, o->vma_limit);
@@ -230,9 +242,22 @@ static void run_with(const struct run_opts *o)
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), 0);
     if (test_cur_failed)
         printf("  error: %s\n", xmig_xen_error(x));
+    close(stray);
     dbl_get_stats(x, &ds);
     ASSERT_U64_EQ(ds.live_pages, 0); /* every mapping is gone */
     ASSERT_U64_EQ(ds.hole_maps, 0);  /* no hole was ever mapped */
+    ASSERT_TRUE(no_children());
+    if (strategy == XMIG_STRATEGY_EXIT) {
+        /* The worker mapped every page, the job none (but PV's p2m). */
+        ASSERT_TRUE(ds.worker_pages >= 3000 - 3 - (o->balloon ? 1 : 0));
+        ASSERT_U64_EQ(ds.map_at_calls, ds.worker_maps);
+        /* It kept its socket and the stream, nothing else. */
+        ASSERT_INT_EQ(ds.worker_fds, 2);
+        ASSERT_U64_EQ(r.engine.arena.frames_mapped, ds.worker_pages);
+        ASSERT_TRUE(r.engine.arena.unmap_calls >= 1);
+    } else {
+        ASSERT_U64_EQ(ds.worker_pages, 0);
+    }
     ASSERT_TRUE(!dbl_guest(x)->logdirty);
     ASSERT_INT_EQ(dbl_guest(x)->resumes, 1);
 
@@ -280,7 +305,12 @@ static void run_with(const struct run_opts *o)
         }
         if (o->walk_r)
             *o->walk_r = w;
-        free(buf);
+        if (image_r) {
+            *image_r = buf;
+            *len_r = len;
+        } else {
+            free(buf);
+        }
     }
     /* The result names the strategy used: no ioctl in the double. */
     ASSERT_INT_EQ(r.engine.strategy, strategy == XMIG_STRATEGY_KERNEL
@@ -340,6 +370,11 @@ static void run_with(const struct run_opts *o)
     xmig_xen_close(x);
 }
 
+static void run_with(const struct run_opts *o)
+{
+    run_image(o, NULL, NULL);
+}
+
 static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
                 bool skip)
 {
@@ -349,8 +384,35 @@ static void run(enum xmig_domtype type, bool live, enum xmig_strategy strategy,
     run_with(&o);
 }
 
+/*
+ * exit writes from the worker's mappings what arena writes from the job's:
+ * the same stream, byte for byte (the double's guest is deterministic).
+ */
+static void same_as_arena(enum xmig_domtype type, bool live, unsigned batch)
+{
+    struct run_opts o = {.type = type,
+                         .live = live,
+                         .strategy = XMIG_STRATEGY_ARENA,
+                         .batch = batch};
+    uint8_t *a = NULL, *b = NULL;
+    size_t alen = 0, blen = 0, i;
+
+    run_image(&o, &a, &alen);
+    o.strategy = XMIG_STRATEGY_EXIT;
+    run_image(&o, &b, &blen);
+    ASSERT_TRUE(a && b);
+    ASSERT_U64_EQ(alen, blen);
+    if (a && b && alen == blen && memcmp(a, b, alen) != 0) {
+        for (i = 0; i < alen && a[i] == b[i]; i++)
+            ;
+        TEST_FAIL("the streams differ from byte %zu of %zu", i, alen);
+    }
+    free(a);
+    free(b);
+}
+
 /* Every batch size the CLI accepts, PV (kept windows too) and PVH. */
-static void batches(void)
+static void batches(enum xmig_strategy strategy)
 {
     static const unsigned int sizes[] = {1, 7, 512, 1023, 1024};
     static const enum xmig_domtype types[] = {XMIG_DOM_PV, XMIG_DOM_PVH};
@@ -360,7 +422,7 @@ static void batches(void)
         for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
             struct run_opts o = {.type = types[t],
                                  .live = true,
-                                 .strategy = XMIG_STRATEGY_ARENA,
+                                 .strategy = strategy,
                                  .batch = sizes[i]};
             int before = test_cur_failed;
 
@@ -379,7 +441,7 @@ static void batches(void)
  * (the double's hot set, pfns 16 to 271) go in them as XALLOC, their data
  * in a later pass; run_with() checks that every page arrives, current.
  */
-static void first_pass_runs(void)
+static void first_pass_runs(enum xmig_strategy strategy)
 {
     static const unsigned int sizes[] = {1024, 512, 1023, 256};
     static const enum xmig_domtype types[] = {XMIG_DOM_PV, XMIG_DOM_PVH};
@@ -390,7 +452,7 @@ static void first_pass_runs(void)
             static struct walk w;
             struct run_opts o = {.type = types[t],
                                  .live = true,
-                                 .strategy = XMIG_STRATEGY_ARENA,
+                                 .strategy = strategy,
                                  .skip = true,
                                  .batch = sizes[i],
                                  .walk_r = &w};
@@ -419,8 +481,8 @@ static void first_pass_runs(void)
             ASSERT_U64_EQ(missing, 0);
         next:
             if (test_cur_failed != before)
-                printf("  (%s, batch %u)\n", xmig_domtype_name(types[t]),
-                       sizes[i]);
+                printf("  (%s, %s, batch %u)\n", xmig_domtype_name(types[t]),
+                       xmig_strategy_name(strategy), sizes[i]);
         }
     }
 }
@@ -447,13 +509,14 @@ static void first_pass_runs_not_live(void)
  * the receiver has a page there all the same, with whatever its Xen left
  * in it.  It gets zeros, as NOTAB.
  */
-static void xalloc_then_ballooned(enum xmig_domtype type)
+static void xalloc_then_ballooned(enum xmig_domtype type,
+                                  enum xmig_strategy strategy)
 {
     static struct walk w;
     struct xmig_job_result r;
     struct run_opts o = {.type = type,
                          .live = true,
-                         .strategy = XMIG_STRATEGY_ARENA,
+                         .strategy = strategy,
                          .skip = true,
                          .batch = 1024,
                          .balloon = 20,
@@ -902,17 +965,42 @@ int main(void)
     run(XMIG_DOM_PV, true, XMIG_STRATEGY_KERNEL, false);
     TEST_DONE();
     TEST_START("pv and pvh, live: every batch from 1 to 1024 pages");
-    batches();
+    batches(XMIG_STRATEGY_ARENA);
+    TEST_DONE();
+    TEST_START("pvh, live, exit: the worker writes the pages, verify-stream-v2 "
+               "accepts it, last copies current");
+    run(XMIG_DOM_PVH, true, XMIG_STRATEGY_EXIT, true);
+    TEST_DONE();
+    TEST_START("pv, live, exit, --no-skip: page tables normalised, the "
+               "worker's mappings reused across passes");
+    run(XMIG_DOM_PV, true, XMIG_STRATEGY_EXIT, false);
+    TEST_DONE();
+    TEST_START("pv and pvh, not live, exit");
+    run(XMIG_DOM_PV, false, XMIG_STRATEGY_EXIT, true);
+    run(XMIG_DOM_PVH, false, XMIG_STRATEGY_EXIT, true);
+    TEST_DONE();
+    TEST_START("exit: every batch from 1 to 1024 pages");
+    batches(XMIG_STRATEGY_EXIT);
+    TEST_DONE();
+    TEST_START("exit: byte for byte the stream of arena (pv, pvh; live, not)");
+    same_as_arena(XMIG_DOM_PV, true, 0);
+    same_as_arena(XMIG_DOM_PV, false, 0);
+    same_as_arena(XMIG_DOM_PVH, true, 0);
+    same_as_arena(XMIG_DOM_PVH, false, 0);
+    same_as_arena(XMIG_DOM_PV, true, 7);
     TEST_DONE();
     TEST_START("pv and pvh: first pass in ascending 512-aligned runs, "
                "pages dirtied again as XALLOC, their data later");
-    first_pass_runs();
+    first_pass_runs(XMIG_STRATEGY_ARENA);
+    first_pass_runs(XMIG_STRATEGY_EXIT);
     first_pass_runs_not_live();
     TEST_DONE();
     TEST_START("pv and pvh: a page sent as XALLOC, then ballooned out, "
                "goes as zeros");
-    xalloc_then_ballooned(XMIG_DOM_PVH);
-    xalloc_then_ballooned(XMIG_DOM_PV);
+    xalloc_then_ballooned(XMIG_DOM_PVH, XMIG_STRATEGY_ARENA);
+    xalloc_then_ballooned(XMIG_DOM_PV, XMIG_STRATEGY_ARENA);
+    xalloc_then_ballooned(XMIG_DOM_PVH, XMIG_STRATEGY_EXIT);
+    xalloc_then_ballooned(XMIG_DOM_PV, XMIG_STRATEGY_EXIT);
     TEST_DONE();
     TEST_START("hypercall buffers: once per handle, however many batches");
     hcall_buffers();

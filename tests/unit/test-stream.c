@@ -1042,6 +1042,120 @@ static void test_receiver_cleans_up(bool garbage, bool busybox)
     xmig_xen_close(x);
 }
 
+/* ---- strategy exit: the engine's worker (issue #13) ---- */
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Shared anonymous mappings: the memory a job shares with its worker. */
+static int shared_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512];
+    int n = 0;
+
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, "/dev/zero") != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* No child process is left, running or unreaped. */
+static bool no_children(void)
+{
+    return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
+}
+
+enum exit_case { EXIT_CANCEL, EXIT_KILL_MIGRATE, EXIT_KILL_SAVE };
+
+static int exit_job(xmig_xen *x, enum exit_case c, xmig_cancel *cancel,
+                    const char *path, struct xmig_job_result *r)
+{
+    static const char banner[] =
+        "printf 'xl migration receiver ready, send binary domain data.\\n'";
+    char cmd[256];
+    struct xmig_job_params p;
+
+    /* A receiver that never reads, or one that reads everything. */
+    snprintf(cmd, sizeof(cmd), "exec:%s; %s", banner,
+             c == EXIT_CANCEL ? "exec sleep 8" : "exec cat >/dev/null");
+    migrate_params(&p, cmd, cancel);
+    p.engine = XMIG_ENGINE_XMIG;
+    p.arena.strategy = XMIG_STRATEGY_EXIT;
+    p.arena.batch = 64; /* many batches a pass */
+    p.receiver_grace_ms = 500;
+    if (c == EXIT_KILL_SAVE) {
+        p.kind = XMIG_JOB_SAVE;
+        p.dest = path;
+    }
+    return xmig_job_run(x, &p, r);
+}
+
+/*
+ * A job of strategy exit that is cancelled while its worker is blocked
+ * writing, or whose worker is killed in the middle of a pass: a clear
+ * error, the guest runs here, and no worker, descriptor or shared memory
+ * is left.  The first job leaves the shared region to the pool (arena.c).
+ */
+static void test_exit_fails(enum exit_case c)
+{
+    char dir[] = "/tmp/xmig-test-exit-XXXXXX", path[128];
+    struct canceller cl = {.ms = 300};
+    struct xmig_job_result r;
+    struct dbl_stats ds;
+    xmig_xen *x = pv_guest();
+    int round, fds = 0, shared = 0;
+    pthread_t th;
+
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/img", dir);
+    for (round = 0; round < 3; round++) {
+        cl.c = xmig_cancel_new();
+        if (c == EXIT_CANCEL)
+            pthread_create(&th, NULL, cancel_later, &cl);
+        else
+            dbl_kill_mapper_after(x, 0, 20); /* mid-way through pass 1 */
+        ASSERT_INT_EQ(exit_job(x, c, cl.c, path, &r), -1);
+        if (c == EXIT_CANCEL)
+            pthread_join(th, NULL);
+        if (!strstr(xmig_xen_error(x), c == EXIT_CANCEL
+                                           ? "cancelled"
+                                           : "the mapping worker was "
+                                             "killed by signal 9"))
+            TEST_FAIL("round %d: error '%s'", round, xmig_xen_error(x));
+        assert_left_running(x, &r);
+        ASSERT_TRUE(no_children());
+        ASSERT_INT_EQ(entries(dir), 0); /* no image, no temporary file */
+        xmig_cancel_free(cl.c);
+        if (round == 0) {
+            fds = count_fds();
+            shared = shared_maps();
+        } else {
+            ASSERT_INT_EQ(count_fds(), fds);
+            ASSERT_INT_EQ(shared_maps(), shared);
+        }
+    }
+    dbl_get_stats(x, &ds);
+    ASSERT_U64_EQ(ds.live_pages, 0);
+    if (c == EXIT_CANCEL)
+        ASSERT_TRUE(ds.worker_maps >= 3); /* it was the worker that wrote */
+    else
+        ASSERT_TRUE(ds.worker_maps >= 3 * 21);
+    ASSERT_INT_EQ(ds.worker_fds, 2);
+    ASSERT_INT_EQ(rmdir(dir), 0);
+    xmig_xen_close(x);
+}
+
 int main(void)
 {
     TEST_START("xl header bytes");
@@ -1128,6 +1242,15 @@ int main(void)
     TEST_DONE();
     TEST_START("cancel: the receiver reports after EOF (busybox sh)");
     test_receiver_cleans_up(false, true);
+    TEST_DONE();
+    TEST_START("exit: cancelled while the worker writes: guest here, no leak");
+    test_exit_fails(EXIT_CANCEL);
+    TEST_DONE();
+    TEST_START("exit: worker killed mid-pass (migrate): said, guest here");
+    test_exit_fails(EXIT_KILL_MIGRATE);
+    TEST_DONE();
+    TEST_START("exit: worker killed mid-pass (save): said, no file left");
+    test_exit_fails(EXIT_KILL_SAVE);
     TEST_DONE();
     return TEST_EXIT();
 }

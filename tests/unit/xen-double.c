@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /* The test double of Xen; see xen-double.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -26,7 +27,8 @@
 struct dbl {
     struct dbl_config c;
     bool *hole;
-    uint32_t *gen; /* how often the guest wrote each pfn */
+    uint32_t *gen; /* how often the guest wrote each pfn; shared, as the
+                      guest's memory is with every process that maps it */
     pthread_mutex_t lock;
     uintptr_t *set; /* open addressing, 0 = empty, 1 = deleted */
     struct dbl_stats st;
@@ -43,13 +45,14 @@ struct dbl {
     size_t vma_limit;    /* 0: none; else ENOMEM beyond it */
     long vma_fail_after; /* -1: never; else new mappings before one ENOMEM */
     bool dead;
-    bool kill_mapper;      /* the next map in another process kills it */
-    unsigned int heir_ms;  /* ... after forking a child this long lived */
-    pid_t pid;             /* the process that opened the double */
-    bool destroying;       /* the toolstack is tearing it down */
-    bool destroying_name;  /* ... and left its xenstore entries */
-    unsigned int dying_in; /* domain_info calls until Xen says dying */
-    xmig_pfn_t balloon;    /* becomes a hole at the first CLEAN, or ~0 */
+    bool kill_mapper;       /* the next map in another process kills it */
+    unsigned int kill_skip; /* ... after this many more maps there */
+    unsigned int heir_ms;   /* ... after forking a child this long lived */
+    pid_t pid;              /* the process that opened the double */
+    bool destroying;        /* the toolstack is tearing it down */
+    bool destroying_name;   /* ... and left its xenstore entries */
+    unsigned int dying_in;  /* domain_info calls until Xen says dying */
+    xmig_pfn_t balloon;     /* becomes a hole at the first CLEAN, or ~0 */
     struct dbl_guest g;
 };
 
@@ -250,6 +253,11 @@ static bool fill_frame(xmig_xen *x, xmig_pfn_t f, uint64_t *w)
     return true;
 }
 
+static size_t gen_len(size_t nr_pfns)
+{
+    return (nr_pfns ? nr_pfns : 1) * sizeof(uint32_t);
+}
+
 static void dbl_close(xmig_xen *x)
 {
     struct dbl *d = D(x);
@@ -261,7 +269,7 @@ static void dbl_close(xmig_xen *x)
     free(d->vma);
     free(d->set);
     free(d->hole);
-    free(d->gen);
+    munmap(d->gen, gen_len(d->c.nr_pfns));
     munmap(d, sizeof(*d));
 }
 
@@ -361,7 +369,19 @@ static void populate(xmig_xen *x, uint8_t *addr, unsigned int n,
     unsigned int i;
 
     pthread_mutex_lock(&d->lock);
-    if (d->kill_mapper && foreign_process(d)) {
+    if (foreign_process(d)) {
+        int fd, nfds = 0;
+
+        /* What a worker holds: 0-2 aside, every descriptor it kept. */
+        for (fd = 3; fd < 1024; fd++)
+            nfds += fcntl(fd, F_GETFD) >= 0;
+        if (nfds > d->st.worker_fds)
+            d->st.worker_fds = nfds;
+        d->st.worker_maps++;
+    }
+    if (d->kill_mapper && foreign_process(d) && d->kill_skip) {
+        d->kill_skip--;
+    } else if (d->kill_mapper && foreign_process(d)) {
         d->kill_mapper = false;
         pthread_mutex_unlock(&d->lock);
         /* The heir keeps the dead process's descriptors open a while. */
@@ -533,6 +553,12 @@ static int dbl_zap(xmig_xen *x, void *addr, unsigned int n)
     forget(x, addr, n, false);
     /* The mapping stays; its pages are gone. */
     return mprotect(addr, (size_t)n * PAGE, PROT_NONE);
+}
+
+/* The double maps with no descriptor at all. */
+static unsigned int dbl_mapper_fds(xmig_xen *x, int *fds, unsigned int max)
+{
+    return 0;
 }
 
 static void *dbl_hbuf_alloc(xmig_xen *x, size_t pages)
@@ -937,6 +963,7 @@ static const struct xmig_xen_ops dbl_ops = {
     .map_at = dbl_map_at,
     .reclaim = dbl_reclaim,
     .zap = dbl_zap,
+    .mapper_fds = dbl_mapper_fds,
     .perfc_reset = dbl_perfc_reset,
     .perfc_read = dbl_perfc_read,
     .hbuf_alloc = dbl_hbuf_alloc,
@@ -979,7 +1006,10 @@ xmig_xen *dbl_open(const struct dbl_config *c)
     d->c = *c;
     d->pid = getpid();
     d->hole = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->hole));
-    d->gen = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->gen));
+    d->gen = mmap(NULL, gen_len(c->nr_pfns), PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (d->gen == MAP_FAILED)
+        d->gen = NULL;
     d->set = calloc(SET_SIZE, sizeof(*d->set));
     d->fail_frame = XMIG_INVALID_FRAME;
     d->balloon = XMIG_INVALID_FRAME;
@@ -1026,8 +1056,14 @@ void dbl_fail_map_after(xmig_xen *x, unsigned int n)
 
 void dbl_kill_mapper(xmig_xen *x, unsigned int heir_ms)
 {
+    dbl_kill_mapper_after(x, heir_ms, 0);
+}
+
+void dbl_kill_mapper_after(xmig_xen *x, unsigned int heir_ms, unsigned int skip)
+{
     pthread_mutex_lock(&D(x)->lock);
     D(x)->kill_mapper = true;
+    D(x)->kill_skip = skip;
     D(x)->heir_ms = heir_ms;
     pthread_mutex_unlock(&D(x)->lock);
 }

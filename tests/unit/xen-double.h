@@ -39,6 +39,8 @@ struct dbl_stats {
         zap_calls, type_calls, peek_calls;
     uint64_t hole_maps;    /* frames mapped that had no memory */
     uint64_t worker_pages; /* frames mapped by other processes */
+    uint64_t worker_maps;  /* their map calls */
+    int worker_fds;        /* most descriptors above 2 one of them held */
     size_t max_vmas;       /* most mappings alive at once */
     uint64_t vma_refusals;
     uint64_t hbuf_allocs; /* hypercall buffers allocated, any size */
@@ -86,6 +88,9 @@ void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us);
  * it first forks a child that holds its descriptors for that long.
  */
 void dbl_kill_mapper(xmig_xen *x, unsigned int heir_ms);
+/* The same, for the map after the next skip ones in other processes. */
+void dbl_kill_mapper_after(xmig_xen *x, unsigned int heir_ms,
+                           unsigned int skip);
 void dbl_kill_domain(xmig_xen *x);
 /*
  * The toolstack starts destroying the domain: every map fails with EBUSY
