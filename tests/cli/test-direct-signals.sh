@@ -31,7 +31,9 @@ os.execv(sys.argv[1], sys.argv[1:])' "$@"
 }
 
 export XMIGD_DOUBLE_DOMAINS=5
-# Domain 5's stream takes a minute unless cancelled.
+# Domain 5's stream takes a minute unless cancelled.  The time limits
+# below only tell a cancel from a stream left to run, and a 1 s timeout
+# from the default 600 s: a loaded machine is slow, not wrong.
 for sig in INT TERM HUP; do
     rm -f "$tmp/streaming"
     XMIGD_DOUBLE_SLOW=5 dfl "$XMIG" migrate 5 \
@@ -49,7 +51,7 @@ for sig in INT TERM HUP; do
     wait "$pid"
     rc=$?
     took=$(($(date +%s) - start))
-    if [ "$rc" -eq 1 ] && [ "$took" -le 5 ] &&
+    if [ "$rc" -eq 1 ] && [ "$took" -le 30 ] &&
         grep -q "cancelling the job" "$tmp/err" &&
         grep -q "^xmig: cancelled (the guest is still running here)" "$tmp/err"; then
         ok "migrate --direct, SIG$sig while streaming: cancelled in ${took}s"
@@ -61,7 +63,14 @@ done
 XMIGD_DOUBLE_SLOW=5 dfl "$XMIG" save 5 "$tmp/image" --direct --engine libxc \
     >"$tmp/out" 2>"$tmp/err" &
 pid=$!
-sleep 1
+# Once the image's temporary file is there, the job runs and xmig's
+# handlers are in place: a signal before that would meet the default
+# disposition (seen under load, SIGTERM killing xmig).
+i=0
+while ! ls "$tmp"/.image.xmig-* >/dev/null 2>&1 && [ $i -lt 300 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
 # A second signal while the cancel is under way does not kill xmig.
 kill -INT "$pid"
 kill -TERM "$pid"
@@ -90,7 +99,7 @@ start=$(date +%s)
     --direct --engine libxc --ready-timeout 1 >"$tmp/out" 2>"$tmp/err"
 rc=$?
 took=$(($(date +%s) - start))
-if [ "$rc" -eq 1 ] && [ "$took" -le 8 ] &&
+if [ "$rc" -eq 1 ] && [ "$took" -le 60 ] &&
     grep -q "^xmig: the receiver did not say 'ready' within 1 s: migration abandoned before the go-ahead, domain 5 runs here again (the guest is still running here)$" "$tmp/err"; then
     ok "migrate --direct --ready-timeout 1: given up in ${took}s, guest here"
 else

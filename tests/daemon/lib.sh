@@ -58,7 +58,10 @@ expect() { # NAME PATTERN TEXT
         ok "$1"
     else
         not_ok "$1: expected /$2/ in:"
-        printf '%s\n' "$3" | head -n 20 | sed 's/^/     | /'
+        # The head and the end: where it went wrong is often in the last.
+        printf '%s\n' "$3" | awk 'NR <= 20 { print; next } { t[NR % 20] = $0 }
+            END { if (NR > 40) print "..."; for (i = (NR > 40 ? NR - 19 : 21); i <= NR; i++) print t[i % 20] }' |
+            sed 's/^/     | /'
     fi
 }
 

@@ -19,7 +19,7 @@ start_xmigd || finish
 out=$("$XMIG" -S "$sock" evacuate "$rx ok 0 0.1" --parallel 8 --engine libxc 2>&1)
 rc=$?
 expect "evacuate 20 domains: all moved" '^evacuated 20 of 20 domains$' "$out"
-check "evacuate 20 domains: exit 0" test "$rc" -eq 0
+check "evacuate 20 domains: exit 0 (got $rc)" test "$rc" -eq 0
 out=$("$XMIG" -S "$sock" status 2>&1)
 rc=$?
 check "status with 20 ended jobs: exit 0" test "$rc" -eq 0
