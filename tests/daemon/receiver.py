@@ -5,7 +5,7 @@
 # streams).
 #   receiver.py ok [READY_DELAY_S [QUIET_S [REPORT_DELAY_S]]]  banner; read
 #                 until the sender is quiet for QUIET_S (0.5); wait
-#                 READY_DELAY_S; ready; read the go-ahead; wait
+#                 READY_DELAY_S; ready; read up to the go-ahead; wait
 #                 REPORT_DELAY_S; report 0
 #   receiver.py stall               banner, then never read again
 #   receiver.py stream MARK         banner; create MARK; read until EOF
@@ -45,14 +45,16 @@ while select.select([0], [], [], arg(3, 0.5))[0]:
         sys.exit(1)
 time.sleep(arg(2, 0))
 os.write(1, READY)
+# On a loaded machine the sender can pause for longer than QUIET_S in the
+# middle of its stream, so 'ready' may go early (xmig reads it once the
+# stream is out, as from a slow xl).  The go-ahead then follows the rest of
+# the stream: read until the data ends with it.
 buf = b""
-while len(buf) < len(GO):
-    data = os.read(0, len(GO) - len(buf))
+while not buf.endswith(GO):
+    data = os.read(0, 65536)
     if not data:
         sys.exit(1)
-    buf += data
-if buf != GO:
-    sys.exit(1)
+    buf = (buf + data)[-len(GO):]
 if mode == "committed":
     # xmig's job thread has committed by now (it did before we could read).
     time.sleep(0.2)
