@@ -405,6 +405,35 @@ int xmig__worker_init(xmig_xen *x, pid_t parent, const int *keep,
     return 0;
 }
 
+int xmig__worker_spawn(xmig_xen *x,
+                       void (*fn)(void *arg, int sock, pid_t parent), void *arg,
+                       pid_t *pid_r, int *sock_r)
+{
+    pid_t parent = getpid(), pid;
+    int sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        goto fail;
+    pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        fn(arg, sv[1], parent);
+        _exit(127); /* fn does not return */
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        goto fail;
+    }
+    *pid_r = pid;
+    *sock_r = sv[0];
+    return 0;
+fail:
+    xmig__seterr(x, errno, "cannot start the mapping worker: %s",
+                 strerror(errno));
+    return -1;
+}
+
 /* One byte either way: M(ap) and Q(uit) from the caller, R(eady),
  * E(rror) and D(one) from the worker. */
 static bool exit_send(int fd, char c)
@@ -587,31 +616,17 @@ static void exit_fail(xmig_arena *a, const char *what)
     errno = saved;
 }
 
+static void exit_worker_fn(void *arg, int sock, pid_t parent)
+{
+    exit_worker(arg, sock, parent);
+}
+
 static int exit_start(xmig_arena *a)
 {
-    pid_t parent = getpid(), pid;
-    int sv[2];
     char c = 0;
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        xmig__seterr(a->x, errno, "cannot start the mapping worker: %s",
-                     strerror(errno));
+    if (xmig__worker_spawn(a->x, exit_worker_fn, a, &a->worker, &a->sock) < 0)
         return -1;
-    }
-    pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        exit_worker(a, sv[1], parent);
-    }
-    close(sv[1]);
-    if (pid < 0) {
-        xmig__seterr(a->x, errno, "cannot start the mapping worker: %s",
-                     strerror(errno));
-        close(sv[0]);
-        return -1;
-    }
-    a->worker = pid;
-    a->sock = sv[0];
     if (exit_wait(a, &c) < 0 || c != 'R') {
         errno = c == 'E' && a->ctl->errnum ? a->ctl->errnum : EPIPE;
         exit_fail(a, "cannot map frames");

@@ -374,34 +374,21 @@ static int wk_fail(struct wk *w, const char *what)
     return -1;
 }
 
+static void wk_main_fn(void *arg, int sock, pid_t parent)
+{
+    wk_main(arg, sock, parent);
+}
+
 static int wk_start(struct wk *w)
 {
-    pid_t parent = getpid(), pid;
-    int sv[2];
     char c = 0;
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        xmig__seterr(w->x, errno, "cannot start the mapping worker: %s",
-                     strerror(errno));
-        return -1;
-    }
+    /* Before the fork: the worker starts from these. */
     w->gen++;
     w->used = 0;
     w->windows = 0;
-    pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        wk_main(w, sv[1], parent);
-    }
-    close(sv[1]);
-    if (pid < 0) {
-        xmig__seterr(w->x, errno, "cannot start the mapping worker: %s",
-                     strerror(errno));
-        close(sv[0]);
+    if (xmig__worker_spawn(w->x, wk_main_fn, w, &w->pid, &w->sock) < 0)
         return -1;
-    }
-    w->pid = pid;
-    w->sock = sv[0];
     if (wk_wait(w, &c) < 0 || c != 'R') {
         if (c == 'E' && w->ctl->map_errno) {
             int saved = w->ctl->map_errno;
@@ -602,18 +589,7 @@ int xmig__wk_send(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
             if (xmig__pv_normalise(e, p, p, (uint32_t)types[k]) == 0) {
                 src[pt[j]] = WK_BUF | j;
             } else if (errno == EAGAIN && !e->suspended) {
-                /* A PTE mid-update: send it again once the guest is still. */
-                if (!bit_test(e->deferred, pfns[k])) {
-                    bit_set(e->deferred, pfns[k]);
-                    e->nr_deferred++;
-                }
-                /* In a whole run it stays, allocated only (send_pages). */
-                if (whole && e->owed) {
-                    types[k] = PFINFO_XALLOC;
-                    bit_set(e->owed, pfns[k]);
-                } else {
-                    types[k] = PFINFO_XTAB;
-                }
+                types[k] = xmig__engine_defer(e, pfns[k], whole);
                 src[pt[j]] = WK_NONE;
             } else {
                 return -1;

@@ -242,6 +242,24 @@ static int shed_kept(struct engine *e)
     return xmig_arena_drain(e->keep);
 }
 
+/*
+ * A PV page table caught mid-update: sent again once the guest is still.
+ * Its entry now: in a whole run of the first pass it stays, allocated only
+ * (send_pages), else it is left out.
+ */
+uint32_t xmig__engine_defer(struct engine *e, xmig_pfn_t pfn, bool whole)
+{
+    if (!bit_test(e->deferred, pfn)) {
+        bit_set(e->deferred, pfn);
+        e->nr_deferred++;
+    }
+    if (whole && e->owed) {
+        bit_set(e->owed, pfn);
+        return PFINFO_XALLOC;
+    }
+    return PFINFO_XTAB;
+}
+
 /* What goes out for a pfn sent as XALLOC that has no data by the end. */
 static const uint8_t zero_page[XMIG_PAGE_SIZE];
 
@@ -383,17 +401,7 @@ again:
         if (r == 0) {
             page[i] = e->ptbuf[npt++];
         } else if (errno == EAGAIN && !e->suspended) {
-            /* A PTE mid-update: send it again once the guest is still. */
-            if (!bit_test(e->deferred, pfns[k])) {
-                bit_set(e->deferred, pfns[k]);
-                e->nr_deferred++;
-            }
-            if (whole && e->owed) {
-                types[k] = PFINFO_XALLOC;
-                bit_set(e->owed, pfns[k]);
-            } else {
-                types[k] = PFINFO_XTAB;
-            }
+            types[k] = xmig__engine_defer(e, pfns[k], whole);
             page[i] = NULL;
         } else {
             goto out;

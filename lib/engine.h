@@ -176,6 +176,7 @@ static inline void engine_advance(struct iovec **iov, int *cnt, size_t r)
 unsigned int xmig__kept_reserve(size_t want);
 void xmig__kept_release(unsigned int n);
 int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt);
+uint32_t xmig__engine_defer(struct engine *e, xmig_pfn_t pfn, bool whole);
 int xmig__engine_record(struct engine *e, uint32_t type, const void *body,
                         size_t len);
 int xmig__engine_record2(struct engine *e, uint32_t type, const void *hdr,

@@ -316,5 +316,13 @@ int xmig__exit_region_put(void *p, size_t len);
  */
 int xmig__worker_init(xmig_xen *x, pid_t parent, const int *keep,
                       unsigned int nkeep);
+/*
+ * Forks a worker that runs fn(arg, its end of a socketpair, our pid) and
+ * must not return; 0 with *pid_r and *sock_r (our end), or -1 with the
+ * error set.
+ */
+int xmig__worker_spawn(xmig_xen *x,
+                       void (*fn)(void *arg, int sock, pid_t parent), void *arg,
+                       pid_t *pid_r, int *sock_r);
 
 #endif /* XMIG_PRIVATE_H */
