@@ -517,17 +517,19 @@ static void exit_worker(xmig_arena *a, int sock, pid_t parent)
 }
 
 /* Reap the worker (waiting for it); -1 unless it quit when asked. */
-static int exit_reap(xmig_arena *a, char *why, size_t len)
+/*
+ * Reaps a worker: 0 if it exited with status 0 (or someone else reaped it,
+ * SIGCHLD ignored), else -1 with why it ended in why.
+ */
+int xmig__worker_reap(pid_t pid, char *why, size_t len)
 {
     int status = 0;
     pid_t r;
 
     do
-        r = waitpid(a->worker, &status, 0);
+        r = waitpid(pid, &status, 0);
     while (r < 0 && errno == EINTR);
-    a->worker = 0;
     if (r < 0) {
-        /* Reaped by someone else (SIGCHLD ignored): nothing to tell. */
         snprintf(why, len, "could not be waited for: %s", strerror(errno));
         return errno == ECHILD ? 0 : -1;
     }
@@ -538,6 +540,14 @@ static int exit_reap(xmig_arena *a, char *why, size_t len)
     else
         snprintf(why, len, "exited with status %d", WEXITSTATUS(status));
     return -1;
+}
+
+static int exit_reap(xmig_arena *a, char *why, size_t len)
+{
+    pid_t pid = a->worker;
+
+    a->worker = 0;
+    return xmig__worker_reap(pid, why, len);
 }
 
 /*

@@ -273,26 +273,11 @@ static void wk_main(struct wk *w, int sock, pid_t parent)
 /* Reap the worker; -1 unless it quit when asked.  why: what became of it. */
 static int wk_reap(struct wk *w, char *why, size_t len)
 {
-    int status = 0;
-    pid_t r;
+    pid_t pid = w->pid;
 
-    do
-        r = waitpid(w->pid, &status, 0);
-    while (r < 0 && errno == EINTR);
     w->pid = 0;
     w->quitting = false;
-    if (r < 0) {
-        /* Reaped by someone else (SIGCHLD ignored): nothing to tell. */
-        snprintf(why, len, "could not be waited for: %s", strerror(errno));
-        return errno == ECHILD ? 0 : -1;
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    if (WIFSIGNALED(status))
-        snprintf(why, len, "was killed by signal %d", WTERMSIG(status));
-    else
-        snprintf(why, len, "exited with status %d", WEXITSTATUS(status));
-    return -1;
+    return xmig__worker_reap(pid, why, len);
 }
 
 /* The worker's answer, or -1 (EPIPE) once it is seen to have died. */

@@ -321,6 +321,7 @@ int xmig__worker_init(xmig_xen *x, pid_t parent, const int *keep,
  * must not return; 0 with *pid_r and *sock_r (our end), or -1 with the
  * error set.
  */
+int xmig__worker_reap(pid_t pid, char *why, size_t len);
 int xmig__worker_spawn(xmig_xen *x,
                        void (*fn)(void *arg, int sock, pid_t parent), void *arg,
                        pid_t *pid_r, int *sock_r);
