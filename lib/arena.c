@@ -579,15 +579,18 @@ static int exit_stop(xmig_arena *a)
     return rc;
 }
 
-/* The worker's answer, or -1 (EPIPE) once it is seen to have died. */
-static int exit_wait(xmig_arena *a, char *c_r)
+/*
+ * A worker's one-byte answer on sock, or -1 (EPIPE) once it is seen to have
+ * died (its socket may be held elsewhere: the caller reaps it).
+ */
+int xmig__worker_wait(pid_t pid, int sock, char *c_r)
 {
     for (;;) {
-        struct pollfd pfd = {.fd = a->sock, .events = POLLIN};
+        struct pollfd pfd = {.fd = sock, .events = POLLIN};
         ssize_t r = poll(&pfd, 1, EXIT_POLL_MS);
 
         if (r > 0) {
-            r = recv(a->sock, c_r, 1, 0);
+            r = recv(sock, c_r, 1, 0);
             if (r == 1)
                 return 0;
             if (r == 0 || errno != EINTR)
@@ -595,17 +598,21 @@ static int exit_wait(xmig_arena *a, char *c_r)
         } else if (r == 0) {
             siginfo_t si = {.si_pid = 0};
 
-            /* Dead, its socket held elsewhere; exit_reap reaps it. */
-            if (waitid(P_PID, (id_t)a->worker, &si,
-                       WEXITED | WNOHANG | WNOWAIT) < 0 ||
+            if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) <
+                    0 ||
                 si.si_pid)
                 break;
-        } else if (r < 0 && errno != EINTR) {
+        } else if (errno != EINTR) {
             break;
         }
     }
     errno = EPIPE;
     return -1;
+}
+
+static int exit_wait(xmig_arena *a, char *c_r)
+{
+    return xmig__worker_wait(a->worker, a->sock, c_r);
 }
 
 /* Report why the worker could not serve, stop it; errno is saved. */

@@ -280,33 +280,9 @@ static int wk_reap(struct wk *w, char *why, size_t len)
     return xmig__worker_reap(pid, why, len);
 }
 
-/* The worker's answer, or -1 (EPIPE) once it is seen to have died. */
 static int wk_wait(struct wk *w, char *c_r)
 {
-    for (;;) {
-        struct pollfd pfd = {.fd = w->sock, .events = POLLIN};
-        ssize_t r = poll(&pfd, 1, WK_POLL_MS);
-
-        if (r > 0) {
-            r = recv(w->sock, c_r, 1, 0);
-            if (r == 1)
-                return 0;
-            if (r == 0 || errno != EINTR)
-                break;
-        } else if (r == 0) {
-            siginfo_t si = {.si_pid = 0};
-
-            /* Dead, its socket held elsewhere; wk_reap reaps it. */
-            if (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT) <
-                    0 ||
-                si.si_pid)
-                break;
-        } else if (errno != EINTR) {
-            break;
-        }
-    }
-    errno = EPIPE;
-    return -1;
+    return xmig__worker_wait(w->pid, w->sock, c_r);
 }
 
 /* Ask the worker to quit: it starts unmapping everything, now. */

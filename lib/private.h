@@ -322,6 +322,7 @@ int xmig__worker_init(xmig_xen *x, pid_t parent, const int *keep,
  * error set.
  */
 int xmig__worker_reap(pid_t pid, char *why, size_t len);
+int xmig__worker_wait(pid_t pid, int sock, char *c_r);
 int xmig__worker_spawn(xmig_xen *x,
                        void (*fn)(void *arg, int sock, pid_t parent), void *arg,
                        pid_t *pid_r, int *sock_r);
