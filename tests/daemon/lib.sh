@@ -65,6 +65,19 @@ expect() { # NAME PATTERN TEXT
     fi
 }
 
+# reload: SIGHUP, and wait until xmigd has read $conf again (it logs
+# "reloaded ..." or, keeping what it had, "reload: ...").
+reload() {
+    local i n
+    n=$(grep -c -E "reloaded |reload: " "$log")
+    kill -HUP "$xmigd_pid"
+    for ((i = 0; i < 300; i++)); do
+        [ "$(grep -c -E "reloaded |reload: " "$log")" -gt "$n" ] && return 0
+        sleep 0.1
+    done
+    not_ok "xmigd did not reload $conf"
+}
+
 # start_xmigd [ARGS...]: with the binary in $daemon (default $XMIGD).
 start_xmigd() {
     local i

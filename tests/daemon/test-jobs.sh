@@ -86,18 +86,18 @@ rc=$?
 took=$(($(date +%s) - t0))
 expect "--ready-timeout 1 through xmigd: the reason" "failed: the receiver did not say 'ready' within 1 s: migration abandoned before the go-ahead, domain 5 runs here again \(the guest is still running here\)$" "$out"
 check "... exit 1" test "$rc" -eq 1
-check "... within seconds (${took} s)" test "$took" -le 8
+# Only tells the 1 s asked for from the default 600 s: a loaded machine
+# is slow, not wrong.
+check "... within a minute, not ten (${took} s)" test "$took" -le 60
 # xmigd.conf's ready_timeout for requests without one; theirs wins.
 printf 'max_jobs = 2\nready_timeout = 1\n' >"$conf"
-kill -HUP "$xmigd_pid"
-sleep 0.5
+reload
 out=$(raw '{"cmd":"migrate","domain":"5","dest":"'"$rx"' silent","engine":"libxc","watch":true}' --until '"event":"end"')
 expect "ready_timeout = 1 in xmigd.conf: the job fails, the guest stays" '"event":"end","job":\{"id":[0-9]+,.*"state":"failed".*"guest":"source".*"message":"the receiver did not say '"'"'ready'"'"' within 1 s' "$out"
 out=$(raw '{"cmd":"migrate","domain":"5","dest":"'"$rx"' ok 2","engine":"libxc","ready_timeout":10,"watch":true}' --until '"event":"end"')
 expect "... a request's ready_timeout overrides it" '"event":"end","job":\{"id":[0-9]+,.*"state":"done".*"guest":"destination"' "$out"
 echo "max_jobs = 2" >"$conf"
-kill -HUP "$xmigd_pid"
-sleep 0.5
+reload
 
 # Stalled receivers: jobs that stay in the stream until cancelled.
 export XMIGD_DOUBLE_SLOW=5,6,7,8
@@ -158,12 +158,22 @@ check "a failed job: exit 1" test "$rc" -eq 1
 export XMIGD_DOUBLE_SLOW=5,6,7,8
 echo "max_jobs = 1" >"$conf"
 stop_xmigd; start_xmigd || finish
+# Job N is listed before the next client goes: a loaded machine can run
+# the second client first.
+listed() { # ID
+    local i
+    for ((i = 0; i < 300; i++)); do
+        "$XMIG" -S "$sock" status 2>/dev/null | grep -E -q "^$1 " && return 0
+        sleep 0.1
+    done
+    return 1
+}
 "$XMIG" -S "$sock" migrate 5 "$rx stall" --engine libxc >"$tmp/m5" 2>&1 &
 m5=$!
-sleep 0.5
+listed 1
 "$XMIG" -S "$sock" migrate 6 "$rx stall" --engine libxc >"$tmp/m6" 2>&1 &
 m6=$!
-sleep 0.5
+listed 2
 out=$(raw '{"cmd":"migrate","domain":"7","dest":"exec:true"}' --sleep 0.2)
 stop_xmigd TERM
 check "SIGTERM with jobs: exit 0" test "$xmigd_rc" -eq 0

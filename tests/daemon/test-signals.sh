@@ -23,25 +23,21 @@ out=$(raw '{"cmd":"stats"}')
 expect "max_jobs from the file" '"max_jobs":3,' "$out"
 
 printf '# reloaded\nmax_jobs = 7\nmax_iters = 9\nlog_level = debug\n' >"$conf"
-kill -HUP "$xmigd_pid"
-sleep 0.5
+reload
 out=$(raw '{"cmd":"stats"}')
 expect "SIGHUP: max_jobs reloaded" '"max_jobs":7,' "$out"
 expect "SIGHUP: logged" 'reloaded .*max_jobs 7' "$(cat "$log")"
 
 printf 'max_jobs = 500\n' >"$conf"
-kill -HUP "$xmigd_pid"
-sleep 0.5
+reload
 out=$(raw '{"cmd":"stats"}')
 expect "SIGHUP with a bad file: the old settings stay" '"max_jobs":7,' "$out"
 expect "SIGHUP with a bad file: the line and the reason" 'reload: .*xmigd.conf:1: max_jobs: expected a number from 1 to 64; keeping' "$(cat "$log")"
 printf 'ready_timeout = 0\n' >"$conf"
-kill -HUP "$xmigd_pid"
-sleep 0.5
+reload
 expect "SIGHUP: ready_timeout is range-checked" 'xmigd.conf:1: ready_timeout: expected seconds from 1 to 86400; keeping' "$(cat "$log")"
 printf 'frobnicate = 1\n' >"$conf"
-kill -HUP "$xmigd_pid"
-sleep 0.5
+reload
 expect "an unknown setting is an error" 'xmigd.conf:1: frobnicate: unknown setting' "$(cat "$log")"
 
 stop_xmigd TERM
