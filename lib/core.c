@@ -87,6 +87,18 @@ void xmig__seterr(xmig_xen *x, int errnum, const char *fmt, ...)
     errno = errnum;
 }
 
+/*
+ * Why a write to the receiver failed.  A receiver that exits with bytes
+ * unread resets a socket (ECONNRESET) where it breaks a pipe (EPIPE): the
+ * same event, and the admin is told the same thing.
+ */
+const char *xmig__write_strerror(int errnum)
+{
+    if (errnum == EPIPE || errnum == ECONNRESET)
+        return "the receiver has gone away";
+    return strerror(errnum);
+}
+
 void xmig__log(xmig_xen *x, enum xmig_log_level level, const char *fmt, ...)
 {
     char msg[512];

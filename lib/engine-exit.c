@@ -447,8 +447,7 @@ static int wk_call(struct engine *e, unsigned int nmap)
     }
     if (c->write_errno) {
         xmig__seterr(e->x, c->write_errno, "writing the stream: %s",
-                     c->write_errno == EPIPE ? "the receiver has gone away"
-                                             : strerror(c->write_errno));
+                     xmig__write_strerror(c->write_errno));
         return -1;
     }
     return 0;

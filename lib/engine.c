@@ -99,8 +99,7 @@ int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt)
         }
         if (r < 0) {
             xmig__seterr(e->x, errno, "writing the stream: %s",
-                         errno == EPIPE ? "the receiver has gone away"
-                                        : strerror(errno));
+                         xmig__write_strerror(errno));
             return -1;
         }
         e->st->bytes += (uint64_t)r;

@@ -92,8 +92,7 @@ int xmig__write_all(xmig_xen *x, int fd, const void *buf, size_t len,
             continue;
         if (r < 0) {
             xmig__seterr(x, errno, "writing %s: %s", what,
-                         errno == EPIPE ? "the receiver has gone away"
-                                        : strerror(errno));
+                         xmig__write_strerror(errno));
             return -1;
         }
         p += r;

@@ -1156,6 +1156,32 @@ static void test_exit_fails(enum exit_case c)
     xmig_xen_close(x);
 }
 
+/*
+ * The receiver goes with bytes unread, as xl's does when it fails: a TCP
+ * stream is then reset (ECONNRESET), and so is dom0's socketpair to an
+ * exec: receiver, where a pipe would break (EPIPE).  The admin is told the
+ * receiver went away either way, by both strategies.
+ */
+static void test_receiver_exits_unread(enum xmig_strategy strategy)
+{
+    xmig_xen *x = pv_guest();
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    struct rx rx;
+
+    rx_start(&rx, RX_DIE_MID_STREAM);
+    migrate_params(&p, rx.r.dest, NULL);
+    p.engine = XMIG_ENGINE_XMIG;
+    p.arena.strategy = strategy;
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    receiver_stop(&rx.r);
+    if (!strstr(xmig_xen_error(x), "the receiver has gone away"))
+        TEST_FAIL("error '%s'", xmig_xen_error(x));
+    assert_left_running(x, &r);
+    ASSERT_TRUE(no_children());
+    xmig_xen_close(x);
+}
+
 int main(void)
 {
     TEST_START("xl header bytes");
@@ -1175,6 +1201,12 @@ int main(void)
     TEST_DONE();
     TEST_START("migrate: receiver dies mid-stream");
     test_migrate_fails(RX_DIE_MID_STREAM, "");
+    TEST_DONE();
+    TEST_START("migrate: receiver exits with bytes unread (arena)");
+    test_receiver_exits_unread(XMIG_STRATEGY_ARENA);
+    TEST_DONE();
+    TEST_START("migrate: receiver exits with bytes unread (exit)");
+    test_receiver_exits_unread(XMIG_STRATEGY_EXIT);
     TEST_DONE();
     TEST_START("migrate: receiver rejects the domain");
     test_migrate_fails(RX_REJECT, "'ready'");
