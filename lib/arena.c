@@ -696,6 +696,7 @@ static xmig_window *map_exit(xmig_arena *a, const xmig_pfn_t *frames,
     ctl->n = n;
     memcpy(ctl->frames, frames, n * sizeof(*frames));
     memset(ctl->err, 0, n * sizeof(*ctl->err));
+    a->st.requests++;
     if (!exit_send(a->sock, 'M') || exit_wait(a, &c) < 0 || c != 'D') {
         errno = EPIPE;
         saved = EPIPE;

@@ -407,6 +407,7 @@ static int wk_call(struct engine *e, unsigned int nmap)
     char ch;
 
     c->copied = e->copy_writes;
+    w->st.requests++;
     if (!wk_send1(w->sock, 'B') || wk_wait(w, &ch) < 0 || ch != 'D')
         return wk_fail(w, "sending the pages");
     if (c->copied && !e->copy_writes) {
@@ -586,6 +587,7 @@ int xmig__wk_close(struct wk *w, struct xmig_arena_stats *sum)
     sum->map_ns += w->st.map_ns;
     sum->unmap_ns += w->st.unmap_ns;
     sum->windows += w->st.windows;
+    sum->requests += w->st.requests;
     if (xmig__exit_region_put(w->region, w->region_len) < 0)
         rc = -1;
     free(w);

@@ -324,7 +324,12 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
         if (type_has_data(t))
             idx[nd++] = i;
     }
-    if (e->wk)
+    /*
+     * A record without pages (PVH's holes: most of its pfns) is written
+     * here: a round trip to the worker costs two process switches, which
+     * a PV dom0 pays in hypercalls.
+     */
+    if (e->wk && nd)
         return xmig__wk_send(e, pfns, n, frames, types, idx, nd, zero, whole);
 
 again:

@@ -146,6 +146,7 @@ struct xmig_arena_stats {
     uint64_t map_ns;
     uint64_t unmap_ns;
     uint64_t windows;
+    uint64_t requests; /* exit: requests a mapping worker answered */
 };
 
 typedef struct xmig_arena xmig_arena;
