@@ -5,6 +5,7 @@
  * malloc'd memory, so the engine never sees a hypercall buffer.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -310,31 +311,66 @@ int xmig__xe_hvm_param(xmig_xen *x, uint32_t domid, unsigned int index,
     return 0;
 }
 
+/* xc_map_m2p maps max_mfn entries rounded up to whole 2 MiB chunks. */
+static size_t m2p_len(uint64_t nr)
+{
+    size_t chunk = 2u << 20;
+
+    return (size_t)((nr * 8 + chunk - 1) / chunk * chunk);
+}
+
+/*
+ * The M2P is Xen's own table, the same for every domain and for the host's
+ * life, and read-only to us: a process maps it once and never unmaps it.
+ * Unmapping it (1536 pages on a 3 GiB host) cost a trapped PTE write per
+ * page in a PV dom0, every PV job; at exit, exit_mmap() tears it down with
+ * the page tables unpinned, without a trap.  A host whose memory grew past
+ * the mapped table gets a bigger one; the old stays for whoever reads it.
+ */
+static struct {
+    pthread_mutex_t lock;
+    const uint64_t *m2p;
+    uint64_t nr;
+} m2p_cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 int xmig__xe_m2p_map(xmig_xen *x, const uint64_t **m2p_r, uint64_t *nr_r)
 {
     xc_interface *xch = priv(x)->xch;
     unsigned long max_mfn, mfn0;
     xen_pfn_t *m2p;
+    int rc = 0;
 
     if (xc_maximum_ram_page(xch, &max_mfn) < 0)
         return fail(x, "reading the highest machine frame");
-    m2p = xc_map_m2p(xch, max_mfn, PROT_READ, &mfn0);
-    if (!m2p)
-        return fail(x, "mapping the M2P");
-    /* Xen's max_page: one past the highest machine frame. */
-    *m2p_r = (const uint64_t *)m2p;
-    *nr_r = max_mfn;
-    return 0;
+    pthread_mutex_lock(&m2p_cache.lock);
+    if (!m2p_cache.m2p || m2p_cache.nr < max_mfn) {
+        m2p = xc_map_m2p(xch, max_mfn, PROT_READ, &mfn0);
+        if (m2p) {
+            m2p_cache.m2p = (const uint64_t *)m2p;
+            /* Xen's max_page: one past the highest machine frame. */
+            m2p_cache.nr = max_mfn;
+            /* For whoever audits this process's foreign mappings (the
+               testbed's leak checks): this one is no guest's. */
+            xmig__log(x, XMIG_LOG_DEBUG,
+                      "m2p: Xen's machine-to-phys table stays mapped at "
+                      "%p (%zu bytes) until this process exits",
+                      (void *)m2p, m2p_len(max_mfn));
+        } else {
+            rc = fail(x, "mapping the M2P");
+        }
+    }
+    if (rc == 0) {
+        *m2p_r = m2p_cache.m2p;
+        *nr_r = m2p_cache.nr;
+    }
+    pthread_mutex_unlock(&m2p_cache.lock);
+    return rc;
 }
 
-/*
- * xc_map_m2p maps max_mfn entries rounded up to whole 2 MiB chunks; a
- * byte more and we would unmap a neighbour (libxencall's buffers).
- */
+/* The table stays mapped: see m2p_cache. */
 void xmig__xe_m2p_unmap(xmig_xen *x, const uint64_t *m2p, uint64_t nr)
 {
-    size_t chunk = 2u << 20, len = (nr * 8 + chunk - 1) / chunk * chunk;
-
-    if (m2p)
-        munmap((void *)m2p, len);
+    (void)x;
+    (void)m2p;
+    (void)nr;
 }

@@ -113,7 +113,7 @@ cancel_mid_pass() {
 # privcmd (or gntdev) mapping.
 no_mappings() {
     local n
-    n=$(grep -c -E '/dev/xen/(privcmd|gntdev)' "/proc/$xmigd_pid/maps")
+    n=$(tb_foreign_vmas "$xmigd_pid" "$TB_OUT/xmigd.log")
     echo "xmigd ($xmigd_pid): $n foreign-mapping VMAs"
     ((n == 0))
 }

@@ -101,12 +101,12 @@ kill_xmigd() {
     return 1
 }
 
-# Foreign mappings xmigd still holds (between jobs: none).
+# Foreign mappings xmigd still holds (between jobs: none but the M2P).
 xmigd_mappings() {
     local pid
     pid=$(xmigd_pid)
     pid_alive "$pid" || { echo 0; return; }
-    grep -c -E '/dev/xen/(privcmd|gntdev)' "/proc/$pid/maps"
+    tb_foreign_vmas "$pid" "$TB_OUT/xmigd.log"
 }
 
 # `xmig recover`, or 127 where this xmig does not have it yet.

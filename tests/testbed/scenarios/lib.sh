@@ -466,6 +466,23 @@ tb_bad() {
     tb_intact "$name" "$id"
 }
 
+# tb_foreign_vmas PID LOG: how many foreign mappings (privcmd or gntdev
+# VMAs) process PID holds, less the M2P that libxmig keeps mapped for the
+# process's life: it is Xen's table, no guest's, and LOG (the process's
+# debug log) says where it is.
+tb_foreign_vmas() {
+    local pid=$1 log=$2 m2p=' ' range s e n=0
+    local re="m2p: Xen's machine-to-phys table stays mapped at 0x([0-9a-f]+) \(([0-9]+) bytes\)"
+    while read -r range; do
+        [[ $range =~ $re ]] && m2p+="$((16#${BASH_REMATCH[1]})):${BASH_REMATCH[2]} "
+    done < <(grep -o "m2p: .* bytes)" "$log" 2>/dev/null)
+    while read -r range _; do
+        s=$((16#${range%-*})) e=$((16#${range#*-}))
+        [[ $m2p == *" $s:$((e - s)) "* ]] || n=$((n + 1))
+    done < <(grep -E '/dev/xen/(privcmd|gntdev)' "/proc/$pid/maps" 2>/dev/null)
+    echo "$n"
+}
+
 tb_perf_reset() { xenperf -r >/dev/null 2>&1 || tb_fail "xenperf -r failed"; }
 
 # prints "WRITABLE_PT_EMULATIONS MMU_UPDATE_CALLS HYPERCALLS" (null null null
