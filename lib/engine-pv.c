@@ -43,6 +43,8 @@ static int bad_mfn(struct engine *e, const char *what, xmig_pfn_t mfn)
     return -1;
 }
 
+static int p2m_keep(struct engine *e);
+
 int xmig__pv_setup(struct engine *e)
 {
     if (e->info.guest_width != 8) {
@@ -56,21 +58,69 @@ int xmig__pv_setup(struct engine *e)
                        &e->p2m_gen) < 0)
         return -1;
     e->p2m_size = e->p2m_nr;
+    return p2m_keep(e);
+}
+
+/*
+ * The p2m's leaves and the shared info page stay mapped from setup to
+ * cleanup.  Reading the p2m afresh before each pass mapped and unmapped
+ * them again (65 pages of a 128 MiB guest, 4 more for the walk), a trapped
+ * PTE write a page in a PV dom0, every pass.  A kept mapping shows what a
+ * new one would: the guest moves its leaves only together with a new
+ * p2m_generation, which fails the refresh as before; and the leaves are
+ * what our X86_PV_P2M_FRAMES record told the receiver, which a move would
+ * make wrong anyway.  A leaf the guest gave back stays referenced by the
+ * mapping, never reused under us.
+ */
+static int p2m_keep(struct engine *e)
+{
+    size_t nleaves = (e->p2m_nr - 1) / ENTRIES + 1, done, i;
+    xmig_xen *x = e->x;
+    int err[XMIG_MAX_BATCH];
+    xmig_pfn_t sif = e->info.shared_info_frame;
+
+    e->shinfo = x->ops->map(x, e->domid, 1, &sif, err);
+    if (!e->shinfo || err[0]) {
+        xmig__seterr(x, e->shinfo ? err[0] : errno,
+                     "cannot map the shared info of domain %u", e->domid);
+        return -1;
+    }
+    e->p2m_maps = calloc((nleaves - 1) / XMIG_MAX_BATCH + 1, sizeof(void *));
+    if (!e->p2m_maps) {
+        xmig__seterr(x, ENOMEM, "out of memory");
+        return -1;
+    }
+    for (done = 0; done < nleaves; done += XMIG_MAX_BATCH) {
+        unsigned int n = nleaves - done > XMIG_MAX_BATCH
+                             ? XMIG_MAX_BATCH
+                             : (unsigned int)(nleaves - done);
+        void *p = x->ops->map(x, e->domid, n, e->p2m_leaves + done, err);
+
+        if (!p) {
+            xmig__seterr(x, errno, "cannot map the p2m of domain %u", e->domid);
+            return -1;
+        }
+        e->p2m_maps[e->p2m_nmaps++] = p;
+        for (i = 0; i < n; i++) {
+            if (err[i]) {
+                xmig__seterr(
+                    x, err[i], "cannot map p2m frame %#llx of domain %u",
+                    (unsigned long long)e->p2m_leaves[done + i], e->domid);
+                return -1;
+            }
+        }
+    }
     return 0;
 }
 
 /* The p2m again, before each pass: pfns may have moved to other mfns. */
 int xmig__pv_refresh(struct engine *e)
 {
-    xmig_pfn_t *p2m = NULL, *leaves = NULL;
-    uint64_t gen;
-    size_t nr;
+    const volatile struct arch_shared_info *arch = &e->shinfo->arch;
+    size_t per = (size_t)XMIG_MAX_BATCH * ENTRIES, i;
 
-    if (xmig__p2m_read(e->x, &e->info, &p2m, &nr, &leaves, &gen) < 0)
-        return -1;
-    free(leaves);
-    if (nr != e->p2m_nr || gen != e->p2m_gen) {
-        free(p2m);
+    if (arch->max_pfn != e->p2m_nr ||
+        (arch->p2m_cr3 ? arch->p2m_generation : 0) != e->p2m_gen) {
         /* Our X86_PV_P2M_FRAMES would no longer describe it. */
         xmig__seterr(e->x, EAGAIN,
                      "domain %u changed its p2m during the "
@@ -78,8 +128,12 @@ int xmig__pv_refresh(struct engine *e)
                      e->domid);
         return -1;
     }
-    free(e->p2m);
-    e->p2m = p2m;
+    for (i = 0; i < e->p2m_nmaps; i++) {
+        size_t first = i * per,
+               n = e->p2m_nr - first < per ? e->p2m_nr - first : per;
+
+        memcpy(e->p2m + first, e->p2m_maps[i], n * sizeof(*e->p2m));
+    }
     return 0;
 }
 
@@ -260,6 +314,17 @@ int xmig__pv_end(struct engine *e)
 
 void xmig__pv_cleanup(struct engine *e)
 {
+    size_t i, nleaves = e->p2m_nr ? (e->p2m_nr - 1) / ENTRIES + 1 : 0;
+
+    for (i = 0; i < e->p2m_nmaps; i++) {
+        size_t n = nleaves - i * XMIG_MAX_BATCH;
+
+        e->x->ops->unmap(e->x, e->p2m_maps[i],
+                         n > XMIG_MAX_BATCH ? XMIG_MAX_BATCH : (unsigned int)n);
+    }
+    free(e->p2m_maps);
+    if (e->shinfo)
+        e->x->ops->unmap(e->x, (void *)e->shinfo, 1);
     if (e->m2p)
         e->x->ops->m2p_unmap(e->x, e->m2p, e->m2p_nr);
     free(e->p2m);

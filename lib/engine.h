@@ -100,6 +100,10 @@ struct engine {
     size_t p2m_nr;
     xmig_pfn_t *p2m_leaves;
     uint64_t p2m_gen;
+    /* Kept mapped from setup to cleanup: engine-pv.c, p2m_keep. */
+    const struct shared_info *shinfo;
+    void **p2m_maps; /* the leaves, XMIG_MAX_BATCH to a mapping */
+    size_t p2m_nmaps;
     const uint64_t *m2p;
     uint64_t m2p_nr;
     struct reuse *cache;
