@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/mman.h>
+
 #include "private.h"
 
 xmig_xen *xmig__xen_new(const struct xmig_xen_ops *ops, void *priv,
@@ -74,6 +76,49 @@ void *xmig__hbuf(xmig_xen *x, enum xmig__hbuf_use use, size_t bytes)
     b->pages = pages;
     xmig__hbuf_count(x, pages);
     return b->p;
+}
+
+/*
+ * Zeroed memory that a fork does not copy (MADV_DONTFORK): what a job
+ * writes while its exit worker lives.  A fork write-protects every
+ * resident private page of the caller, a trapped PTE write each in a PV
+ * dom0, and the caller's next write to each takes a copy-on-write fault
+ * with another; the worker never reads these, so they are not its to
+ * share.  The worker must not touch them: they are not mapped in it.  A
+ * page in front holds the length, for xmig__nofork_free.
+ */
+void *xmig__nofork_alloc(size_t len)
+{
+    size_t total;
+    uint8_t *p;
+
+    if (len > SIZE_MAX - 2 * XMIG_PAGE_SIZE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    total = (len + 2 * XMIG_PAGE_SIZE - 1) & ~(size_t)(XMIG_PAGE_SIZE - 1);
+    p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (madvise(p, total, MADV_DONTFORK) < 0) {
+        munmap(p, total);
+        return NULL;
+    }
+    memcpy(p, &total, sizeof(total));
+    return p + XMIG_PAGE_SIZE;
+}
+
+void xmig__nofork_free(void *p)
+{
+    uint8_t *base;
+    size_t total;
+
+    if (!p)
+        return;
+    base = (uint8_t *)p - XMIG_PAGE_SIZE;
+    memcpy(&total, base, sizeof(total));
+    munmap(base, total);
 }
 
 /* Keeps errno as it was so callers can set the error and return -1. */

@@ -47,6 +47,8 @@ static int p2m_keep(struct engine *e);
 
 int xmig__pv_setup(struct engine *e)
 {
+    xmig_pfn_t *p2m;
+
     if (e->info.guest_width != 8) {
         xmig__seterr(e->x, EOPNOTSUPP,
                      "domain %u is a 32-bit PV guest: not supported", e->domid);
@@ -58,6 +60,18 @@ int xmig__pv_setup(struct engine *e)
                        &e->p2m_gen) < 0)
         return -1;
     e->p2m_size = e->p2m_nr;
+    /* Rewritten every pass while an exit worker lives: core.c says why. */
+    p2m = xmig__nofork_alloc(e->p2m_nr * sizeof(*p2m));
+    if (!p2m) {
+        free(e->p2m);
+        e->p2m = NULL; /* cleanup frees what nofork_alloc gave */
+        xmig__seterr(e->x, ENOMEM, "out of memory for a p2m of %zu entries",
+                     e->p2m_nr);
+        return -1;
+    }
+    memcpy(p2m, e->p2m, e->p2m_nr * sizeof(*p2m));
+    free(e->p2m);
+    e->p2m = p2m;
     return p2m_keep(e);
 }
 
@@ -327,6 +341,6 @@ void xmig__pv_cleanup(struct engine *e)
         e->x->ops->unmap(e->x, (void *)e->shinfo, 1);
     if (e->m2p)
         e->x->ops->m2p_unmap(e->x, e->m2p, e->m2p_nr);
-    free(e->p2m);
+    xmig__nofork_free(e->p2m);
     free(e->p2m_leaves);
 }

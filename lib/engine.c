@@ -645,14 +645,14 @@ static void cleanup(struct engine *e, struct xmig__tail **tail_r)
     close_keep(e->keep);
     xmig__pv_cleanup(e);
     free(e->kept);
-    free(e->dirty);
-    free(e->deferred);
-    free(e->redirtied);
-    free(e->owed);
-    free(e->bounce);
+    xmig__nofork_free(e->dirty);
+    xmig__nofork_free(e->deferred);
+    xmig__nofork_free(e->redirtied);
+    xmig__nofork_free(e->owed);
+    xmig__nofork_free(e->bounce);
     free(e->cache);
-    free(e->wcache);
-    free(e->ptbuf);
+    xmig__nofork_free(e->wcache);
+    xmig__nofork_free(e->ptbuf);
 }
 
 /*
@@ -727,10 +727,10 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         e.p2m_size = (size_t)info->max_gpfn + 1;
     }
     words = (e.p2m_size + 63) / 64;
-    e.dirty = calloc(words, 8);
-    e.deferred = calloc(words, 8);
-    e.bounce = malloc(ENGINE_BOUNCE);
-    e.ptbuf = malloc(sizeof(*e.ptbuf) * XMIG_MAX_BATCH);
+    e.dirty = xmig__nofork_alloc(words * 8);
+    e.deferred = xmig__nofork_alloc(words * 8);
+    e.bounce = xmig__nofork_alloc(ENGINE_BOUNCE);
+    e.ptbuf = xmig__nofork_alloc(sizeof(*e.ptbuf) * XMIG_MAX_BATCH);
     if (!e.dirty || !e.deferred || !e.bounce || !e.ptbuf) {
         xmig__seterr(x, ENOMEM, "out of memory");
         goto out;
@@ -743,7 +743,8 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         if (xmig__wk_open(&e) < 0)
             goto out;
         st->strategy = XMIG_STRATEGY_EXIT;
-        if (pv && live && !(e.wcache = calloc(e.p2m_size, sizeof(*e.wcache)))) {
+        if (pv && live &&
+            !(e.wcache = xmig__nofork_alloc(e.p2m_size * sizeof(*e.wcache)))) {
             xmig__seterr(x, ENOMEM, "out of memory");
             goto out;
         }
@@ -754,9 +755,9 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         st->strategy = xmig_arena_strategy(e.arena);
     }
     if (live) {
-        e.owed = calloc(words, 8);
+        e.owed = xmig__nofork_alloc(words * 8);
         if (hooks->skip_redirtied)
-            e.redirtied = calloc(words, 8);
+            e.redirtied = xmig__nofork_alloc(words * 8);
         if (!e.owed || (hooks->skip_redirtied && !e.redirtied)) {
             xmig__seterr(x, ENOMEM, "out of memory");
             goto out;

@@ -180,6 +180,8 @@ xmig_xen *xmig__xen_new(const struct xmig_xen_ops *ops, void *priv,
 void xmig__seterr(xmig_xen *x, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *xmig__write_strerror(int errnum);
+void *xmig__nofork_alloc(size_t len);
+void xmig__nofork_free(void *p);
 void xmig__log(xmig_xen *x, enum xmig_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /*

@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -501,6 +503,39 @@ static void test_vanished(enum teardown how, enum xmig_strategy s)
     xmig_xen_close(x);
 }
 
+/*
+ * What a job writes while its exit worker lives is not in the worker: a
+ * fork would write-protect it (a trapped PTE write a page in a PV dom0)
+ * and the job's next write would take a copy-on-write fault.
+ */
+static void test_nofork(void)
+{
+    size_t len = 3 * 4096 + 5, i;
+    uint8_t *p = xmig__nofork_alloc(len);
+    pid_t pid;
+    int st = -1;
+
+    ASSERT_PTR_NONNULL(p);
+    if (!p)
+        return;
+    for (i = 0; i < len; i++)
+        ASSERT_INT_EQ(p[i], 0);
+    memset(p, 0xa5, len);
+    pid = fork();
+    if (pid == 0) {
+        /* msync on an address with no mapping: ENOMEM. */
+        void *page = (void *)((uintptr_t)p & ~(uintptr_t)4095);
+
+        _exit(msync(page, 4096, MS_ASYNC) < 0 && errno == ENOMEM ? 0 : 1);
+    }
+    ASSERT_TRUE(pid > 0);
+    waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ASSERT_INT_EQ(p[len - 1], 0xa5);
+    xmig__nofork_free(p);
+    xmig__nofork_free(NULL);
+}
+
 int main(void)
 {
     static const struct {
@@ -517,6 +552,9 @@ int main(void)
     size_t i;
 
     xmig_arena_close(NULL); /* NULL-safe */
+    TEST_START("nofork: zeroed, and absent from a forked worker");
+    test_nofork();
+    TEST_DONE();
     for (i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++) {
         snprintf(name, sizeof(name), "%s: batch boundaries", cfg[i].name);
         TEST_START(name);
