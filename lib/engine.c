@@ -713,7 +713,14 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         .hcall0 = x->hcall_buffers,
     };
     bool pv = info->type == XMIG_DOM_PV;
-    bool exit = ap->strategy == XMIG_STRATEGY_EXIT;
+    /*
+     * kernel, the default, on a kernel without the batched unmap: exit,
+     * which unmaps without a trap too (engine-exit.c); the arena's
+     * fallback, arena, traps once a page.
+     */
+    bool exit =
+        ap->strategy == XMIG_STRATEGY_EXIT ||
+        (ap->strategy == XMIG_STRATEGY_KERNEL && !(x->caps & XMIG_CAP_ZAP));
     size_t words;
     int rc = -1;
 
@@ -740,6 +747,9 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
      * PV mappings across passes itself; no arena.
      */
     if (exit) {
+        if (ap->strategy == XMIG_STRATEGY_KERNEL)
+            xmig__log(x, XMIG_LOG_INFO,
+                      "kernel has no privcmd batched unmap: using 'exit'");
         if (xmig__wk_open(&e) < 0)
             goto out;
         st->strategy = XMIG_STRATEGY_EXIT;

@@ -251,7 +251,7 @@ static void run_image(const struct run_opts *o, uint8_t **image_r,
     if (type == XMIG_DOM_PV && r.passes >= 3)
         ASSERT_TRUE(ds.map_calls <= 10);
     ASSERT_TRUE(no_children());
-    if (strategy == XMIG_STRATEGY_EXIT) {
+    if (strategy == XMIG_STRATEGY_EXIT || strategy == XMIG_STRATEGY_KERNEL) {
         /* The worker mapped every page, the job none (but PV's p2m). */
         ASSERT_TRUE(ds.worker_pages >= 3000 - 3 - (o->balloon ? 1 : 0));
         ASSERT_U64_EQ(ds.map_at_calls, ds.worker_maps);
@@ -316,9 +316,10 @@ static void run_image(const struct run_opts *o, uint8_t **image_r,
             free(buf);
         }
     }
-    /* The result names the strategy used: no ioctl in the double. */
+    /* The result names the strategy used: no ioctl in the double, so
+       kernel means exit. */
     ASSERT_INT_EQ(r.engine.strategy, strategy == XMIG_STRATEGY_KERNEL
-                                         ? XMIG_STRATEGY_ARENA
+                                         ? XMIG_STRATEGY_EXIT
                                          : strategy);
     /*
      * Live passes leave out what the guest wrote again meanwhile; the
@@ -893,6 +894,39 @@ static void cost_pv_kept(void)
         0);
 }
 
+/*
+ * The default, kernel: the batched unmap where the kernel has it, and on a
+ * stock kernel exit (a worker maps and writes), never the trapping arena.
+ */
+static void default_strategy(void)
+{
+    static const enum xmig_domtype types[] = {XMIG_DOM_PV, XMIG_DOM_PVH};
+    size_t t;
+    int zap;
+
+    for (t = 0; t < 2; t++) {
+        for (zap = 0; zap < 2; zap++) {
+            struct xmig_job_params d;
+            struct cost_case k = {.type = types[t],
+                                  .engine = XMIG_ENGINE_XMIG,
+                                  .zap = zap,
+                                  .perfc = true};
+
+            xmig_job_params_default(&d);
+            k.strategy = d.arena.strategy;
+            cost_job(&k);
+            ASSERT_INT_EQ(k.r.engine.strategy,
+                          zap ? XMIG_STRATEGY_KERNEL : XMIG_STRATEGY_EXIT);
+            if (!zap) {
+                /* The worker mapped every page. */
+                ASSERT_TRUE(k.after.worker_pages - k.before.worker_pages >=
+                            2990);
+                ASSERT_TRUE(k.r.engine.arena.requests > 0);
+            }
+        }
+    }
+}
+
 /* The batched unmap: no trapped write at all, hypercalls instead. */
 static void cost_pvh_zap(void)
 {
@@ -1018,7 +1052,7 @@ int main(void)
     TEST_START("pv, not live, per-batch");
     run(XMIG_DOM_PV, false, XMIG_STRATEGY_PER_BATCH, true);
     TEST_DONE();
-    TEST_START("pv, live, kernel strategy falls back without the ioctl");
+    TEST_START("pv, live, kernel strategy: exit without the ioctl");
     run(XMIG_DOM_PV, true, XMIG_STRATEGY_KERNEL, false);
     TEST_DONE();
     TEST_START("pv and pvh, live: every batch from 1 to 1024 pages");
@@ -1085,6 +1119,10 @@ int main(void)
     TEST_START("cost: pv, kept windows: dom0 CPU, traps and hypercalls of "
                "the whole job, the unmapping after the stream included");
     cost_pv_kept();
+    TEST_DONE();
+    TEST_START("default strategy: kernel where the kernel has the batched "
+               "unmap, exit elsewhere");
+    default_strategy();
     TEST_DONE();
     TEST_START("cost: pvh, batched unmap: no trapped writes; per batch: one "
                "a page");
