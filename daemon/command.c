@@ -284,7 +284,7 @@ static void process_list(struct peer *p, struct request *rq)
     reply_begin(&w, rq);
     jsonw_open(&w, "jobs", '[');
     TAILQ_FOREACH(j, job_all(), entry)
-    job_describe(&w, NULL, j);
+        job_describe(&w, NULL, j);
     jsonw_close(&w, ']');
     reply_end(p, &w, rq);
 }

@@ -88,8 +88,7 @@ static void recheck_peers(void)
     struct jsonw w;
     char msg[160];
 
-    TAILQ_FOREACH(p, &peers, entry)
-    {
+    TAILQ_FOREACH(p, &peers, entry) {
         if (p->flags & (PEER_LOST | PEER_CLOSING) || p->uid == 0)
             continue;
         cr.uid = p->uid;
@@ -262,8 +261,7 @@ void control_broadcast(const struct job *j, struct jsonw *w, bool lossy)
 {
     struct peer *p;
 
-    TAILQ_FOREACH(p, &peers, entry)
-    {
+    TAILQ_FOREACH(p, &peers, entry) {
         if (p->flags & PEER_LOST || !watches(p, j->id))
             continue;
         if (lossy && evbuffer_get_length(bufferevent_get_output(p->bev)) >
@@ -280,8 +278,8 @@ void control_broadcast_all(struct jsonw *w)
     struct peer *p;
 
     TAILQ_FOREACH(p, &peers, entry)
-    if (!(p->flags & PEER_LOST) && p->watch_all)
-        control_send(p, w);
+        if (!(p->flags & PEER_LOST) && p->watch_all)
+            control_send(p, w);
 }
 
 void control_watch(struct peer *p, const struct job *j)
@@ -312,8 +310,7 @@ void control_unwatch_job(uint64_t id)
     struct peer *p;
     size_t i;
 
-    TAILQ_FOREACH(p, &peers, entry)
-    {
+    TAILQ_FOREACH(p, &peers, entry) {
         for (i = 0; i < p->nwatch; i++) {
             if (p->watch[i] == id) {
                 p->watch[i] = p->watch[--p->nwatch];
@@ -526,8 +523,8 @@ static unsigned int peers_of(uid_t uid)
     unsigned int n = 0;
 
     TAILQ_FOREACH(p, &peers, entry)
-    if (p->uid == uid)
-        n++;
+        if (p->uid == uid)
+            n++;
     return n;
 }
 
@@ -657,8 +654,8 @@ void control_flush_and_close_all(void)
     if (listener)
         evconnlistener_disable(listener);
     TAILQ_FOREACH(p, &peers, entry)
-    if (!(p->flags & (PEER_LOST | PEER_CLOSING)))
-        peer_close_after_flush(p);
+        if (!(p->flags & (PEER_LOST | PEER_CLOSING)))
+            peer_close_after_flush(p);
 }
 
 void control_shutdown(void)

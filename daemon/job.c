@@ -454,8 +454,8 @@ static unsigned int group_running(unsigned int group)
     unsigned int n = 0;
 
     TAILQ_FOREACH(j, &jobs, entry)
-    if (j->group == group && j->state == JOB_RUNNING)
-        n++;
+        if (j->group == group && j->state == JOB_RUNNING)
+            n++;
     return n;
 }
 
@@ -519,10 +519,9 @@ static void prune(void)
     unsigned int final = 0;
 
     TAILQ_FOREACH(j, &jobs, entry)
-    if (job_final(j))
-        final++;
-    TAILQ_FOREACH_SAFE(j, &jobs, entry, tmp)
-    {
+        if (job_final(j))
+            final++;
+    TAILQ_FOREACH_SAFE(j, &jobs, entry, tmp) {
         if (final <= XMIGD_HISTORY)
             break;
         if (!job_final(j))
@@ -541,8 +540,7 @@ void job_schedule(void)
     prune();
     if (stopping)
         return;
-    TAILQ_FOREACH(j, &jobs, entry)
-    {
+    TAILQ_FOREACH(j, &jobs, entry) {
         if (running >= xmigd_conf.max_jobs)
             break;
         if (j->state != JOB_QUEUED)
@@ -584,8 +582,8 @@ struct job *job_find(uint64_t id)
     struct job *j;
 
     TAILQ_FOREACH(j, &jobs, entry)
-    if (j->id == id)
-        return j;
+        if (j->id == id)
+            return j;
     return NULL;
 }
 
@@ -594,8 +592,8 @@ struct job *job_find_domain(uint32_t domid)
     struct job *j;
 
     TAILQ_FOREACH(j, &jobs, entry)
-    if (j->domid == domid && !job_final(j))
-        return j;
+        if (j->domid == domid && !job_final(j))
+            return j;
     return NULL;
 }
 
@@ -610,8 +608,8 @@ unsigned int job_count(enum job_state state)
     unsigned int n = 0;
 
     TAILQ_FOREACH(j, &jobs, entry)
-    if (j->state == state)
-        n++;
+        if (j->state == state)
+            n++;
     return n;
 }
 
@@ -685,8 +683,7 @@ void job_stop_all(void)
     char why[200];
 
     stopping = true;
-    TAILQ_FOREACH_SAFE(j, &jobs, entry, tmp)
-    {
+    TAILQ_FOREACH_SAFE(j, &jobs, entry, tmp) {
         if (j->state == JOB_QUEUED) {
             cancel_queued(j, "cancelled: xmigd is stopping");
         } else if (j->state == JOB_RUNNING) {

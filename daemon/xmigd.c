@@ -103,9 +103,9 @@ static void term_cb(evutil_socket_t sig, short what, void *arg)
 
     if (stopping++) {
         TAILQ_FOREACH(j, job_all(), entry)
-        if (j->state == JOB_RUNNING)
-            log_info("still waiting for job %llu (%s, phase %s)",
-                     (unsigned long long)j->id, j->name, j->phase);
+            if (j->state == JOB_RUNNING)
+                log_info("still waiting for job %llu (%s, phase %s)",
+                         (unsigned long long)j->id, j->name, j->phase);
         return;
     }
     log_info("%s: stopping (%u running, %u queued)", strsignal((int)sig),

@@ -3,7 +3,8 @@
  * xmig's own page engine, the parts PV and HVM share: headers, CPU policy,
  * log-dirty and the pre-copy passes, PAGE_DATA batches through the arena,
  * and writing straight from foreign mappings.  The record order is the one
- * stock libxenguest writes (xen-stream.md section 1.5).
+ * stock libxenguest writes (Xen 4.17, save() in
+ * tools/libs/guest/xg_sr_save.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -355,8 +356,9 @@ again:
      * Reuse across passes is for PV only: a PV pfn keeps its mfn until the
      * p2m says otherwise, and we re-read the p2m every pass.  PVH/HVM
      * mappings are never kept: Xen 4.17 does not mark a gfn dirty when it
-     * is remapped (no 98fccdf0ac), so a kept mapping would pin and send
-     * the old frame (xen-stream.md section 7).
+     * is remapped (p2m_add_page() gained that in Xen commit 98fccdf0ac,
+     * not backported to 4.17), so a kept mapping would hold a reference
+     * to the old frame and send it instead of the new one.
      */
     if (nmap) {
         /*

@@ -17,7 +17,7 @@
 #include <xen/sys/privcmd.h>
 
 #include "private.h"
-#include "privcmd-xmig.h"
+#include "../kernel-patch/uapi/privcmd-xmig.h"
 #include "xen-priv.h"
 
 _Static_assert(sizeof(xen_pfn_t) == sizeof(xmig_pfn_t), "xen_pfn_t size");

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR MIT) */
 /*
  * The privcmd batched unmap added by kernel-patch/ (patch 0004 adds the same
- * definitions to include/uapi/xen/privcmd.h).  lib/privcmd-xmig.h is a copy.
+ * definitions to include/uapi/xen/privcmd.h).  lib/xen.c uses this file.
  *
  * IOCTL_PRIVCMD_UNMAP_RANGE clears every PTE of [addr, addr + num pages),
  * which must lie inside one privcmd mapping, with batched hypercalls and one

@@ -227,7 +227,7 @@ static int nobody(char **argv)
     return 127;
 }
 
-/* What xl migrate-receive says, in stream order (xen-stream.md §3.2). */
+/* What xl migrate-receive says, in stream order (Xen's tools/xl/xl.h). */
 #define RX_BANNER 54 /* "xl migration receiver ready, ...\n" */
 #define RX_READY (RX_BANNER + 34)
 #define RX_GO_LEN 44
