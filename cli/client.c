@@ -15,13 +15,6 @@
 
 #include "xmig-cli.h"
 
-#define DEFAULT_SOCKET "/run/xmig/xmigd.sock"
-/*
- * Far above the longest line xmigd sends: a list of every job it keeps
- * (256 queued, 64 running, 64 ended) with 4 KiB destinations is < 8 MiB.
- */
-#define LINE_MAX_IN (64 << 20)
-
 const char *cli_socket;
 
 const char *client_socket_path(void)
@@ -30,7 +23,7 @@ const char *client_socket_path(void)
 
     if (cli_socket)
         return cli_socket;
-    return env && *env ? env : DEFAULT_SOCKET;
+    return env && *env ? env : PROTO_DEFAULT_SOCKET;
 }
 
 void client_init(struct client *c)
@@ -45,7 +38,7 @@ void client_close(struct client *c)
         return;
     if (c->fd >= 0)
         close(c->fd);
-    json_doc_free(c->doc);
+    json_object_put(c->msg);
     free(c->buf);
     free(c->line);
     client_init(c);
@@ -73,7 +66,7 @@ static const char *read_line(struct client *c, size_t *len_r)
             *len_r = len;
             return c->line;
         }
-        if (c->len >= LINE_MAX_IN) {
+        if (c->len >= PROTO_REPLY_MAX) {
             errno = EMSGSIZE;
             return NULL;
         }
@@ -96,25 +89,26 @@ static const char *read_line(struct client *c, size_t *len_r)
     }
 }
 
-const struct json_value *client_next(struct client *c)
+struct json_object *client_next(struct client *c)
 {
     char err[128];
     const char *line;
     size_t len;
 
-    json_doc_free(c->doc);
-    c->doc = NULL;
+    json_object_put(c->msg);
+    c->msg = NULL;
     line = read_line(c, &len);
     if (!line)
         return NULL;
     /* Requests have limits; what the daemon sends has none. */
-    c->doc = json_parse_limits(line, len, &json_reply_limits, err, sizeof(err));
-    if (!c->doc) {
-        cli_error("xmigd sent malformed JSON (%s): %.80s", err, line);
+    if (proto_parse_reply(line, len, &c->msg, err, sizeof(err)) < 0 ||
+        !json_object_is_type(c->msg, json_type_object)) {
+        cli_error("xmigd sent malformed JSON (%s): %.80s",
+                  err[0] ? err : "not an object", line);
         errno = EPROTO;
         return NULL;
     }
-    return json_root(c->doc);
+    return c->msg;
 }
 
 const char *client_line(const struct client *c)
@@ -122,29 +116,21 @@ const char *client_line(const struct client *c)
     return c->line ? c->line : "";
 }
 
-static bool client_ok(const struct json_value *resp)
+static void client_print_error(struct json_object *resp)
 {
-    const struct json_value *v = json_get(resp, "ok");
+    struct json_object *e = proto_get(resp, "error");
+    const char *msg = proto_str(e, "message");
+    const char *code = proto_str(e, "code");
 
-    return v && v->type == JSON_BOOL && v->b;
-}
-
-static void client_print_error(const struct json_value *resp)
-{
-    const struct json_value *e = json_get(resp, "error");
-    const struct json_value *msg = json_get(e, "message");
-    const struct json_value *code = json_get(e, "code");
-
-    cli_error("%s (%s)",
-              msg && msg->type == JSON_STRING ? msg->s : "unknown error",
-              code && code->type == JSON_STRING ? code->s : "?");
+    cli_error("%s (%s)", *msg ? msg : "unknown error", *code ? code : "?");
 }
 
 int client_open(struct client *c, bool direct_hint)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     const char *path = client_socket_path();
-    const struct json_value *hello, *v;
+    struct json_object *hello, *v;
+    long long version;
 
     client_init(c);
     if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -181,23 +167,25 @@ int client_open(struct client *c, bool direct_hint)
         client_close(c);
         return EXIT_FAIL;
     }
-    v = json_get(hello, "ok");
-    if (v && v->type == JSON_BOOL && !v->b) {
+    v = proto_get(hello, "ok");
+    if (json_object_is_type(v, json_type_boolean) &&
+        !json_object_get_boolean(v)) {
         client_print_error(hello);
         client_close(c);
         return EXIT_FAIL;
     }
-    v = json_get(hello, "protocol");
-    if (!v || v->type != JSON_INT || v->i != CLIENT_PROTOCOL) {
+    v = proto_get(hello, "protocol");
+    version = json_object_is_type(v, json_type_int)
+                  ? proto_int(hello, "protocol")
+                  : -1;
+    if (version != PROTO_VERSION) {
         cli_error("xmigd at %s speaks another protocol (%lld; xmig speaks "
                   "%d): are xmig and xmigd from the same release?",
-                  path, v && v->type == JSON_INT ? v->i : -1LL,
-                  CLIENT_PROTOCOL);
+                  path, version, PROTO_VERSION);
         client_close(c);
         return EXIT_FAIL;
     }
-    v = json_get(hello, "xen");
-    c->xen = v && v->type == JSON_BOOL && v->b;
+    c->xen = proto_bool(hello, "xen");
     return EXIT_OK;
 }
 
@@ -222,39 +210,34 @@ int client_send(struct client *c, const char *line, size_t len)
 /* A request's JSON: begin, add fields, then client_request(). */
 void client_req_begin(struct client_req *rq, const char *cmd)
 {
-    rq->buf = NULL;
-    rq->len = 0;
-    rq->f = open_memstream(&rq->buf, &rq->len);
-    if (!rq->f)
-        return;
-    json_begin(&rq->j, rq->f);
-    json_open(&rq->j, NULL, '{');
-    json_str(&rq->j, "cmd", cmd);
-    json_u64(&rq->j, "protocol", CLIENT_PROTOCOL);
+    rq->o = json_object_new_object();
+    proto_add_str(rq->o, "cmd", cmd);
+    proto_add_int(rq->o, "protocol", PROTO_VERSION);
 }
 
-const struct json_value *client_request(struct client *c, struct client_req *rq,
-                                        client_event_fn *ev, void *arg)
+struct json_object *client_request(struct client *c, struct client_req *rq,
+                                   client_event_fn *ev, void *arg)
 {
-    const struct json_value *m = NULL;
+    struct json_object *m = NULL;
+    const char *line = rq->o ? proto_to_string(rq->o, NULL) : NULL;
     int rc = -1;
 
-    if (!rq->f) {
+    if (!line) {
         cli_error("out of memory");
+        json_object_put(rq->o);
+        rq->o = NULL;
         return NULL;
     }
-    json_close(&rq->j, '}');
-    json_end(&rq->j);
-    if (fclose(rq->f) == 0)
-        rc = client_send(c, rq->buf, rq->len);
-    rq->f = NULL;
-    free(rq->buf);
-    rq->buf = NULL;
+    rc = client_send(c, line, strlen(line));
+    if (rc == 0)
+        rc = client_send(c, "\n", 1);
+    json_object_put(rq->o);
+    rq->o = NULL;
     if (rc < 0)
         return NULL;
     while ((m = client_next(c))) {
-        if (json_get(m, "ok")) {
-            if (client_ok(m))
+        if (proto_has(m, "ok", NULL)) {
+            if (proto_bool(m, "ok"))
                 return m;
             client_print_error(m);
             return NULL;
@@ -264,27 +247,4 @@ const struct json_value *client_request(struct client *c, struct client_req *rq,
     }
     cli_error("xmigd closed the connection: %s", strerror(errno));
     return NULL;
-}
-
-const char *client_str(const struct json_value *obj, const char *key)
-{
-    const struct json_value *v = json_get(obj, key);
-
-    return v && v->type == JSON_STRING ? v->s : "";
-}
-
-long long client_int(const struct json_value *obj, const char *key)
-{
-    const struct json_value *v = json_get(obj, key);
-
-    return v && (v->type == JSON_INT || v->type == JSON_NUMBER)
-               ? (v->type == JSON_INT ? v->i : (long long)v->d)
-               : -1;
-}
-
-double client_dbl(const struct json_value *obj, const char *key)
-{
-    const struct json_value *v = json_get(obj, key);
-
-    return v && (v->type == JSON_INT || v->type == JSON_NUMBER) ? v->d : 0;
 }

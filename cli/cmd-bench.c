@@ -171,69 +171,66 @@ static void print_json(const struct xmig_dominfo *info,
                        const struct xmig_arena_params *p,
                        const struct run *runs, int nruns)
 {
-    struct json j;
+    struct json_object *j = json_object_new_object(), *a, *o;
     int i;
 
-    json_begin(&j, stdout);
-    json_open(&j, NULL, '{');
-    json_str(&j, "bench", "map");
-    json_u64(&j, "domid", info->domid);
-    json_str(&j, "name", info->name);
-    json_str(&j, "type", xmig_domtype_name(info->type));
-    json_u64(&j, "frames", f->n);
-    json_u64(&j, "holes", f->nr_holes);
-    json_u64(&j, "batch", p->batch);
-    json_u64(&j, "slots", p->slots);
-    json_str(&j, "background", p->background ? "yes" : "no");
-    json_open(&j, "runs", '[');
+    proto_add_str(j, "bench", "map");
+    proto_add_uint(j, "domid", info->domid);
+    proto_add_text(j, "name", info->name);
+    proto_add_str(j, "type", xmig_domtype_name(info->type));
+    proto_add_uint(j, "frames", f->n);
+    proto_add_uint(j, "holes", f->nr_holes);
+    proto_add_uint(j, "batch", p->batch);
+    proto_add_uint(j, "slots", p->slots);
+    proto_add_str(j, "background", p->background ? "yes" : "no");
+    proto_add(j, "runs", a = json_object_new_array());
     for (i = 0; i < nruns; i++) {
         const struct run *r = &runs[i];
         char sum[20];
 
-        json_open(&j, NULL, '{');
-        json_str(&j, "strategy", xmig_strategy_name(r->asked));
-        json_str(&j, "used", xmig_strategy_name(r->used));
-        json_u64(&j, "pages", r->st.frames_mapped);
-        json_u64(&j, "map_calls", r->st.map_calls);
-        json_u64(&j, "unmap_calls", r->st.unmap_calls);
-        json_dbl(&j, "map_s", (double)r->st.map_ns / 1e9);
-        json_dbl(&j, "unmap_s", (double)r->st.unmap_ns / 1e9);
-        json_dbl(&j, "wall_s", r->wall_s);
-        json_dbl(&j, "pages_per_s",
-                 r->wall_s > 0 ? (double)r->st.frames_mapped / r->wall_s : 0);
+        proto_append(a, o = json_object_new_object());
+        proto_add_str(o, "strategy", xmig_strategy_name(r->asked));
+        proto_add_str(o, "used", xmig_strategy_name(r->used));
+        proto_add_uint(o, "pages", r->st.frames_mapped);
+        proto_add_uint(o, "map_calls", r->st.map_calls);
+        proto_add_uint(o, "unmap_calls", r->st.unmap_calls);
+        proto_add_sig(o, "map_s", (double)r->st.map_ns / 1e9, 6);
+        proto_add_sig(o, "unmap_s", (double)r->st.unmap_ns / 1e9, 6);
+        proto_add_sig(o, "wall_s", r->wall_s, 6);
+        proto_add_fixed(
+            o, "pages_per_s",
+            r->wall_s > 0 ? (double)r->st.frames_mapped / r->wall_s : 0, 9);
         /* Xen's account of all of dom0: other work meanwhile counts too. */
         if (r->cost.dom0_cpu_ns >= 0) {
-            json_dbl(&j, "dom0_cpu_s", (double)r->cost.dom0_cpu_ns / 1e9);
-            json_dbl(&j, "dom0_cpu_s_per_gib", cpu_per_gib(r));
+            proto_add_sig(o, "dom0_cpu_s", (double)r->cost.dom0_cpu_ns / 1e9,
+                          9);
+            proto_add_fixed(o, "dom0_cpu_s_per_gib", cpu_per_gib(r), 6);
         } else {
-            json_null(&j, "dom0_cpu_s");
-            json_null(&j, "dom0_cpu_s_per_gib");
+            proto_add_null(o, "dom0_cpu_s");
+            proto_add_null(o, "dom0_cpu_s_per_gib");
         }
         if (r->have_perfc) {
-            json_u64(&j, "ptwr", r->ptwr);
-            json_dbl(&j, "ptwr_per_page",
-                     f->n ? (double)r->ptwr / (double)f->n : 0.0);
-            json_u64(&j, "mmu_update", r->mmu_update);
+            proto_add_uint(o, "ptwr", r->ptwr);
+            proto_add_sig(o, "ptwr_per_page",
+                          f->n ? (double)r->ptwr / (double)f->n : 0.0, 6);
+            proto_add_uint(o, "mmu_update", r->mmu_update);
         } else {
-            json_null(&j, "ptwr");
-            json_null(&j, "ptwr_per_page");
-            json_null(&j, "mmu_update");
+            proto_add_null(o, "ptwr");
+            proto_add_null(o, "ptwr_per_page");
+            proto_add_null(o, "mmu_update");
         }
         if (r->cost.hypercalls >= 0) {
-            json_u64(&j, "hypercalls", (uint64_t)r->cost.hypercalls);
-            json_dbl(&j, "hypercalls_per_page",
-                     xmig_cost_per_page(r->cost.hypercalls, f->n));
+            proto_add_uint(o, "hypercalls", (uint64_t)r->cost.hypercalls);
+            proto_add_sig(o, "hypercalls_per_page",
+                          xmig_cost_per_page(r->cost.hypercalls, f->n), 6);
         } else {
-            json_null(&j, "hypercalls");
-            json_null(&j, "hypercalls_per_page");
+            proto_add_null(o, "hypercalls");
+            proto_add_null(o, "hypercalls_per_page");
         }
         snprintf(sum, sizeof(sum), "%016" PRIx64, r->checksum);
-        json_str(&j, "checksum", sum);
-        json_close(&j, '}');
+        proto_add_str(o, "checksum", sum);
     }
-    json_close(&j, ']');
-    json_close(&j, '}');
-    json_end(&j);
+    render_json(j);
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned int max,

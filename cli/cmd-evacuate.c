@@ -43,27 +43,27 @@ static void end_line(struct evac *ev)
 }
 
 /* On a TTY: one line that sums up the jobs that run. */
-static void status_line(struct evac *ev, const struct json_value *m)
+static void status_line(struct evac *ev, struct json_object *m)
 {
-    long long i = index_of(ev, client_int(m, "job"));
+    long long i = index_of(ev, proto_int(m, "job"));
 
     if (!ev->tty || i < 0)
         return;
     fprintf(stderr,
             "\r%zu/%zu done; %s: pass %lld, %lld sent, %lld to go, "
             "%.1f MiB/s      ",
-            ev->ended, ev->n, ev->names[i], client_int(m, "pass"),
-            client_int(m, "sent"), client_int(m, "remaining"),
-            client_dbl(m, "mib_s"));
+            ev->ended, ev->n, ev->names[i], proto_int(m, "pass"),
+            proto_int(m, "sent"), proto_int(m, "remaining"),
+            proto_dbl(m, "mib_s"));
     ev->line_open = true;
 }
 
-static void on_end(struct evac *ev, const struct json_value *job)
+static void on_end(struct evac *ev, struct json_object *job)
 {
-    long long i = index_of(ev, client_int(job, "id"));
-    const struct json_value *res = json_get(job, "result");
-    const struct json_value *err = json_get(job, "error");
-    const char *state = client_str(job, "state");
+    long long i = index_of(ev, proto_int(job, "id"));
+    struct json_object *res = proto_get(job, "result");
+    struct json_object *err = proto_get(job, "error");
+    const char *state = proto_str(job, "state");
 
     if (i < 0 || ev->state[i][0])
         return;
@@ -71,43 +71,43 @@ static void on_end(struct evac *ev, const struct json_value *job)
     ev->ended++;
     if (strcmp(state, "done") != 0)
         ev->failed++;
-    if (!strcmp(client_str(res, "guest"), "unknown"))
+    if (!strcmp(proto_str(res, "guest"), "unknown"))
         ev->unknown++;
     if (ev->json)
         return;
     end_line(ev);
     if (!strcmp(state, "done"))
         printf("job %lld %s: migrated, %lld passes, %.1f s, downtime %.3f s\n",
-               client_int(job, "id"), ev->names[i], client_int(res, "passes"),
-               client_dbl(res, "total_s"), client_dbl(res, "downtime_s"));
+               proto_int(job, "id"), ev->names[i], proto_int(res, "passes"),
+               proto_dbl(res, "total_s"), proto_dbl(res, "downtime_s"));
     else
-        printf("job %lld %s: %s: %s (guest on the %s)\n", client_int(job, "id"),
-               ev->names[i], state, client_str(err, "message"),
-               client_str(res, "guest"));
+        printf("job %lld %s: %s: %s (guest on the %s)\n", proto_int(job, "id"),
+               ev->names[i], state, proto_str(err, "message"),
+               proto_str(res, "guest"));
     fflush(stdout);
 }
 
 static int follow(struct client *c, struct evac *ev)
 {
-    const struct json_value *m;
+    struct json_object *m;
 
     while (ev->ended < ev->n && (m = client_next(c))) {
-        const char *type = client_str(m, "event");
+        const char *type = proto_str(m, "event");
 
         if (ev->json) {
             printf("%s\n", client_line(c));
             fflush(stdout);
         }
         if (!strcmp(type, "end"))
-            on_end(ev, json_get(m, "job"));
+            on_end(ev, proto_get(m, "job"));
         else if (!strcmp(type, "progress"))
             status_line(ev, m);
         else if (!strcmp(type, "state") && ev->tty && !ev->json) {
-            long long i = index_of(ev, client_int(m, "job"));
+            long long i = index_of(ev, proto_int(m, "job"));
 
             end_line(ev);
             if (i >= 0)
-                fprintf(stderr, "job %lld %s: started\n", client_int(m, "job"),
+                fprintf(stderr, "job %lld %s: started\n", proto_int(m, "job"),
                         ev->names[i]);
         }
     }
@@ -125,7 +125,7 @@ static int follow(struct client *c, struct evac *ev)
 static int cmd_evacuate(int argc, char **argv)
 {
     struct evac ev = {.tty = isatty(2) != 0};
-    const struct json_value *resp, *j;
+    struct json_object *resp, *j, *jobs;
     struct job_args a;
     struct client_req rq;
     struct client c;
@@ -141,11 +141,11 @@ static int cmd_evacuate(int argc, char **argv)
     if (rc != EXIT_OK)
         return rc;
     client_req_begin(&rq, "evacuate");
-    json_str(&rq.j, "dest", a.p.dest);
-    json_u64(&rq.j, "parallel", a.parallel);
+    proto_add_str(rq.o, "dest", a.p.dest);
+    proto_add_uint(rq.o, "parallel", a.parallel);
     job_args_request(&a, &rq);
     if (!a.detach)
-        json_bool(&rq.j, "watch", true);
+        proto_add_bool(rq.o, "watch", true);
     rc = EXIT_FAIL;
     resp = client_request(&c, &rq, NULL, NULL);
     if (!resp)
@@ -154,13 +154,13 @@ static int cmd_evacuate(int argc, char **argv)
         printf("%s\n", client_line(&c));
         fflush(stdout);
     } else {
-        j = json_get(resp, "skipped");
-        for (j = j ? j->first : NULL; j; j = j->next)
-            printf("skipping domain %lld (%s): %s\n", client_int(j, "domid"),
-                   client_str(j, "name"), client_str(j, "reason"));
+        jobs = proto_get(resp, "skipped");
+        for (i = 0; (j = proto_at(jobs, i)); i++)
+            printf("skipping domain %lld (%s): %s\n", proto_int(j, "domid"),
+                   proto_str(j, "name"), proto_str(j, "reason"));
     }
-    j = json_get(resp, "jobs");
-    ev.n = j ? j->n : 0;
+    jobs = proto_get(resp, "jobs");
+    ev.n = proto_len(jobs);
     if (!ev.n) {
         if (!a.json)
             printf("nothing to evacuate\n");
@@ -174,13 +174,13 @@ static int cmd_evacuate(int argc, char **argv)
         cli_error("out of memory");
         goto out;
     }
-    for (i = 0, j = j->first; j; j = j->next, i++) {
-        ev.ids[i] = client_int(j, "id");
+    for (i = 0; (j = proto_at(jobs, i)); i++) {
+        ev.ids[i] = proto_int(j, "id");
         snprintf(ev.names[i], sizeof(ev.names[i]), "%s",
-                 client_str(j, "domain"));
+                 proto_str(j, "domain"));
         if (!a.json)
             printf("job %lld: %s (domain %lld) to %s\n", ev.ids[i], ev.names[i],
-                   client_int(j, "domid"), a.p.dest);
+                   proto_int(j, "domid"), a.p.dest);
     }
     fflush(stdout);
     if (a.detach) {

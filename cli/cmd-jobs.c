@@ -67,10 +67,10 @@ static int job_id(const char *s, long long *id)
 }
 
 /* Connect and send one request: the response, or NULL with *rc set. */
-static const struct json_value *ask(struct client *c, const char *cmd,
-                                    long long id, int *rc)
+static struct json_object *ask(struct client *c, const char *cmd, long long id,
+                               int *rc)
 {
-    const struct json_value *resp;
+    struct json_object *resp;
     struct client_req rq;
 
     *rc = client_open(c, false);
@@ -78,7 +78,7 @@ static const struct json_value *ask(struct client *c, const char *cmd,
         return NULL;
     client_req_begin(&rq, cmd);
     if (id > 0)
-        json_u64(&rq.j, "job", (unsigned long long)id);
+        proto_add_uint(rq.o, "job", (unsigned long long)id);
     resp = client_request(c, &rq, NULL, NULL);
     *rc = EXIT_FAIL;
     if (!resp)
@@ -87,16 +87,16 @@ static const struct json_value *ask(struct client *c, const char *cmd,
     return resp;
 }
 
-static bool is_final(const struct json_value *job)
+static bool is_final(struct json_object *job)
 {
-    const char *s = client_str(job, "state");
+    const char *s = proto_str(job, "state");
 
     return !strcmp(s, "done") || !strcmp(s, "failed") ||
            !strcmp(s, "cancelled");
 }
 
 /* The end of a job, as render_result() prints it; the exit code. */
-static int show_end(struct render *rd, const struct json_value *job)
+static int show_end(struct render *rd, struct json_object *job)
 {
     struct xmig_job_params p;
     struct xmig_job_result r;
@@ -105,30 +105,30 @@ static int show_end(struct render *rd, const struct json_value *job)
     bool ok;
 
     xmig_job_params_default(&p);
-    ok = render_job_result(job, &p, &r, &error);
+    ok = proto_job_result(job, &p, &r, &error);
     render_end_line(rd);
     render_result(rd, &p, &r, ok, error);
     if (!ok)
-        cli_error("job %lld %s: %s%s", client_int(job, "id"),
-                  client_str(job, "state"), error,
+        cli_error("job %lld %s: %s%s", proto_int(job, "id"),
+                  proto_str(job, "state"), error,
                   render_where(&r, where, sizeof(where)));
     return render_exit(&r, ok);
 }
 
 int watch_job(struct client *c, long long id, struct render *rd)
 {
-    const struct json_value *m, *job;
+    struct json_object *m, *job;
 
     while ((m = client_next(c))) {
-        const char *type = client_str(m, "event");
+        const char *type = proto_str(m, "event");
 
         if (strcmp(type, "end") == 0) {
-            job = json_get(m, "job");
-            if (client_int(job, "id") == id)
+            job = proto_get(m, "job");
+            if (proto_int(job, "id") == id)
                 return show_end(rd, job);
             continue;
         }
-        if (client_int(m, "job") == id)
+        if (proto_int(m, "job") == id)
             render_daemon_event(rd, m);
     }
     render_end_line(rd);
@@ -138,47 +138,45 @@ int watch_job(struct client *c, long long id, struct render *rd)
     return EXIT_FAIL;
 }
 
-static void progress(const struct json_value *j, char *buf, size_t n)
+static void progress(struct json_object *j, char *buf, size_t n)
 {
-    const struct json_value *res = json_get(j, "result");
-    const struct json_value *err = json_get(j, "error");
-    const char *state = client_str(j, "state");
+    struct json_object *res = proto_get(j, "result");
+    struct json_object *err = proto_get(j, "error");
+    const char *state = proto_str(j, "state");
 
     if (!strcmp(state, "queued"))
-        snprintf(buf, n, "waiting %.0f s", client_dbl(j, "queued_s"));
+        snprintf(buf, n, "waiting %.0f s", proto_dbl(j, "queued_s"));
     else if (!strcmp(state, "running"))
         snprintf(buf, n, "pass %lld: %lld sent, %lld to go, %.1f MiB/s%s",
-                 client_int(j, "pass"), client_int(j, "sent"),
-                 client_int(j, "remaining"), client_dbl(j, "mib_s"),
-                 json_get(j, "cancel_requested") &&
-                         json_get(j, "cancel_requested")->b
-                     ? " (cancelling)"
-                     : "");
+                 proto_int(j, "pass"), proto_int(j, "sent"),
+                 proto_int(j, "remaining"), proto_dbl(j, "mib_s"),
+                 proto_bool(j, "cancel_requested") ? " (cancelling)" : "");
     else if (!strcmp(state, "done"))
         snprintf(buf, n, "%lld passes, %lld pages, %.1f s, downtime %.3f s",
-                 client_int(res, "passes"), client_int(res, "pages_sent"),
-                 client_dbl(res, "total_s"), client_dbl(res, "downtime_s"));
+                 proto_int(res, "passes"), proto_int(res, "pages_sent"),
+                 proto_dbl(res, "total_s"), proto_dbl(res, "downtime_s"));
     else
-        snprintf(buf, n, "%s (guest on the %s)", client_str(err, "message"),
-                 client_str(res, "guest"));
+        snprintf(buf, n, "%s (guest on the %s)", proto_str(err, "message"),
+                 proto_str(res, "guest"));
 }
 
-static void row(const struct json_value *j)
+static void row(struct json_object *j)
 {
     char prog[300];
-    const char *dest = client_str(j, "dest");
+    const char *dest = proto_str(j, "dest");
 
     if (!*dest)
-        dest = client_str(j, "file");
+        dest = proto_str(j, "file");
     progress(j, prog, sizeof(prog));
-    printf("%-5lld %-9s %-9s %-16s %-24s %s\n", client_int(j, "id"),
-           client_str(j, "state"), client_str(j, "phase"),
-           client_str(j, "domain"), dest, prog);
+    printf("%-5lld %-9s %-9s %-16s %-24s %s\n", proto_int(j, "id"),
+           proto_str(j, "state"), proto_str(j, "phase"), proto_str(j, "domain"),
+           dest, prog);
 }
 
 static int cmd_status(int argc, char **argv)
 {
-    const struct json_value *resp, *j;
+    struct json_object *resp, *j;
+    size_t i;
     struct client c;
     struct opts o;
     long long id = 0;
@@ -196,9 +194,9 @@ static int cmd_status(int argc, char **argv)
         printf("%-5s %-9s %-9s %-16s %-24s %s\n", "JOB", "STATE", "PHASE",
                "DOMAIN", "DEST", "PROGRESS");
         if (id)
-            row(json_get(resp, "job"));
+            row(proto_get(resp, "job"));
         else
-            for (j = json_get(resp, "jobs")->first; j; j = j->next)
+            for (i = 0; (j = proto_at(proto_get(resp, "jobs"), i)); i++)
                 row(j);
     }
     client_close(&c);
@@ -206,28 +204,28 @@ static int cmd_status(int argc, char **argv)
 }
 
 /* Everything, as lines: `xmig watch` without a job. */
-static void print_any(const struct json_value *m)
+static void print_any(struct json_object *m)
 {
-    const char *type = client_str(m, "event");
-    const struct json_value *job = json_get(m, "job");
+    const char *type = proto_str(m, "event");
+    struct json_object *job = proto_get(m, "job");
 
     if (!strcmp(type, "queued") || !strcmp(type, "end")) {
-        printf("job %lld %s: %s %s\n", client_int(job, "id"), type,
-               client_str(job, "domain"), client_str(job, "state"));
+        printf("job %lld %s: %s %s\n", proto_int(job, "id"), type,
+               proto_str(job, "domain"), proto_str(job, "state"));
     } else if (!strcmp(type, "phase")) {
-        printf("job %lld: %.1fs %s\n", client_int(m, "job"), client_dbl(m, "t"),
-               client_str(m, "phase"));
+        printf("job %lld: %.1fs %s\n", proto_int(m, "job"), proto_dbl(m, "t"),
+               proto_str(m, "phase"));
     } else if (!strcmp(type, "pass")) {
         printf("job %lld: %.1fs pass %lld: %lld pages, %.1f MiB/s, %lld "
                "dirtied\n",
-               client_int(m, "job"), client_dbl(m, "t"), client_int(m, "pass"),
-               client_int(m, "sent"), client_dbl(m, "mib_s"),
-               client_int(m, "dirty"));
+               proto_int(m, "job"), proto_dbl(m, "t"), proto_int(m, "pass"),
+               proto_int(m, "sent"), proto_dbl(m, "mib_s"),
+               proto_int(m, "dirty"));
     } else if (!strcmp(type, "state")) {
-        printf("job %lld: %s\n", client_int(m, "job"), client_str(m, "state"));
+        printf("job %lld: %s\n", proto_int(m, "job"), proto_str(m, "state"));
     } else if (!strcmp(type, "log")) {
-        printf("job %lld: %s: %s\n", client_int(m, "job"),
-               client_str(m, "level"), client_str(m, "message"));
+        printf("job %lld: %s: %s\n", proto_int(m, "job"), proto_str(m, "level"),
+               proto_str(m, "message"));
     }
     fflush(stdout);
 }
@@ -235,7 +233,7 @@ static void print_any(const struct json_value *m)
 static int cmd_watch(int argc, char **argv)
 {
     struct render rd = {.tty = isatty(2) != 0};
-    const struct json_value *resp, *job, *m;
+    struct json_object *resp, *job, *m;
     struct client c;
     struct opts o;
     long long id = 0;
@@ -264,7 +262,7 @@ static int cmd_watch(int argc, char **argv)
         client_close(&c);
         return EXIT_OK;
     }
-    job = json_get(resp, "job");
+    job = proto_get(resp, "job");
     if (is_final(job))
         rc = show_end(&rd, job);
     else
@@ -278,20 +276,19 @@ struct cancel_wait {
     char state[16];
 };
 
-static void note_end(void *arg, const struct json_value *m)
+static void note_end(void *arg, struct json_object *m)
 {
     struct cancel_wait *cw = arg;
-    const struct json_value *job = json_get(m, "job");
+    struct json_object *job = proto_get(m, "job");
 
-    if (!strcmp(client_str(m, "event"), "end") &&
-        client_int(job, "id") == cw->id)
-        snprintf(cw->state, sizeof(cw->state), "%s", client_str(job, "state"));
+    if (!strcmp(proto_str(m, "event"), "end") && proto_int(job, "id") == cw->id)
+        snprintf(cw->state, sizeof(cw->state), "%s", proto_str(job, "state"));
 }
 
 static int cmd_cancel(int argc, char **argv)
 {
     struct cancel_wait cw = {0};
-    const struct json_value *resp, *m, *job;
+    struct json_object *resp, *m, *job;
     struct client_req rq;
     struct client c;
     struct opts o;
@@ -311,20 +308,20 @@ static int cmd_cancel(int argc, char **argv)
     if (o.wait) {
         /* Watch first, so that the end cannot slip by. */
         client_req_begin(&rq, "watch");
-        json_u64(&rq.j, "job", (unsigned long long)id);
+        proto_add_uint(rq.o, "job", (unsigned long long)id);
         resp = client_request(&c, &rq, NULL, NULL);
         if (!resp)
             goto out;
     }
     client_req_begin(&rq, "cancel");
-    json_u64(&rq.j, "job", (unsigned long long)id);
+    proto_add_uint(rq.o, "job", (unsigned long long)id);
     resp = client_request(&c, &rq, note_end, &cw);
     if (!resp)
         goto out;
-    job = json_get(resp, "job");
+    job = proto_get(resp, "job");
     if (o.json)
         printf("%s\n", client_line(&c));
-    if (!strcmp(client_str(job, "state"), "cancelled"))
+    if (!strcmp(proto_str(job, "state"), "cancelled"))
         snprintf(cw.state, sizeof(cw.state), "cancelled");
     if (!o.wait) {
         if (!o.json)
@@ -334,7 +331,7 @@ static int cmd_cancel(int argc, char **argv)
         goto out;
     }
     while (!cw.state[0] && (m = client_next(&c))) {
-        if (o.json && json_get(m, "event")) {
+        if (o.json && proto_get(m, "event")) {
             printf("%s\n", client_line(&c));
             fflush(stdout);
         }
@@ -356,7 +353,7 @@ out:
 
 static int cmd_stats(int argc, char **argv)
 {
-    const struct json_value *resp, *s, *jobs, *dt;
+    struct json_object *resp, *s, *jobs, *dt;
     struct client c;
     struct opts o;
     int rc;
@@ -370,31 +367,29 @@ static int cmd_stats(int argc, char **argv)
     if (resp && o.json) {
         printf("%s\n", client_line(&c));
     } else if (resp) {
-        s = json_get(resp, "stats");
-        jobs = json_get(s, "jobs");
-        dt = json_get(s, "downtime_s");
+        s = proto_get(resp, "stats");
+        jobs = proto_get(s, "jobs");
+        dt = proto_get(s, "downtime_s");
         printf("xmigd: up %.0f s, protocol %lld, Xen %s\n",
-               client_dbl(s, "uptime_s"), client_int(s, "protocol"),
-               json_get(s, "xen") && json_get(s, "xen")->b ? "available"
-                                                           : "not available");
+               proto_dbl(s, "uptime_s"), proto_int(s, "protocol"),
+               proto_bool(s, "xen") ? "available" : "not available");
         printf("jobs: %lld running, %lld queued (max %lld at once); %lld "
                "submitted, %lld done, %lld failed, %lld cancelled\n",
-               client_int(s, "running"), client_int(s, "queued"),
-               client_int(s, "max_jobs"), client_int(jobs, "submitted"),
-               client_int(jobs, "done"), client_int(jobs, "failed"),
-               client_int(jobs, "cancelled"));
+               proto_int(s, "running"), proto_int(s, "queued"),
+               proto_int(s, "max_jobs"), proto_int(jobs, "submitted"),
+               proto_int(jobs, "done"), proto_int(jobs, "failed"),
+               proto_int(jobs, "cancelled"));
         printf("sent: %lld pages (%.1f MiB), %.1f s of successful jobs\n",
-               client_int(s, "pages_sent"),
-               client_dbl(s, "bytes_sent") / 1048576,
-               client_dbl(s, "migrate_s"));
-        if (dt && dt->type == JSON_OBJECT)
+               proto_int(s, "pages_sent"), proto_dbl(s, "bytes_sent") / 1048576,
+               proto_dbl(s, "migrate_s"));
+        if (json_object_is_type(dt, json_type_object))
             printf("downtime: min %.3f s, avg %.3f s, max %.3f s\n",
-                   client_dbl(dt, "min"), client_dbl(dt, "avg"),
-                   client_dbl(dt, "max"));
+                   proto_dbl(dt, "min"), proto_dbl(dt, "avg"),
+                   proto_dbl(dt, "max"));
         printf("clients: %lld connected, %lld requests (%lld bad), %lld "
                "refused\n",
-               client_int(s, "clients"), client_int(s, "requests"),
-               client_int(s, "bad_requests"), client_int(s, "clients_refused"));
+               proto_int(s, "clients"), proto_int(s, "requests"),
+               proto_int(s, "bad_requests"), proto_int(s, "clients_refused"));
     }
     client_close(&c);
     return rc;

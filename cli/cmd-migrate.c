@@ -188,33 +188,34 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
 void job_args_request(const struct job_args *a, struct client_req *rq)
 {
     const struct xmig_job_params *p = &a->p;
-    struct json *j = &rq->j;
+    struct json_object *j = rq->o;
 
     if (a->has_live || p->kind == XMIG_JOB_MIGRATE)
-        json_bool(j, "live", p->live);
+        proto_add_bool(j, "live", p->live);
     if (a->has_max_iters)
-        json_u64(j, "max_iters", p->policy.max_iters);
+        proto_add_uint(j, "max_iters", p->policy.max_iters);
     if (a->has_target_dirty)
-        json_u64(j, "target_dirty", (unsigned long long)p->policy.target_dirty);
+        proto_add_uint(j, "target_dirty",
+                       (unsigned long long)p->policy.target_dirty);
     if (p->policy.abort_if_busy)
-        json_bool(j, "abort_if_busy", true);
+        proto_add_bool(j, "abort_if_busy", true);
     if (!p->policy.skip_redirtied)
-        json_bool(j, "skip_redirtied", false);
+        proto_add_bool(j, "skip_redirtied", false);
     if (a->has_downtime_ms)
-        json_u64(j, "downtime_ms", p->policy.downtime_ms);
+        proto_add_uint(j, "downtime_ms", p->policy.downtime_ms);
     if (a->has_engine)
-        json_str(j, "engine",
-                 p->engine == XMIG_ENGINE_LIBXC ? "libxc" : "xmig");
+        proto_add_str(j, "engine",
+                      p->engine == XMIG_ENGINE_LIBXC ? "libxc" : "xmig");
     if (a->has_strategy)
-        json_str(j, "strategy", xmig_strategy_name(p->arena.strategy));
+        proto_add_str(j, "strategy", xmig_strategy_name(p->arena.strategy));
     if (a->has_batch)
-        json_u64(j, "batch", p->arena.batch);
+        proto_add_uint(j, "batch", p->arena.batch);
     if (a->has_ready_timeout)
-        json_u64(j, "ready_timeout", p->ready_timeout_s);
+        proto_add_uint(j, "ready_timeout", p->ready_timeout_s);
     if (p->ssh_command)
-        json_str(j, "ssh_command", p->ssh_command);
+        proto_add_str(j, "ssh_command", p->ssh_command);
     if (p->keep)
-        json_bool(j, "keep", true);
+        proto_add_bool(j, "keep", true);
 }
 
 /*
@@ -391,7 +392,7 @@ static int run_daemon(struct job_args *a)
 {
     struct xmig_job_params *p = &a->p;
     struct render rd = {.tty = isatty(2) != 0, .json = a->json};
-    const struct json_value *resp, *job;
+    struct json_object *resp, *job;
     struct client_req rq;
     struct client c;
     long long id;
@@ -401,25 +402,25 @@ static int run_daemon(struct job_args *a)
     if (rc != EXIT_OK)
         return rc;
     client_req_begin(&rq, p->kind == XMIG_JOB_SAVE ? "save" : "migrate");
-    json_str(&rq.j, "domain", p->domain);
-    json_str(&rq.j, p->kind == XMIG_JOB_SAVE ? "file" : "dest", p->dest);
+    proto_add_str(rq.o, "domain", p->domain);
+    proto_add_str(rq.o, p->kind == XMIG_JOB_SAVE ? "file" : "dest", p->dest);
     job_args_request(a, &rq);
     if (!a->detach)
-        json_bool(&rq.j, "watch", true);
+        proto_add_bool(rq.o, "watch", true);
     resp = client_request(&c, &rq, NULL, NULL);
     if (!resp) {
         client_close(&c);
         return EXIT_FAIL;
     }
-    job = json_get(resp, "job");
-    id = client_int(job, "id");
+    job = proto_get(resp, "job");
+    id = proto_int(job, "id");
     if (a->detach) {
         if (a->json)
             printf("%s\n", client_line(&c));
         else
             printf("job %lld queued: %s %s to %s\n", id,
                    p->kind == XMIG_JOB_SAVE ? "save" : "migrate",
-                   client_str(job, "domain"), p->dest);
+                   proto_str(job, "domain"), p->dest);
         client_close(&c);
         return EXIT_OK;
     }
@@ -428,8 +429,7 @@ static int run_daemon(struct job_args *a)
                 "job %lld: %s %s (domain %lld) to %s; Ctrl-C "
                 "detaches, `xmig cancel %lld` cancels\n",
                 id, p->kind == XMIG_JOB_SAVE ? "saving" : "migrating",
-                client_str(job, "domain"), client_int(job, "domid"), p->dest,
-                id);
+                proto_str(job, "domain"), proto_int(job, "domid"), p->dest, id);
     rc = watch_job(&c, id, &rd);
     client_close(&c);
     return rc;

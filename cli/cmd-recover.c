@@ -10,7 +10,7 @@
 #include "xmig-cli.h"
 
 struct outcome {
-    struct json j;
+    struct json_object *guests;
     bool json;
     unsigned int failed;
 };
@@ -18,6 +18,7 @@ struct outcome {
 static void report(void *arg, const struct xmig_recover_report *rep)
 {
     struct outcome *o = arg;
+    struct json_object *g;
 
     if (rep->state == XMIG_RECOVER_FAILED)
         o->failed++;
@@ -25,18 +26,17 @@ static void report(void *arg, const struct xmig_recover_report *rep)
         printf("%s\n", rep->message);
         return;
     }
-    json_open(&o->j, NULL, '{');
-    json_u64(&o->j, "domid", rep->domid);
-    json_str(&o->j, "name", rep->name);
-    json_str(&o->j, "away_name", rep->away_name);
-    json_str(&o->j, "kind", rep->kind == XMIG_JOB_SAVE ? "save" : "migrate");
-    json_str(&o->j, "dest", rep->dest);
-    json_str(&o->j, "phase", rep->phase);
-    json_str(&o->j, "state", xmig_recover_state_name(rep->state));
-    json_str(&o->j, "found", rep->found);
-    json_str(&o->j, "done", rep->done);
-    json_str(&o->j, "message", rep->message);
-    json_close(&o->j, '}');
+    proto_append(o->guests, g = json_object_new_object());
+    proto_add_uint(g, "domid", rep->domid);
+    proto_add_text(g, "name", rep->name);
+    proto_add_text(g, "away_name", rep->away_name);
+    proto_add_str(g, "kind", rep->kind == XMIG_JOB_SAVE ? "save" : "migrate");
+    proto_add_text(g, "dest", rep->dest);
+    proto_add_text(g, "phase", rep->phase);
+    proto_add_str(g, "state", xmig_recover_state_name(rep->state));
+    proto_add_text(g, "found", rep->found);
+    proto_add_text(g, "done", rep->done);
+    proto_add_text(g, "message", rep->message);
 }
 
 static int cmd_recover(int argc, char **argv)
@@ -48,6 +48,7 @@ static int cmd_recover(int argc, char **argv)
     };
     const char *dir = XMIG_JOURNAL_DIR;
     struct outcome o = {.json = false};
+    struct json_object *out = NULL;
     char *why = NULL;
     xmig_xen *x;
     int c, unknown;
@@ -74,20 +75,17 @@ static int cmd_recover(int argc, char **argv)
         return EXIT_FAIL;
     }
     if (o.json) {
-        json_begin(&o.j, stdout);
-        json_open(&o.j, NULL, '{');
-        json_str(&o.j, "journal_dir", dir);
-        json_open(&o.j, "guests", '[');
+        out = json_object_new_object();
+        proto_add_text(out, "journal_dir", dir);
+        proto_add(out, "guests", o.guests = json_object_new_array());
     }
     unknown = xmig_recover(x, dir, report, &o);
     if (o.json) {
-        json_close(&o.j, ']');
         if (unknown >= 0)
-            json_u64(&o.j, "unknown", (unsigned int)unknown);
+            proto_add_uint(out, "unknown", (unsigned int)unknown);
         else
-            json_str(&o.j, "error", xmig_xen_error(x));
-        json_close(&o.j, '}');
-        json_end(&o.j);
+            proto_add_text(out, "error", xmig_xen_error(x));
+        render_json(out);
     }
     if (unknown < 0)
         cli_error("%s", xmig_xen_error(x));

@@ -19,33 +19,22 @@ void render_end_line(struct render *rd)
     }
 }
 
+void render_json(struct json_object *o)
+{
+    const char *line = o ? proto_to_string(o, NULL) : NULL;
+
+    if (line)
+        printf("%s\n", line);
+    fflush(stdout);
+    json_object_put(o);
+}
+
 void render_event(void *arg, const struct xmig_event *ev)
 {
-    static const char *const types[] = {"phase", "pass", "progress"};
     struct render *rd = arg;
 
     if (rd->json) {
-        struct json j;
-
-        json_begin(&j, stdout);
-        json_open(&j, NULL, '{');
-        json_str(&j, "event", types[ev->type]);
-        json_dbl(&j, "t", ev->elapsed_s);
-        if (ev->type == XMIG_EV_PHASE) {
-            json_str(&j, "phase", ev->phase);
-        } else {
-            json_u64(&j, "pass", ev->pass);
-            json_u64(&j, "sent", ev->sent);
-            if (ev->type == XMIG_EV_PROGRESS)
-                json_u64(&j, "remaining", ev->remaining);
-            if (ev->dirty >= 0)
-                json_u64(&j, "dirty", (unsigned long long)ev->dirty);
-            json_dbl(&j, "mib_s", ev->mib_s);
-            if (ev->type == XMIG_EV_PASS)
-                json_dbl(&j, "dirty_rate", ev->dirty_rate);
-        }
-        json_close(&j, '}');
-        json_end(&j);
+        render_json(proto_event(ev, 0));
         return;
     }
     if (!rd->tty)
@@ -87,40 +76,6 @@ static uint64_t sent_pages(const struct xmig_job_params *p,
     return p->engine == XMIG_ENGINE_XMIG ? r->engine.pages : 0;
 }
 
-static void json_known(struct json *j, const char *k, double v)
-{
-    if (v < 0)
-        json_null(j, k);
-    else
-        json_dbl(j, k, v);
-}
-
-static void json_count(struct json *j, const char *k, int64_t v)
-{
-    if (v < 0)
-        json_null(j, k);
-    else
-        json_u64(j, k, (unsigned long long)v);
-}
-
-/* The same keys as xmigd's result (daemon/PROTOCOL.md). */
-static void json_cost(struct json *j, const struct xmig_job_params *p,
-                      const struct xmig_job_result *r)
-{
-    const struct xmig_cost *c = &r->cost;
-    double per_gib = xmig_cost_per_gib(c->dom0_cpu_ns, sent_bytes(p, r));
-
-    json_known(j, "dom0_cpu_s",
-               c->dom0_cpu_ns < 0 ? -1 : (double)c->dom0_cpu_ns / 1e9);
-    json_known(j, "dom0_cpu_s_per_gib", per_gib < 0 ? -1 : per_gib / 1e9);
-    json_count(j, "traps", c->traps);
-    json_known(j, "traps_per_page",
-               xmig_cost_per_page(c->traps, sent_pages(p, r)));
-    json_count(j, "hypercalls", c->hypercalls);
-    json_known(j, "hypercalls_per_page",
-               xmig_cost_per_page(c->hypercalls, sent_pages(p, r)));
-}
-
 /* Whole-host figures: the line says so. */
 static void print_cost(const struct xmig_job_params *p,
                        const struct xmig_job_result *r)
@@ -151,45 +106,16 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
                    const struct xmig_job_result *r, bool ok, const char *error)
 {
     if (rd->json) {
-        struct json j;
+        struct json_object *o = json_object_new_object();
 
-        json_begin(&j, stdout);
-        json_open(&j, NULL, '{');
-        json_str(&j, "event", "result");
-        json_bool(&j, "ok", ok);
-        json_u64(&j, "domid", r->domid);
-        json_str(&j, "dest", p->dest);
-        json_u64(&j, "passes", r->passes);
-        json_u64(&j, "pages_sent", r->pages_sent);
-        json_dbl(&j, "total_s", r->total_s);
-        json_dbl(&j, "downtime_s", r->downtime_s);
-        json_str(&j, "guest", xmig_guest_where(r->guest));
-        if (r->away_name[0])
-            json_str(&j, "away_name", r->away_name);
-        json_str(&j, "engine",
-                 p->engine == XMIG_ENGINE_XMIG ? "xmig" : "libxc");
-        if (p->engine == XMIG_ENGINE_XMIG) {
-            const struct xmig_engine_stats *e = &r->engine;
-
-            json_str(&j, "strategy", xmig_strategy_name(e->strategy));
-            json_u64(&j, "bytes", e->bytes);
-            json_u64(&j, "data_pages", e->pages);
-            json_u64(&j, "reused", e->reused);
-            json_u64(&j, "deferred", e->deferred);
-            json_u64(&j, "skipped", e->skipped);
-            json_u64(&j, "map_calls", e->arena.map_calls);
-            json_u64(&j, "unmap_calls", e->arena.unmap_calls);
-            json_dbl(&j, "map_s", (double)e->arena.map_ns / 1e9);
-            json_dbl(&j, "unmap_s", (double)e->arena.unmap_ns / 1e9);
-            json_dbl(&j, "types_s", (double)e->types_ns / 1e9);
-            json_dbl(&j, "write_s", (double)e->write_ns / 1e9);
-            json_u64(&j, "hcall_buffers", e->hcall_buffers);
-        }
-        json_cost(&j, p, r);
+        proto_add_str(o, "event", "result");
+        proto_add_bool(o, "ok", ok);
+        proto_add_uint(o, "domid", r->domid);
+        proto_add_text(o, "dest", p->dest);
+        proto_result(o, p->engine, r);
         if (!ok)
-            json_str(&j, "error", error);
-        json_close(&j, '}');
-        json_end(&j);
+            proto_add_text(o, "error", error);
+        render_json(o);
         return;
     }
     if (!ok)
@@ -215,94 +141,23 @@ void render_result(const struct render *rd, const struct xmig_job_params *p,
 }
 
 /* A daemon event as the library's struct, so that both look the same. */
-void render_daemon_event(struct render *rd, const struct json_value *m)
+void render_daemon_event(struct render *rd, struct json_object *m)
 {
-    const char *type = client_str(m, "event");
-    struct xmig_event ev = {.dirty = -1};
+    const char *type = proto_str(m, "event");
+    struct xmig_event ev;
 
     if (strcmp(type, "log") == 0) {
-        const char *level = client_str(m, "level");
+        const char *level = proto_str(m, "level");
 
         if (strcmp(level, "info") != 0 || cli_verbose) {
             render_end_line(rd);
             fprintf(stderr, "xmig: %s: job %lld: %s\n", level,
-                    client_int(m, "job"), client_str(m, "message"));
+                    proto_int(m, "job"), proto_str(m, "message"));
         }
         return;
     }
-    if (strcmp(type, "phase") == 0)
-        ev.type = XMIG_EV_PHASE;
-    else if (strcmp(type, "pass") == 0)
-        ev.type = XMIG_EV_PASS;
-    else if (strcmp(type, "progress") == 0)
-        ev.type = XMIG_EV_PROGRESS;
-    else
-        return;
-    ev.phase = client_str(m, "phase");
-    ev.elapsed_s = client_dbl(m, "t");
-    ev.pass = (unsigned int)client_int(m, "pass");
-    ev.sent = (uint64_t)client_int(m, "sent");
-    ev.remaining = (uint64_t)client_int(m, "remaining");
-    if (json_get(m, "dirty"))
-        ev.dirty = (long)client_int(m, "dirty");
-    ev.mib_s = client_dbl(m, "mib_s");
-    ev.dirty_rate = client_dbl(m, "dirty_rate");
-    render_event(rd, &ev);
-}
-
-/* A figure the daemon may report as null (unknown): -1 then. */
-static int64_t known_ns(const struct json_value *obj, const char *key)
-{
-    const struct json_value *v = json_get(obj, key);
-
-    if (!v || (v->type != JSON_INT && v->type != JSON_NUMBER))
-        return -1;
-    return (int64_t)(client_dbl(obj, key) * 1e9 + 0.5);
-}
-
-/* The daemon's final job object -> what render_result() prints. */
-bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
-                       struct xmig_job_result *r, const char **error_r)
-{
-    const struct json_value *res = json_get(job, "result");
-    const struct json_value *err = json_get(job, "error");
-
-    memset(r, 0, sizeof(*r));
-    p->kind = strcmp(client_str(job, "kind"), "save") == 0 ? XMIG_JOB_SAVE
-                                                           : XMIG_JOB_MIGRATE;
-    p->dest = client_str(job, p->kind == XMIG_JOB_SAVE ? "file" : "dest");
-    p->engine = strcmp(client_str(res, "engine"), "libxc") == 0
-                    ? XMIG_ENGINE_LIBXC
-                    : XMIG_ENGINE_XMIG;
-    xmig_strategy_parse(client_str(res, "strategy"), &r->engine.strategy);
-    r->domid = (uint32_t)client_int(job, "domid");
-    r->passes = (unsigned int)client_int(res, "passes");
-    r->pages_sent = (uint64_t)client_int(res, "pages_sent");
-    r->total_s = client_dbl(res, "total_s");
-    r->downtime_s = client_dbl(res, "downtime_s");
-    r->guest = !strcmp(client_str(res, "guest"), "source") ? XMIG_GUEST_SOURCE
-               : !strcmp(client_str(res, "guest"), "destination")
-                   ? XMIG_GUEST_DESTINATION
-                   : XMIG_GUEST_UNKNOWN;
-    snprintf(r->away_name, sizeof(r->away_name), "%s",
-             client_str(res, "away_name"));
-    r->engine.bytes = (uint64_t)client_int(res, "bytes");
-    r->engine.pages = (uint64_t)client_int(res, "data_pages");
-    r->engine.reused = (uint64_t)client_int(res, "reused");
-    r->engine.deferred = (uint64_t)client_int(res, "deferred");
-    r->engine.skipped = (uint64_t)client_int(res, "skipped");
-    r->engine.arena.map_calls = (uint64_t)client_int(res, "map_calls");
-    r->engine.arena.unmap_calls = (uint64_t)client_int(res, "unmap_calls");
-    r->engine.arena.map_ns = (uint64_t)(client_dbl(res, "map_s") * 1e9);
-    r->engine.arena.unmap_ns = (uint64_t)(client_dbl(res, "unmap_s") * 1e9);
-    r->engine.types_ns = (uint64_t)(client_dbl(res, "types_s") * 1e9);
-    r->engine.write_ns = (uint64_t)(client_dbl(res, "write_s") * 1e9);
-    r->engine.hcall_buffers = (uint64_t)client_int(res, "hcall_buffers");
-    r->cost.dom0_cpu_ns = known_ns(res, "dom0_cpu_s");
-    r->cost.traps = client_int(res, "traps");
-    r->cost.hypercalls = client_int(res, "hypercalls");
-    *error_r = err ? client_str(err, "message") : "";
-    return strcmp(client_str(job, "state"), "done") == 0;
+    if (proto_event_parse(m, &ev) == 0)
+        render_event(rd, &ev);
 }
 
 int render_exit(const struct xmig_job_result *r, bool ok)

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "json.h"
+#include "proto.h"
 #include "xmig.h"
 
 struct client;
@@ -68,22 +68,6 @@ extern const struct cmd_entry cmd_stats_entry;
 /* Follow one job to its end; the exit code its outcome deserves. */
 int watch_job(struct client *c, long long id, struct render *rd);
 
-/* json.c: just enough JSON to print results. */
-struct json {
-    FILE *f;
-    int depth;
-    bool first;
-};
-void json_begin(struct json *j, FILE *f);
-void json_open(struct json *j, const char *key, char bracket);
-void json_close(struct json *j, char bracket);
-void json_str(struct json *j, const char *key, const char *val);
-void json_u64(struct json *j, const char *key, unsigned long long val);
-void json_dbl(struct json *j, const char *key, double val);
-void json_bool(struct json *j, const char *key, bool val);
-void json_null(struct json *j, const char *key);
-void json_end(struct json *j);
-
 /* render.c: a job's progress and result, in-process or from xmigd. */
 struct render {
     bool json;
@@ -94,16 +78,15 @@ void render_end_line(struct render *rd);
 void render_event(void *arg, const struct xmig_event *ev);
 void render_result(const struct render *rd, const struct xmig_job_params *p,
                    const struct xmig_job_result *r, bool ok, const char *error);
-void render_daemon_event(struct render *rd, const struct json_value *m);
+void render_daemon_event(struct render *rd, struct json_object *m);
+/* o as one line on stdout, flushed; takes o. */
+void render_json(struct json_object *o);
 /* A job's exit status: EXIT_UNKNOWN when nobody knows where the guest runs. */
 int render_exit(const struct xmig_job_result *r, bool ok);
 /* What a failed job's error line adds about where the guest is. */
 const char *render_where(const struct xmig_job_result *r, char *buf, size_t n);
-bool render_job_result(const struct json_value *job, struct xmig_job_params *p,
-                       struct xmig_job_result *r, const char **error_r);
 
 /* client.c: xmigd's client (daemon/PROTOCOL.md). */
-#define CLIENT_PROTOCOL 1
 extern const char *cli_socket; /* -S, else $XMIG_SOCKET, else the default */
 struct client {
     int fd;
@@ -111,16 +94,13 @@ struct client {
     size_t len;
     size_t cap;
     char *line;
-    struct json_doc *doc;
+    struct json_object *msg;
     bool xen;
 };
 struct client_req {
-    struct json j;
-    FILE *f;
-    char *buf;
-    size_t len;
+    struct json_object *o; /* NULL: out of memory */
 };
-typedef void client_event_fn(void *arg, const struct json_value *ev);
+typedef void client_event_fn(void *arg, struct json_object *ev);
 const char *client_socket_path(void);
 void client_init(struct client *c);
 /* EXIT_OK, or an exit code (EXIT_NO_DAEMON...) after saying why. */
@@ -128,17 +108,14 @@ int client_open(struct client *c, bool direct_hint);
 void client_close(struct client *c);
 int client_send(struct client *c, const char *line, size_t len);
 /* The next line (valid until the next call); NULL at EOF or error. */
-const struct json_value *client_next(struct client *c);
+struct json_object *client_next(struct client *c);
 const char *client_line(const struct client *c);
 void client_req_begin(struct client_req *rq, const char *cmd);
 /*
  * Sends rq; events before the response go to ev.  NULL, the reason printed,
  * if the daemon left or refused the request.
  */
-const struct json_value *client_request(struct client *c, struct client_req *rq,
-                                        client_event_fn *ev, void *arg);
-const char *client_str(const struct json_value *obj, const char *key);
-long long client_int(const struct json_value *obj, const char *key);
-double client_dbl(const struct json_value *obj, const char *key);
+struct json_object *client_request(struct client *c, struct client_req *rq,
+                                   client_event_fn *ev, void *arg);
 
 #endif

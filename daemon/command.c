@@ -9,35 +9,36 @@
 
 #include "xmigd.h"
 
-static void reply_begin(struct jsonw *w, const struct request *rq)
+static struct json_object *reply_begin(const struct request *rq)
 {
-    jsonw_init(w);
-    jsonw_open(w, NULL, '{');
+    struct json_object *w = json_object_new_object();
+
     if (rq->id)
-        jsonw_value(w, "id", rq->id);
-    jsonw_bool(w, "ok", true);
+        proto_add(w, "id", json_object_get(rq->id));
+    proto_add_bool(w, "ok", true);
+    return w;
 }
 
-static void reply_end(struct peer *p, struct jsonw *w, const struct request *rq)
+static void reply_end(struct peer *p, struct json_object *w,
+                      const struct request *rq)
 {
-    jsonw_close(w, '}');
-    if (jsonw_end(w))
+    if (w)
         control_send(p, w);
     else
         control_reply_error(p, rq->id, "internal", "out of memory");
-    jsonw_dispose(w);
+    json_object_put(w);
 }
 
 static void process_hello(struct peer *p, struct request *rq)
 {
     char server[64];
-    struct jsonw w;
+    struct json_object *w;
 
     snprintf(server, sizeof(server), "xmigd %s", PACKAGE_VERSION);
-    reply_begin(&w, rq);
-    jsonw_int(&w, "protocol", XMIGD_PROTOCOL);
-    jsonw_str(&w, "server", server);
-    reply_end(p, &w, rq);
+    w = reply_begin(rq);
+    proto_add_int(w, "protocol", PROTO_VERSION);
+    proto_add_text(w, "server", server);
+    reply_end(p, w, rq);
 }
 
 static bool strategy_ok(struct peer *p, struct request *rq);
@@ -132,7 +133,7 @@ static void process_job(struct peer *p, struct request *rq)
     struct xmig_dominfo info;
     const char *why;
     struct job *j, *other;
-    struct jsonw w;
+    struct json_object *w;
     uint32_t domid;
     xmig_xen *x;
 
@@ -170,9 +171,9 @@ static void process_job(struct peer *p, struct request *rq)
     }
     apply_params(j, rq, p);
     job_submit(j);
-    reply_begin(&w, rq);
-    job_describe(&w, "job", j);
-    reply_end(p, &w, rq);
+    w = reply_begin(rq);
+    proto_add(w, "job", job_describe(j));
+    reply_end(p, w, rq);
     if (rq->watch)
         control_watch(p, j);
     job_schedule();
@@ -199,7 +200,7 @@ static void process_evacuate(struct peer *p, struct request *rq)
     size_t n, i, nstarted = 0;
     unsigned int group;
     const char *why;
-    struct jsonw w;
+    struct json_object *w, *a, *o;
 
     if (!may_start_jobs(p, rq))
         return;
@@ -246,25 +247,22 @@ static void process_evacuate(struct peer *p, struct request *rq)
     }
     log_info("evacuate (group %u) to %s, %u at a time: %zu jobs", group,
              rq->dest, rq->parallel, nstarted);
-    reply_begin(&w, rq);
-    jsonw_uint(&w, "group", group);
-    jsonw_open(&w, "jobs", '[');
+    w = reply_begin(rq);
+    proto_add_uint(w, "group", group);
+    proto_add(w, "jobs", a = json_object_new_array());
     for (i = 0; i < n; i++)
         if (jobs[i])
-            job_describe(&w, NULL, jobs[i]);
-    jsonw_close(&w, ']');
-    jsonw_open(&w, "skipped", '[');
+            proto_append(a, job_describe(jobs[i]));
+    proto_add(w, "skipped", a = json_object_new_array());
     for (i = 0; i < n; i++) {
         if (jobs[i])
             continue;
-        jsonw_open(&w, NULL, '{');
-        jsonw_uint(&w, "domid", doms[i].domid);
-        jsonw_str(&w, "name", doms[i].name);
-        jsonw_str(&w, "reason", reason[i]);
-        jsonw_close(&w, '}');
+        proto_append(a, o = json_object_new_object());
+        proto_add_uint(o, "domid", doms[i].domid);
+        proto_add_text(o, "name", doms[i].name);
+        proto_add_text(o, "reason", reason[i]);
     }
-    jsonw_close(&w, ']');
-    reply_end(p, &w, rq);
+    reply_end(p, w, rq);
     if (rq->watch)
         for (i = 0; i < n; i++)
             if (jobs[i])
@@ -278,15 +276,14 @@ out:
 
 static void process_list(struct peer *p, struct request *rq)
 {
-    struct jsonw w;
+    struct json_object *w, *a;
     struct job *j;
 
-    reply_begin(&w, rq);
-    jsonw_open(&w, "jobs", '[');
+    w = reply_begin(rq);
+    proto_add(w, "jobs", a = json_object_new_array());
     TAILQ_FOREACH(j, job_all(), entry)
-        job_describe(&w, NULL, j);
-    jsonw_close(&w, ']');
-    reply_end(p, &w, rq);
+        proto_append(a, job_describe(j));
+    reply_end(p, w, rq);
 }
 
 static struct job *find(struct peer *p, struct request *rq)
@@ -301,19 +298,19 @@ static struct job *find(struct peer *p, struct request *rq)
 
 static void process_status(struct peer *p, struct request *rq)
 {
-    struct jsonw w;
+    struct json_object *w;
     struct job *j = find(p, rq);
 
     if (!j)
         return;
-    reply_begin(&w, rq);
-    job_describe(&w, "job", j);
-    reply_end(p, &w, rq);
+    w = reply_begin(rq);
+    proto_add(w, "job", job_describe(j));
+    reply_end(p, w, rq);
 }
 
 static void process_watch(struct peer *p, struct request *rq)
 {
-    struct jsonw w;
+    struct json_object *w;
     struct job *j = NULL;
 
     if (rq->has_job) {
@@ -321,10 +318,10 @@ static void process_watch(struct peer *p, struct request *rq)
         if (!j)
             return;
     }
-    reply_begin(&w, rq);
+    w = reply_begin(rq);
     if (j)
-        job_describe(&w, "job", j);
-    reply_end(p, &w, rq);
+        proto_add(w, "job", job_describe(j));
+    reply_end(p, w, rq);
     control_watch(p, j);
 }
 
@@ -333,7 +330,7 @@ static void process_cancel(struct peer *p, struct request *rq)
     struct job *j = find(p, rq);
     const char *code;
     char why[200];
-    struct jsonw w;
+    struct json_object *w;
 
     if (!j)
         return;
@@ -341,9 +338,9 @@ static void process_cancel(struct peer *p, struct request *rq)
         control_reply_error(p, rq->id, code, "%s", why);
         return;
     }
-    reply_begin(&w, rq);
-    job_describe(&w, "job", j);
-    reply_end(p, &w, rq);
+    w = reply_begin(rq);
+    proto_add(w, "job", job_describe(j));
+    reply_end(p, w, rq);
     job_schedule();
 }
 
@@ -351,40 +348,37 @@ static void process_stats(struct peer *p, struct request *rq)
 {
     const struct job_totals *t = job_totals();
     const struct control_counters *c = control_counters();
-    struct jsonw w;
+    struct json_object *w, *st, *o;
 
-    reply_begin(&w, rq);
-    jsonw_open(&w, "stats", '{');
-    jsonw_fixed(&w, "uptime_s", xmigd_uptime(), 6);
-    jsonw_int(&w, "protocol", XMIGD_PROTOCOL);
-    jsonw_bool(&w, "xen", domain_xen_available());
-    jsonw_uint(&w, "max_jobs", xmigd_conf.max_jobs);
-    jsonw_uint(&w, "running", job_count(JOB_RUNNING));
-    jsonw_uint(&w, "queued", job_count(JOB_QUEUED));
-    jsonw_uint(&w, "clients", control_clients());
-    jsonw_open(&w, "jobs", '{');
-    jsonw_uint(&w, "submitted", t->submitted);
-    jsonw_uint(&w, "done", t->done);
-    jsonw_uint(&w, "failed", t->failed);
-    jsonw_uint(&w, "cancelled", t->cancelled);
-    jsonw_close(&w, '}');
-    jsonw_uint(&w, "pages_sent", t->pages_sent);
-    jsonw_uint(&w, "bytes_sent", t->pages_sent * XMIG_PAGE_SIZE);
-    jsonw_fixed(&w, "migrate_s", t->migrate_s, 6);
+    w = reply_begin(rq);
+    proto_add(w, "stats", st = json_object_new_object());
+    proto_add_fixed(st, "uptime_s", xmigd_uptime(), 6);
+    proto_add_int(st, "protocol", PROTO_VERSION);
+    proto_add_bool(st, "xen", domain_xen_available());
+    proto_add_uint(st, "max_jobs", xmigd_conf.max_jobs);
+    proto_add_uint(st, "running", job_count(JOB_RUNNING));
+    proto_add_uint(st, "queued", job_count(JOB_QUEUED));
+    proto_add_uint(st, "clients", control_clients());
+    proto_add(st, "jobs", o = json_object_new_object());
+    proto_add_uint(o, "submitted", t->submitted);
+    proto_add_uint(o, "done", t->done);
+    proto_add_uint(o, "failed", t->failed);
+    proto_add_uint(o, "cancelled", t->cancelled);
+    proto_add_uint(st, "pages_sent", t->pages_sent);
+    proto_add_uint(st, "bytes_sent", t->pages_sent * XMIG_PAGE_SIZE);
+    proto_add_fixed(st, "migrate_s", t->migrate_s, 6);
     if (t->done) {
-        jsonw_open(&w, "downtime_s", '{');
-        jsonw_fixed(&w, "min", t->downtime_min, 6);
-        jsonw_fixed(&w, "avg", t->downtime_sum / (double)t->done, 6);
-        jsonw_fixed(&w, "max", t->downtime_max, 6);
-        jsonw_close(&w, '}');
+        proto_add(st, "downtime_s", o = json_object_new_object());
+        proto_add_fixed(o, "min", t->downtime_min, 6);
+        proto_add_fixed(o, "avg", t->downtime_sum / (double)t->done, 6);
+        proto_add_fixed(o, "max", t->downtime_max, 6);
     } else {
-        jsonw_null(&w, "downtime_s");
+        proto_add_null(st, "downtime_s");
     }
-    jsonw_uint(&w, "requests", c->requests);
-    jsonw_uint(&w, "bad_requests", c->bad_requests);
-    jsonw_uint(&w, "clients_refused", c->refused);
-    jsonw_close(&w, '}');
-    reply_end(p, &w, rq);
+    proto_add_uint(st, "requests", c->requests);
+    proto_add_uint(st, "bad_requests", c->bad_requests);
+    proto_add_uint(st, "clients_refused", c->refused);
+    reply_end(p, w, rq);
 }
 
 static void process_domains(struct peer *p, struct request *rq)
@@ -392,29 +386,27 @@ static void process_domains(struct peer *p, struct request *rq)
     struct domain_entry *doms;
     struct job *j;
     const char *why;
-    struct jsonw w;
+    struct json_object *w, *a, *o;
     size_t n, i;
 
     if (domain_list(&doms, &n, &why) < 0) {
         control_reply_error(p, rq->id, "no_xen", "%s", why);
         return;
     }
-    reply_begin(&w, rq);
-    jsonw_open(&w, "domains", '[');
+    w = reply_begin(rq);
+    proto_add(w, "domains", a = json_object_new_array());
     for (i = 0; i < n; i++) {
-        jsonw_open(&w, NULL, '{');
-        jsonw_uint(&w, "domid", doms[i].domid);
-        jsonw_str(&w, "name", doms[i].name);
-        jsonw_str(&w, "type", xmig_domtype_name(doms[i].type));
+        proto_append(a, o = json_object_new_object());
+        proto_add_uint(o, "domid", doms[i].domid);
+        proto_add_text(o, "name", doms[i].name);
+        proto_add_text(o, "type", xmig_domtype_name(doms[i].type));
         j = job_find_domain(doms[i].domid);
         if (j)
-            jsonw_uint(&w, "job", j->id);
+            proto_add_uint(o, "job", j->id);
         else
-            jsonw_null(&w, "job");
-        jsonw_close(&w, '}');
+            proto_add_null(o, "job");
     }
-    jsonw_close(&w, ']');
-    reply_end(p, &w, rq);
+    reply_end(p, w, rq);
     free(doms);
 }
 

@@ -67,8 +67,8 @@ static void process_input(struct peer *p, bool eof);
 
 static bool in_group(int fd, const struct ucred *cr);
 static void peer_close_after_flush(struct peer *p);
-static bool error_line(struct jsonw *w, const struct json_value *id,
-                       const char *code, const char *msg);
+static struct json_object *error_line(struct json_object *id, const char *code,
+                                      const char *msg);
 
 static void denied(uid_t uid, char *msg, size_t n)
 {
@@ -85,7 +85,7 @@ static void recheck_peers(void)
 {
     struct peer *p;
     struct ucred cr;
-    struct jsonw w;
+    struct json_object *w;
     char msg[160];
 
     TAILQ_FOREACH(p, &peers, entry) {
@@ -97,9 +97,9 @@ static void recheck_peers(void)
         if (in_group(bufferevent_getfd(p->bev), &cr))
             continue;
         denied(p->uid, msg, sizeof(msg));
-        if (error_line(&w, NULL, "permission_denied", msg))
-            control_send(p, &w);
-        jsonw_dispose(&w);
+        w = error_line(NULL, "permission_denied", msg);
+        control_send(p, w);
+        json_object_put(w);
         log_info("client %u (uid %u, pid %d): not allowed any more after "
                  "the reload: disconnected",
                  p->no, (unsigned int)p->uid, (int)p->pid);
@@ -197,51 +197,54 @@ static void peer_close_after_flush(struct peer *p)
         peer_lost(p, NULL);
 }
 
-void control_send(struct peer *p, struct jsonw *w)
+void control_send(struct peer *p, struct json_object *w)
 {
     struct evbuffer *out;
+    const char *line;
+    size_t len;
 
-    if (p->flags & PEER_LOST)
+    if (p->flags & PEER_LOST || !w)
         return;
     out = bufferevent_get_output(p->bev);
     if (evbuffer_get_length(out) > XMIGD_OUT_HARD) {
         peer_lost(p, "more than 1 MiB of output unread: disconnected");
         return;
     }
-    if (bufferevent_write(p->bev, w->p, w->len) < 0)
+    /* json-c keeps the string with w: a broadcast builds it once. */
+    line = proto_to_string(w, &len);
+    if (!line || bufferevent_write(p->bev, line, len) < 0 ||
+        bufferevent_write(p->bev, "\n", 1) < 0)
         peer_lost(p, "out of memory for its output");
 }
 
 /* {"id":...,"ok":false,"error":{"code":...,"message":...}}; id may be NULL. */
-static bool error_line(struct jsonw *w, const struct json_value *id,
-                       const char *code, const char *msg)
+static struct json_object *error_line(struct json_object *id, const char *code,
+                                      const char *msg)
 {
-    jsonw_init(w);
-    jsonw_open(w, NULL, '{');
+    struct json_object *w = json_object_new_object(), *e;
+
     if (id)
-        jsonw_value(w, "id", id);
-    jsonw_bool(w, "ok", false);
-    jsonw_open(w, "error", '{');
-    jsonw_str(w, "code", code);
-    jsonw_str(w, "message", msg);
-    jsonw_close(w, '}');
-    jsonw_close(w, '}');
-    return jsonw_end(w);
+        proto_add(w, "id", json_object_get(id));
+    proto_add_bool(w, "ok", false);
+    proto_add(w, "error", e = json_object_new_object());
+    proto_add_str(e, "code", code);
+    proto_add_text(e, "message", msg);
+    return w;
 }
 
-void control_reply_error(struct peer *p, const struct json_value *id,
+void control_reply_error(struct peer *p, struct json_object *id,
                          const char *code, const char *fmt, ...)
 {
     char msg[512];
-    struct jsonw w;
+    struct json_object *w;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (error_line(&w, id, code, msg))
-        control_send(p, &w);
-    jsonw_dispose(&w);
+    w = error_line(id, code, msg);
+    control_send(p, w);
+    json_object_put(w);
     log_debug("client %u: error %s: %s", p->no, code, msg);
 }
 
@@ -257,7 +260,7 @@ static bool watches(const struct peer *p, uint64_t id)
     return false;
 }
 
-void control_broadcast(const struct job *j, struct jsonw *w, bool lossy)
+void control_broadcast(const struct job *j, struct json_object *w, bool lossy)
 {
     struct peer *p;
 
@@ -273,7 +276,7 @@ void control_broadcast(const struct job *j, struct jsonw *w, bool lossy)
     }
 }
 
-void control_broadcast_all(struct jsonw *w)
+void control_broadcast_all(struct json_object *w)
 {
     struct peer *p;
 
@@ -371,7 +374,7 @@ static void too_long(struct peer *p)
     counters.bad_requests++;
     control_reply_error(p, NULL, "line_too_long",
                         "request line longer than %d bytes: closing",
-                        XMIGD_LINE_MAX);
+                        PROTO_LINE_MAX);
     log_info("client %u (uid %u): request line too long: disconnected", p->no,
              (unsigned int)p->uid);
     peer_close_after_flush(p);
@@ -398,7 +401,7 @@ static void process_input(struct peer *p, bool eof)
             break;
         eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
         if (eol.pos < 0) {
-            if (len >= XMIGD_LINE_MAX) {
+            if (len >= PROTO_LINE_MAX) {
                 too_long(p);
                 break;
             }
@@ -411,7 +414,7 @@ static void process_input(struct peer *p, bool eof)
             eol.pos = (ev_ssize_t)len;
             eol_len = 0;
         }
-        if ((size_t)eol.pos + 1 > XMIGD_LINE_MAX) {
+        if ((size_t)eol.pos + 1 > PROTO_LINE_MAX) {
             too_long(p);
             break;
         }
@@ -487,34 +490,34 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 /* For a peer that gets no struct: one line, best effort, then close. */
 static void refuse(int fd, const char *code, const char *msg)
 {
-    struct jsonw w;
+    struct json_object *w = error_line(NULL, code, msg);
+    const char *s = w ? proto_to_string(w, NULL) : NULL;
+    char *line = NULL;
     ssize_t r;
 
-    if (error_line(&w, NULL, code, msg)) {
-        r = send(fd, w.p, w.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (s && asprintf(&line, "%s\n", s) > 0) {
+        r = send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)r;
     }
-    jsonw_dispose(&w);
+    free(line);
+    json_object_put(w);
     counters.refused++;
     close(fd);
 }
 
 static void greet(struct peer *p)
 {
-    struct jsonw w;
+    struct json_object *w;
     char server[64];
 
     snprintf(server, sizeof(server), "xmigd %s", PACKAGE_VERSION);
-    jsonw_init(&w);
-    jsonw_open(&w, NULL, '{');
-    jsonw_str(&w, "event", "hello");
-    jsonw_int(&w, "protocol", XMIGD_PROTOCOL);
-    jsonw_str(&w, "server", server);
-    jsonw_bool(&w, "xen", domain_xen_available());
-    jsonw_close(&w, '}');
-    if (jsonw_end(&w))
-        control_send(p, &w);
-    jsonw_dispose(&w);
+    w = json_object_new_object();
+    proto_add_str(w, "event", "hello");
+    proto_add_int(w, "protocol", PROTO_VERSION);
+    proto_add_text(w, "server", server);
+    proto_add_bool(w, "xen", domain_xen_available());
+    control_send(p, w);
+    json_object_put(w);
 }
 
 static unsigned int peers_of(uid_t uid)
@@ -605,7 +608,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
         return;
     }
     bufferevent_setcb(p->bev, read_cb, write_cb, event_cb, p);
-    bufferevent_setwatermark(p->bev, EV_READ, 0, 2 * XMIGD_LINE_MAX);
+    bufferevent_setwatermark(p->bev, EV_READ, 0, 2 * PROTO_LINE_MAX);
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
     log_debug("client %u: uid %u pid %d connected", p->no, (unsigned int)cr.uid,
               (int)cr.pid);

@@ -201,128 +201,54 @@ static double secs(uint64_t from, uint64_t to)
     return from && to > from ? (double)(to - from) / 1e9 : 0;
 }
 
-static void known(struct jsonw *w, const char *k, double v)
+struct json_object *job_describe(const struct job *j)
 {
-    if (v < 0)
-        jsonw_null(w, k);
-    else
-        jsonw_fixed(w, k, v, 6);
-}
-
-static void count(struct jsonw *w, const char *k, int64_t v)
-{
-    if (v < 0)
-        jsonw_null(w, k);
-    else
-        jsonw_uint(w, k, (unsigned long long)v);
-}
-
-/*
- * What the stream cost dom0 and Xen, as Xen accounts it (whole-host
- * figures); per GiB and per page of the own engine's stream.
- */
-static void describe_cost(struct jsonw *w, const struct job *j)
-{
-    const struct xmig_cost *c = &j->result.cost;
-    bool own = j->params.engine == XMIG_ENGINE_XMIG;
-    uint64_t bytes = own ? j->result.engine.bytes : 0;
-    uint64_t pages = own ? j->result.engine.pages : 0;
-    double per_gib = xmig_cost_per_gib(c->dom0_cpu_ns, bytes);
-
-    known(w, "dom0_cpu_s",
-          c->dom0_cpu_ns < 0 ? -1 : (double)c->dom0_cpu_ns / 1e9);
-    known(w, "dom0_cpu_s_per_gib", per_gib < 0 ? -1 : per_gib / 1e9);
-    count(w, "traps", c->traps);
-    known(w, "traps_per_page", xmig_cost_per_page(c->traps, pages));
-    count(w, "hypercalls", c->hypercalls);
-    known(w, "hypercalls_per_page", xmig_cost_per_page(c->hypercalls, pages));
-}
-
-/* What xmig's own engine did; the same keys as `xmig migrate --json`. */
-static void describe_engine(struct jsonw *w, const struct job *j)
-{
-    const struct xmig_engine_stats *e = &j->result.engine;
-
-    jsonw_str(w, "engine",
-              j->params.engine == XMIG_ENGINE_XMIG ? "xmig" : "libxc");
-    describe_cost(w, j);
-    if (j->params.engine != XMIG_ENGINE_XMIG)
-        return;
-    jsonw_str(w, "strategy", xmig_strategy_name(e->strategy));
-    jsonw_uint(w, "bytes", e->bytes);
-    jsonw_uint(w, "data_pages", e->pages);
-    jsonw_uint(w, "reused", e->reused);
-    jsonw_uint(w, "deferred", e->deferred);
-    jsonw_uint(w, "skipped", e->skipped);
-    jsonw_uint(w, "map_calls", e->arena.map_calls);
-    jsonw_uint(w, "unmap_calls", e->arena.unmap_calls);
-    jsonw_fixed(w, "map_s", (double)e->arena.map_ns / 1e9, 6);
-    jsonw_fixed(w, "unmap_s", (double)e->arena.unmap_ns / 1e9, 6);
-    jsonw_fixed(w, "types_s", (double)e->types_ns / 1e9, 6);
-    jsonw_fixed(w, "write_s", (double)e->write_ns / 1e9, 6);
-    jsonw_uint(w, "hcall_buffers", e->hcall_buffers);
-}
-
-void job_describe(struct jsonw *w, const char *key, const struct job *j)
-{
+    struct json_object *w = json_object_new_object(), *o;
     uint64_t now = xmig_now_ns();
 
-    jsonw_open(w, key, '{');
-    jsonw_uint(w, "id", j->id);
-    jsonw_str(w, "kind", j->kind == XMIG_JOB_SAVE ? "save" : "migrate");
-    jsonw_str(w, "domain", j->name);
-    jsonw_uint(w, "domid", j->domid);
-    jsonw_str(w, j->kind == XMIG_JOB_SAVE ? "file" : "dest", j->dest);
-    jsonw_str(w, "state", job_state_name(j->state));
-    jsonw_str(w, "phase", j->phase);
-    jsonw_uint(w, "pass", j->pass);
-    jsonw_uint(w, "sent", j->sent);
-    jsonw_uint(w, "remaining", j->remaining);
-    jsonw_int(w, "dirty", j->dirty);
-    jsonw_fixed(w, "mib_s", j->mib_s, 2);
-    jsonw_fixed(w, "elapsed_s", j->elapsed_s, 6);
-    jsonw_fixed(w, "queued_s",
-                secs(j->t_queued, j->t_started ? j->t_started
-                                  : j->t_ended ? j->t_ended
-                                               : now),
-                6);
-    jsonw_uint(w, "uid", (unsigned long long)j->uid);
-    jsonw_uint(w, "group", j->group);
-    jsonw_bool(w, "cancel_requested", j->cancel_requested);
-    if (job_final(j)) {
-        jsonw_open(w, "result", '{');
-        jsonw_uint(w, "passes", j->result.passes);
-        jsonw_uint(w, "pages_sent", j->result.pages_sent);
-        jsonw_fixed(w, "total_s", j->result.total_s, 6);
-        jsonw_fixed(w, "downtime_s", j->result.downtime_s, 6);
-        jsonw_str(w, "guest", xmig_guest_where(j->result.guest));
-        if (j->result.away_name[0])
-            jsonw_str(w, "away_name", j->result.away_name);
-        describe_engine(w, j);
-        jsonw_close(w, '}');
-        if (j->state != JOB_DONE) {
-            jsonw_open(w, "error", '{');
-            jsonw_str(w, "code",
+    proto_add_uint(w, "id", j->id);
+    proto_add_str(w, "kind", j->kind == XMIG_JOB_SAVE ? "save" : "migrate");
+    proto_add_text(w, "domain", j->name);
+    proto_add_uint(w, "domid", j->domid);
+    proto_add_text(w, j->kind == XMIG_JOB_SAVE ? "file" : "dest", j->dest);
+    proto_add_str(w, "state", job_state_name(j->state));
+    proto_add_text(w, "phase", j->phase);
+    proto_add_uint(w, "pass", j->pass);
+    proto_add_uint(w, "sent", j->sent);
+    proto_add_uint(w, "remaining", j->remaining);
+    proto_add_int(w, "dirty", j->dirty);
+    proto_add_fixed(w, "mib_s", j->mib_s, 2);
+    proto_add_fixed(w, "elapsed_s", j->elapsed_s, 6);
+    proto_add_fixed(w, "queued_s",
+                    secs(j->t_queued, j->t_started ? j->t_started
+                                      : j->t_ended ? j->t_ended
+                                                   : now),
+                    6);
+    proto_add_uint(w, "uid", (uint64_t)j->uid);
+    proto_add_uint(w, "group", j->group);
+    proto_add_bool(w, "cancel_requested", j->cancel_requested);
+    if (!job_final(j))
+        return w;
+    proto_add(w, "result", o = json_object_new_object());
+    proto_result(o, j->params.engine, &j->result);
+    if (j->state != JOB_DONE) {
+        proto_add(w, "error", o = json_object_new_object());
+        proto_add_str(o, "code",
                       j->state == JOB_CANCELLED ? "cancelled" : "failed");
-            jsonw_str(w, "message", j->error);
-            jsonw_close(w, '}');
-        }
+        proto_add_text(o, "message", j->error);
     }
-    jsonw_close(w, '}');
+    return w;
 }
 
 static void announce_end(struct job *j)
 {
-    struct jsonw w;
+    struct json_object *w;
 
-    jsonw_init(&w);
-    jsonw_open(&w, NULL, '{');
-    jsonw_str(&w, "event", "end");
-    job_describe(&w, "job", j);
-    jsonw_close(&w, '}');
-    if (jsonw_end(&w))
-        control_broadcast(j, &w, false);
-    jsonw_dispose(&w);
+    w = json_object_new_object();
+    proto_add_str(w, "event", "end");
+    proto_add(w, "job", job_describe(j));
+    control_broadcast(j, w, false);
+    json_object_put(w);
     control_unwatch_job(j->id);
 }
 
@@ -376,8 +302,7 @@ static void handle(struct job_msg *m)
 {
     struct job *j = m->job;
     const struct xmig_event *ev = &m->ev;
-    static const char *const types[] = {"phase", "pass", "progress"};
-    struct jsonw w;
+    struct json_object *w;
 
     if (m->type == MSG_DONE) {
         pthread_join(j->thread, NULL);
@@ -387,46 +312,32 @@ static void handle(struct job_msg *m)
         finish(j);
         return;
     }
-    jsonw_init(&w);
-    jsonw_open(&w, NULL, '{');
     if (m->type == MSG_LOG) {
-        jsonw_str(&w, "event", "log");
-        jsonw_uint(&w, "job", j->id);
-        jsonw_str(&w, "level", log_level_name(m->level));
-        jsonw_str(&w, "message", m->text);
+        w = json_object_new_object();
+        proto_add_str(w, "event", "log");
+        proto_add_uint(w, "job", j->id);
+        proto_add_str(w, "level", log_level_name(m->level));
+        proto_add_text(w, "message", m->text);
     } else {
+        m->ev.phase = m->phase;
         j->elapsed_s = ev->elapsed_s;
-        jsonw_str(&w, "event", types[ev->type]);
-        jsonw_uint(&w, "job", j->id);
-        jsonw_fixed(&w, "t", ev->elapsed_s, 6);
         if (ev->type == XMIG_EV_PHASE) {
             snprintf(j->phase, sizeof(j->phase), "%s", m->phase);
-            jsonw_str(&w, "phase", m->phase);
             log_debug("job %llu: phase %s", (unsigned long long)j->id,
                       m->phase);
         } else {
             j->pass = ev->pass;
             j->sent = ev->sent;
             j->mib_s = ev->mib_s;
-            jsonw_uint(&w, "pass", ev->pass);
-            jsonw_uint(&w, "sent", ev->sent);
-            if (ev->type == XMIG_EV_PROGRESS) {
-                j->remaining = ev->remaining;
-                jsonw_uint(&w, "remaining", ev->remaining);
-            } else {
-                j->remaining = 0;
+            j->remaining = ev->type == XMIG_EV_PROGRESS ? ev->remaining : 0;
+            if (ev->type == XMIG_EV_PASS)
                 j->dirty = ev->dirty;
-                jsonw_int(&w, "dirty", ev->dirty);
-                jsonw_fixed(&w, "dirty_rate", ev->dirty_rate, 2);
-            }
-            jsonw_fixed(&w, "mib_s", ev->mib_s, 2);
         }
+        w = proto_event(ev, j->id);
     }
-    jsonw_close(&w, '}');
-    if (jsonw_end(&w))
-        control_broadcast(j, &w,
-                          m->type == MSG_EVENT && ev->type == XMIG_EV_PROGRESS);
-    jsonw_dispose(&w);
+    control_broadcast(j, w,
+                      m->type == MSG_EVENT && ev->type == XMIG_EV_PROGRESS);
+    json_object_put(w);
 }
 
 static void wake_cb(evutil_socket_t fd, short what, void *arg)
@@ -461,17 +372,14 @@ static unsigned int group_running(unsigned int group)
 
 static void announce_running(struct job *j)
 {
-    struct jsonw w;
+    struct json_object *w;
 
-    jsonw_init(&w);
-    jsonw_open(&w, NULL, '{');
-    jsonw_str(&w, "event", "state");
-    jsonw_uint(&w, "job", j->id);
-    jsonw_str(&w, "state", "running");
-    jsonw_close(&w, '}');
-    if (jsonw_end(&w))
-        control_broadcast(j, &w, false);
-    jsonw_dispose(&w);
+    w = json_object_new_object();
+    proto_add_str(w, "event", "state");
+    proto_add_uint(w, "job", j->id);
+    proto_add_str(w, "state", "running");
+    control_broadcast(j, w, false);
+    json_object_put(w);
 }
 
 /* 0 once the worker runs; -1 if it could not start (j has then ended). */
@@ -555,7 +463,7 @@ void job_schedule(void)
 
 void job_submit(struct job *j)
 {
-    struct jsonw w;
+    struct json_object *w;
 
     j->id = next_id++;
     j->state = JOB_QUEUED;
@@ -567,14 +475,11 @@ void job_submit(struct job *j)
              j->kind == XMIG_JOB_SAVE ? "save" : "migrate", j->name, j->domid,
              j->kind == XMIG_JOB_SAVE ? "to file" : "to", j->dest,
              (unsigned int)j->uid, (int)j->pid);
-    jsonw_init(&w);
-    jsonw_open(&w, NULL, '{');
-    jsonw_str(&w, "event", "queued");
-    job_describe(&w, "job", j);
-    jsonw_close(&w, '}');
-    if (jsonw_end(&w))
-        control_broadcast_all(&w);
-    jsonw_dispose(&w);
+    w = json_object_new_object();
+    proto_add_str(w, "event", "queued");
+    proto_add(w, "job", job_describe(j));
+    control_broadcast_all(w);
+    json_object_put(w);
 }
 
 struct job *job_find(uint64_t id)

@@ -55,35 +55,6 @@ const char *log_level_name(enum xmig_log_level l)
     return l <= XMIG_LOG_DEBUG ? names[l] : "?";
 }
 
-/*
- * Messages carry what clients, receivers and Xen said: control characters
- * and invalid UTF-8 become the text \xNN, so that one message stays one
- * line and nobody can forge another.
- */
-static void escape(char *out, size_t size, const char *in)
-{
-    const unsigned char *s = (const unsigned char *)in;
-    size_t len = strlen(in), i = 0, o = 0, n;
-
-    while (i < len) {
-        n = json_utf8_len(s + i, len - i);
-        if (n && !json_utf8_control(s + i, n)) {
-            if (o + n >= size)
-                break;
-            memcpy(out + o, s + i, n);
-            o += n;
-            i += n;
-            continue;
-        }
-        if (o + 4 >= size)
-            break;
-        snprintf(out + o, 5, "\\x%02x", s[i]);
-        o += 4;
-        i++;
-    }
-    out[o] = 0;
-}
-
 static void vlog(enum xmig_log_level l, const char *fmt, va_list ap,
                  const char *suffix)
 {
@@ -95,7 +66,7 @@ static void vlog(enum xmig_log_level l, const char *fmt, va_list ap,
     if (l > level)
         return;
     vsnprintf(raw, sizeof(raw), fmt, ap);
-    escape(msg, sizeof(msg), raw);
+    proto_escape(msg, sizeof(msg), raw);
     switch (target) {
     case LOG_TO_SYSLOG:
         syslog(prio[l], "%s%s", msg, suffix ? suffix : "");

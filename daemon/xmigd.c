@@ -46,7 +46,7 @@ static void usage(FILE *f)
             "  -S, --socket PATH control socket (default %s)\n"
             "  -c, --config PATH configuration (default %s)\n"
             "  -J, --journal-dir DIR  jobs' crash journal (default %s)\n",
-            XMIGD_DEFAULT_SOCKET, XMIGD_DEFAULT_CONFIG, XMIG_JOURNAL_DIR);
+            PROTO_DEFAULT_SOCKET, XMIGD_DEFAULT_CONFIG, XMIG_JOURNAL_DIR);
 }
 
 bool xmigd_stopping(void)
@@ -131,7 +131,7 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     if (!socket_opt && socket_path &&
-        strcmp(nc.socket ? nc.socket : XMIGD_DEFAULT_SOCKET, socket_path))
+        strcmp(nc.socket ? nc.socket : PROTO_DEFAULT_SOCKET, socket_path))
         log_warnx("reload: a new socket path takes effect at restart");
     control_set_access(nc.group);
     if (socket_ours)
@@ -295,7 +295,7 @@ int main(int argc, char **argv)
     } else {
         socket_path = strdup(socket_opt          ? socket_opt
                              : xmigd_conf.socket ? xmigd_conf.socket
-                                                 : XMIGD_DEFAULT_SOCKET);
+                                                 : PROTO_DEFAULT_SOCKET);
         if (!socket_path)
             fatalx("out of memory");
         fd = control_listen(socket_path, xmigd_conf.group, &err);
@@ -324,7 +324,7 @@ int main(int argc, char **argv)
     if (job_init(base) < 0 || control_init(base, fd) < 0)
         fatalx("cannot start");
     log_info("xmigd %s ready: protocol %d, max_jobs %u, Xen %s",
-             PACKAGE_VERSION, XMIGD_PROTOCOL, xmigd_conf.max_jobs,
+             PACKAGE_VERSION, PROTO_VERSION, xmigd_conf.max_jobs,
              domain_xen_available() ? "available" : "not available");
     notify_send("READY=1\nMAINPID=%d", (int)getpid());
     xmigd_status_changed();

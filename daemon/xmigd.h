@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
  * xmigd's internal interfaces, one section per file.  The wire protocol is
- * daemon/PROTOCOL.md; the limits it promises are defined here.
+ * daemon/PROTOCOL.md; proto/proto.h has its constants, the limits of a
+ * connection are defined here.
  */
 #ifndef XMIGD_H
 #define XMIGD_H
@@ -14,7 +15,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "json.h"
+#include "proto.h"
 #include "xmig.h"
 
 /* glibc's <sys/queue.h> lacks the BSD _SAFE variant. */
@@ -24,12 +25,9 @@
          (var) && ((tvar) = TAILQ_NEXT(var, field), 1); (var) = (tvar))
 #endif
 
-#define XMIGD_PROTOCOL 1
-#define XMIGD_DEFAULT_SOCKET "/run/xmig/xmigd.sock"
 #define XMIGD_DEFAULT_CONFIG "/etc/xmig/xmigd.conf"
 
 /* PROTOCOL.md §1 and §4. */
-#define XMIGD_LINE_MAX 16384
 #define XMIGD_PARTIAL_TIMEOUT_S 30
 #define XMIGD_MAX_CLIENTS 128
 #define XMIGD_MAX_CLIENTS_UID 16 /* per uid but root */
@@ -38,8 +36,6 @@
 #define XMIGD_OUT_HARD (1024 * 1024)
 #define XMIGD_HISTORY 64
 #define XMIGD_MAX_QUEUED 256
-#define XMIGD_MAX_PARALLEL 64
-#define XMIGD_ID_MAX 64
 
 struct event_base;
 
@@ -86,83 +82,6 @@ int config_load(struct config *c, const char *path, bool missing_ok,
 void notify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The socket systemd passed (LISTEN_FDS/LISTEN_PID), or -1. */
 int notify_listen_fd(char **err_r);
-
-/* jsonw.c: one JSON line, built in memory. */
-struct jsonw {
-    char *p;
-    size_t len;
-    size_t cap;
-    bool first;
-    bool oom;
-};
-void jsonw_init(struct jsonw *w);
-void jsonw_dispose(struct jsonw *w);
-void jsonw_open(struct jsonw *w, const char *key, char bracket);
-void jsonw_close(struct jsonw *w, char bracket);
-void jsonw_str(struct jsonw *w, const char *key, const char *val);
-void jsonw_int(struct jsonw *w, const char *key, long long val);
-void jsonw_uint(struct jsonw *w, const char *key, unsigned long long val);
-void jsonw_dbl(struct jsonw *w, const char *key, double val);
-/* Rounded to so many decimals: for figures people read. */
-void jsonw_fixed(struct jsonw *w, const char *key, double val,
-                 unsigned int decimals);
-void jsonw_bool(struct jsonw *w, const char *key, bool val);
-void jsonw_null(struct jsonw *w, const char *key);
-void jsonw_value(struct jsonw *w, const char *key, const struct json_value *v);
-/* Appends the newline; false if memory ran out on the way. */
-bool jsonw_end(struct jsonw *w);
-
-/* request.c: a request line, decoded and checked (no side effects). */
-enum request_cmd {
-    REQ_HELLO,
-    REQ_MIGRATE,
-    REQ_SAVE,
-    REQ_EVACUATE,
-    REQ_LIST,
-    REQ_STATUS,
-    REQ_WATCH,
-    REQ_CANCEL,
-    REQ_STATS,
-    REQ_DOMAINS,
-};
-
-struct request {
-    struct json_doc *doc;
-    const struct json_value *id; /* echoed back; NULL if none */
-    enum request_cmd cmd;
-    const char *domain;
-    const char *dest; /* migrate, evacuate: dest; save: file */
-    const char *engine;
-    const char *strategy;
-    const char *ssh_command;
-    bool has_live, live;
-    bool keep;
-    bool watch;
-    bool has_max_iters, has_target_dirty, has_abort_if_busy;
-    bool has_skip_redirtied, skip_redirtied;
-    unsigned int max_iters;
-    long target_dirty;
-    bool abort_if_busy;
-    bool has_downtime_ms, has_batch, has_ready_timeout;
-    unsigned int downtime_ms;
-    unsigned int batch;
-    unsigned int ready_timeout; /* seconds */
-    unsigned int parallel;
-    bool has_job;
-    uint64_t job;
-};
-
-struct request_error {
-    const char *code;
-    char message[256];
-};
-
-void request_init(struct request *rq);
-void request_dispose(struct request *rq);
-/* 0, or -1 with e filled (rq->id is set whenever the line had one). */
-int request_decode(struct request *rq, const char *line, size_t len,
-                   struct request_error *e);
-const char *request_cmd_name(enum request_cmd cmd);
 
 /* domain.c: the event loop's own Xen handle (name -> domid). */
 void domain_init(void);
@@ -272,7 +191,8 @@ void job_schedule(void);
 /* SIGTERM: cancel what can be cancelled; job_idle() says when done. */
 void job_stop_all(void);
 bool job_idle(void);
-void job_describe(struct jsonw *w, const char *key, const struct job *j);
+/* The job object of PROTOCOL.md §3 (NULL when out of memory). */
+struct json_object *job_describe(const struct job *j);
 const struct job_totals *job_totals(void);
 
 /* control.c: the socket, its peers, and sending to them. */
@@ -291,13 +211,14 @@ int control_listen(const char *path, const char *group, char **err_r);
 void control_set_access(const char *group);
 /* Re-applies mode and group to a socket xmigd created itself. */
 void control_chmod(const char *path, const char *group);
-void control_send(struct peer *p, struct jsonw *w);
-void control_reply_error(struct peer *p, const struct json_value *id,
+/* w as one line (NULL: nothing, memory ran out building it). */
+void control_send(struct peer *p, struct json_object *w);
+void control_reply_error(struct peer *p, struct json_object *id,
                          const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* To every peer watching job (or everything); progress may be dropped. */
-void control_broadcast(const struct job *j, struct jsonw *w, bool lossy);
-void control_broadcast_all(struct jsonw *w);
+void control_broadcast(const struct job *j, struct json_object *w, bool lossy);
+void control_broadcast_all(struct json_object *w);
 void control_watch(struct peer *p, const struct job *j);
 void control_unwatch_job(uint64_t id);
 uid_t control_peer_uid(const struct peer *p);

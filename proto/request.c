@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "xmigd.h"
+#include "proto.h"
 
 static const struct {
     const char *name;
@@ -30,7 +30,7 @@ void request_dispose(struct request *rq)
 {
     if (!rq)
         return;
-    json_doc_free(rq->doc);
+    json_object_put(rq->root);
     request_init(rq);
 }
 
@@ -59,27 +59,27 @@ static int bad(struct request_error *e, const char *code, const char *fmt, ...)
 }
 
 static int want(struct request_error *e, const char *key, const char *what,
-                const struct json_value *v)
+                struct json_object *v)
 {
     return bad(e, "bad_request", "'%s' must be %s, not %s", key, what,
-               json_type_name(v->type));
+               proto_type_name(v));
 }
 
 /*
  * Arguments end up in logs, command lines and other clients' terminals:
  * no control characters (the parser has made sure of valid UTF-8).
  */
-static int control_char(const struct json_value *v, struct request_error *e,
+static int control_char(struct json_object *v, struct request_error *e,
                         const char *key)
 {
-    const unsigned char *s = (const unsigned char *)v->s;
-    size_t i = 0, n;
+    const unsigned char *s = (const unsigned char *)json_object_get_string(v);
+    size_t len = (size_t)json_object_get_string_len(v), i = 0, n;
 
-    while (i < v->len) {
-        n = json_utf8_len(s + i, v->len - i);
+    while (i < len) {
+        n = proto_utf8_len(s + i, len - i);
         if (!n)
             return bad(e, "bad_request", "'%s' is not valid UTF-8", key);
-        if (json_utf8_control(s + i, n))
+        if (proto_utf8_control(s + i, n))
             return bad(e, "bad_request",
                        "'%s' contains a control character (U+%04X at byte "
                        "%zu): not allowed",
@@ -89,64 +89,68 @@ static int control_char(const struct json_value *v, struct request_error *e,
     return 0;
 }
 
-static int get_str(const struct json_value *root, const char *key,
-                   bool required, size_t max, const char **s_r,
-                   struct request_error *e)
+static int get_str(struct json_object *root, const char *key, bool required,
+                   size_t max, const char **s_r, struct request_error *e)
 {
-    const struct json_value *v = json_get(root, key);
+    struct json_object *v;
+    size_t len;
 
-    if (!v) {
+    if (!proto_has(root, key, &v)) {
         if (required)
             return bad(e, "bad_request", "'%s' is required", key);
         return 0;
     }
-    if (v->type != JSON_STRING)
+    if (!json_object_is_type(v, json_type_string))
         return want(e, key, "a string", v);
-    if (!v->len)
+    len = (size_t)json_object_get_string_len(v);
+    if (!len)
         return bad(e, "bad_request", "'%s' must not be empty", key);
-    if (v->len > max)
+    if (len > max)
         return bad(e, "bad_request", "'%s' is longer than %zu bytes", key, max);
     if (control_char(v, e, key) < 0)
         return -1;
-    *s_r = v->s;
+    *s_r = json_object_get_string(v);
     return 0;
 }
 
-static int get_bool(const struct json_value *root, const char *key, bool *has_r,
+static int get_bool(struct json_object *root, const char *key, bool *has_r,
                     bool *b_r, struct request_error *e)
 {
-    const struct json_value *v = json_get(root, key);
+    struct json_object *v;
 
-    if (!v)
+    if (!proto_has(root, key, &v))
         return 0;
-    if (v->type != JSON_BOOL)
+    if (!json_object_is_type(v, json_type_boolean))
         return want(e, key, "true or false", v);
     if (has_r)
         *has_r = true;
-    *b_r = v->b;
+    *b_r = json_object_get_boolean(v);
     return 0;
 }
 
-static int get_int(const struct json_value *root, const char *key,
-                   long long min, long long max, bool *has_r, long long *i_r,
+static int get_int(struct json_object *root, const char *key, long long min,
+                   long long max, bool *has_r, long long *i_r,
                    struct request_error *e)
 {
-    const struct json_value *v = json_get(root, key);
+    struct json_object *v;
+    long long i;
 
-    if (!v)
+    if (!proto_has(root, key, &v))
         return 0;
-    if (v->type != JSON_INT)
+    if (!json_object_is_type(v, json_type_int))
         return want(e, key, "an integer", v);
-    if (v->i < min || v->i > max)
+    /* The parser refuses integers beyond 64 bits: no uint64 here. */
+    i = (long long)json_object_get_int64(v);
+    if (i < min || i > max)
         return bad(e, "bad_request", "'%s' must be from %lld to %lld", key, min,
                    max);
     *has_r = true;
-    *i_r = v->i;
+    *i_r = i;
     return 0;
 }
 
 /* The arguments shared by migrate, save and evacuate. */
-static int job_args(const struct json_value *root, struct request *rq,
+static int job_args(struct json_object *root, struct request *rq,
                     struct request_error *e)
 {
     long long n;
@@ -191,7 +195,7 @@ static int job_args(const struct json_value *root, struct request *rq,
     return 0;
 }
 
-static int args(const struct json_value *root, struct request *rq,
+static int args(struct json_object *root, struct request *rq,
                 struct request_error *e)
 {
     bool has = false;
@@ -225,7 +229,7 @@ static int args(const struct json_value *root, struct request *rq,
         rq->parallel = 1;
         if (get_str(root, "dest", true, 4096, &rq->dest, e) < 0 ||
             job_args(root, rq, e) < 0 ||
-            get_int(root, "parallel", 1, XMIGD_MAX_PARALLEL, &has, &n, e) < 0)
+            get_int(root, "parallel", 1, PROTO_MAX_PARALLEL, &has, &n, e) < 0)
             return -1;
         if (has)
             rq->parallel = (unsigned int)n;
@@ -248,42 +252,44 @@ int request_decode(struct request *rq, const char *line, size_t len,
                    struct request_error *e)
 {
     char why[128];
-    const struct json_value *root, *v;
+    struct json_object *root, *v;
+    const char *cmd;
     size_t i;
 
     request_dispose(rq);
-    rq->doc = json_parse(line, len, why, sizeof(why));
-    if (!rq->doc)
+    if (proto_parse_request(line, len, &rq->root, why, sizeof(why)) < 0)
         return bad(e, "bad_json", "malformed JSON: %s", why);
-    root = json_root(rq->doc);
-    if (root->type != JSON_OBJECT)
+    root = rq->root;
+    if (!json_object_is_type(root, json_type_object))
         return bad(e, "bad_request",
                    "a request must be a JSON object, "
                    "not %s",
-                   json_type_name(root->type));
-    v = json_get(root, "id");
-    if (v) {
-        if (v->type != JSON_INT && v->type != JSON_STRING)
+                   proto_type_name(root));
+    if (proto_has(root, "id", &v)) {
+        if (!json_object_is_type(v, json_type_int) &&
+            !json_object_is_type(v, json_type_string))
             return want(e, "id", "an integer or a string", v);
-        if (v->type == JSON_STRING && v->len > XMIGD_ID_MAX)
+        if (json_object_is_type(v, json_type_string) &&
+            json_object_get_string_len(v) > PROTO_ID_MAX)
             return bad(e, "bad_request", "'id' is longer than %d bytes",
-                       XMIGD_ID_MAX);
+                       PROTO_ID_MAX);
         rq->id = v;
     }
-    v = json_get(root, "protocol");
-    if (v && (v->type != JSON_INT || v->i != XMIGD_PROTOCOL))
+    if (proto_has(root, "protocol", &v) &&
+        (!json_object_is_type(v, json_type_int) ||
+         json_object_get_int64(v) != PROTO_VERSION))
         return bad(e, "unsupported_protocol",
-                   "this daemon speaks protocol %d only", XMIGD_PROTOCOL);
-    v = json_get(root, "cmd");
-    if (!v)
+                   "this daemon speaks protocol %d only", PROTO_VERSION);
+    if (!proto_has(root, "cmd", &v))
         return bad(e, "bad_request", "'cmd' is required");
-    if (v->type != JSON_STRING)
+    if (!json_object_is_type(v, json_type_string))
         return want(e, "cmd", "a string", v);
+    cmd = json_object_get_string(v);
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (strcmp(v->s, commands[i].name) == 0)
+        if (strcmp(cmd, commands[i].name) == 0)
             break;
     if (i == sizeof(commands) / sizeof(commands[0]))
-        return bad(e, "unknown_command", "unknown command '%.64s'", v->s);
+        return bad(e, "unknown_command", "unknown command '%.64s'", cmd);
     rq->cmd = commands[i].cmd;
     return args(root, rq, e);
 }
