@@ -3,8 +3,8 @@
 # testbed: xen=shadow hosts=2 timeout=4200
 #
 # engine-bench: stock `xl migrate`, `xmig migrate --engine=libxc`,
-# `xmig migrate` (own engine), `xmig migrate --no-skip` and, once the
-# engine takes it, `xmig migrate --strategy exit` of a 128 MiB PV and a
+# `xmig migrate` (own engine: on this stock dom0 kernel, strategy exit),
+# `xmig migrate --no-skip` and `xmig migrate --strategy arena` of a 128 MiB PV and a
 # 128 MiB PVH guest from host a to a stock `xl migrate-receive` on host b,
 # each guest dirtying a hot quarter of its memory.  Every sender goes
 # through the same relay (xmig-probe relay), which counts the bytes it
@@ -16,7 +16,7 @@
 # included: the same for every sender.  The guest itself measures its
 # downtime (the longest stall it saw).
 #
-# Final lines, TYPE pv or pvh and METHOD xl libxc xmig noskip [exit]:
+# Final lines, TYPE pv or pvh and METHOD xl libxc xmig noskip arena:
 #   trap_ratio_vs_xl      own engine's trapped PTE writes per page sent /
 #                         xl's, PV; trap_ratio_vs_xl_pvh the same for PVH
 #   traps_vs_xl, pages_vs_xl      in all, PV
@@ -29,7 +29,7 @@
 #                         over fewer bytes; both are printed.
 #   time_ratio_vs_xl      xl's total time / ours, PV; time_ratio_vs_xl_pvh
 #   the same four ratios with _noskip (the own engine with --no-skip) and
-#   _exit (with --strategy exit, when it ran) appended
+#   _arena (with --strategy arena) appended
 #   dom0_cpu_s_per_gib_TYPE_METHOD, traps_per_page_TYPE_METHOD,
 #   hypercalls_per_page_TYPE_METHOD       every sender's own figures
 
@@ -52,29 +52,11 @@ printf '#!/bin/sh\nexec %s relay "$1" %s 2>%s\n' "$PROBE" "$TB_MIGRATE_PORT" \
 chmod +x "$RELAY_SSH"
 
 # noskip: the own engine with --no-skip, sending what xl sends: its traps
-# show what reusing mappings alone saves.
-METHODS=(xl libxc xmig noskip)
+# show what reusing mappings alone saves.  arena: the own engine with
+# --strategy arena, what the default was on a stock kernel before exit
+# (xmig is the default: exit here, where the dom0 kernel is stock).
+METHODS=(xl libxc xmig noskip arena)
 declare -A R # R[type.method.field]
-
-# exit: the own engine with --strategy exit (a worker process maps and
-# writes the pages, and its exit unmaps them without trapping).  Only once
-# the engine takes it for migrations: until then xmig may not know the
-# name, and the library refuses it, before touching the guest, with a
-# message that the installed xmig carries (stage links libxmig into it).
-exit_offered() {
-    local err lib
-    err=$(xmig migrate no-such-guest exec:true --strategy exit --direct 2>&1)
-    [[ $err != *"unknown strategy"* ]] || return 1
-    lib=$(command -v xmig)
-    # NULs to newlines: busybox grep stops matching a line at a NUL.
-    ! tr '\0' '\n' <"$lib" | grep -q "is not available to migrations"
-}
-if exit_offered; then
-    METHODS+=(exit)
-    echo "xmig migrate takes --strategy exit: measured as method 'exit'"
-else
-    echo "xmig migrate does not take --strategy exit yet: no _exit lines"
-fi
 
 dom0_sys_ticks() { awk '/^cpu / { print $4 }' /proc/stat; }
 # NS BYTES: seconds per GiB
@@ -95,10 +77,10 @@ run_one() { # TYPE METHOD
         timeout 600 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
             >"$TB_TMP/$g.xl.log" 2>&1 || { tail -n 5 "$TB_TMP/$g.xl.log"; rc=1; }
         ;;
-    libxc | xmig | noskip | exit)
+    libxc | xmig | noskip | arena)
         local opts=(--engine "$method")
         [[ $method == noskip ]] && opts=(--engine xmig --no-skip)
-        [[ $method == exit ]] && opts=(--engine xmig --strategy exit)
+        [[ $method == arena ]] && opts=(--engine xmig --strategy arena)
         timeout 600 xmig migrate "$g" \
             "exec:$PROBE relay $TB_PEER_IP $TB_MIGRATE_PORT 2>$RELAY_LOG" \
             "${opts[@]}" --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
@@ -203,7 +185,7 @@ metric pages_vs_xl "$(ratio "${R[pv.xmig.pages]}" "${R[pv.xl.pages]}")"
 for method in "${METHODS[@]}"; do
     case $method in
     xmig) sfx= ;;
-    noskip | exit) sfx=_$method ;;
+    noskip | arena) sfx=_$method ;;
     *) continue ;;
     esac
     metric "trap_ratio_vs_xl$sfx" "$(trap_ratio pv "$method")"
