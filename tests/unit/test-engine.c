@@ -551,6 +551,22 @@ static int save_job(xmig_xen *x, unsigned int batch, const char *path,
     return xmig_job_run(x, &p, r);
 }
 
+/* A PVH guest that is mostly holes: 33000 pfns, pages in 0 to 2999 only. */
+static xmig_xen *sparse_pvh(void)
+{
+    static size_t holes[30000];
+    struct dbl_config c = {.type = XMIG_DOM_PVH,
+                           .domid = 4,
+                           .nr_pfns = 33000,
+                           .holes = holes,
+                           .nr_holes = 30000};
+    size_t i;
+
+    for (i = 0; i < 30000; i++)
+        holes[i] = 3000 + i;
+    return dbl_open(&c);
+}
+
 /*
  * Hypercall buffers: the page types' and the dirty bitmap's (a guest of
  * 33000 pfns: 2 pages) are allocated once per handle, however many batches
@@ -558,23 +574,15 @@ static int save_job(xmig_xen *x, unsigned int batch, const char *path,
  */
 static void hcall_buffers(void)
 {
-    static size_t holes[30000];
     static const unsigned int sizes[] = {1024, 32};
-    struct dbl_config c = {.type = XMIG_DOM_PVH,
-                           .domid = 4,
-                           .nr_pfns = 33000,
-                           .holes = holes,
-                           .nr_holes = 30000};
     char path[] = "/tmp/xmig-test-engine-XXXXXX";
     uint64_t type_calls[2] = {0, 0};
     size_t i;
     int fd = mkstemp(path);
 
     close(fd);
-    for (i = 0; i < 30000; i++)
-        holes[i] = 3000 + i;
     for (i = 0; i < 2; i++) {
-        xmig_xen *x = dbl_open(&c);
+        xmig_xen *x = sparse_pvh();
         struct xmig_job_result r;
         struct dbl_stats ds;
 
@@ -604,12 +612,6 @@ static void hcall_buffers(void)
  */
 static void exit_holes(void)
 {
-    static size_t holes[30000];
-    struct dbl_config c = {.type = XMIG_DOM_PVH,
-                           .domid = 4,
-                           .nr_pfns = 33000,
-                           .holes = holes,
-                           .nr_holes = 30000};
     char path[] = "/tmp/xmig-test-engine-XXXXXX";
     struct xmig_job_params p;
     struct xmig_job_result r;
@@ -618,10 +620,8 @@ static void exit_holes(void)
     int fd = mkstemp(path);
 
     close(fd);
-    for (i = 0; i < 30000; i++)
-        holes[i] = 3000 + i;
     for (i = 0; i < 2; i++) {
-        xmig_xen *x = dbl_open(&c);
+        xmig_xen *x = sparse_pvh();
 
         xmig_job_params_default(&p);
         p.kind = XMIG_JOB_SAVE;
