@@ -244,6 +244,30 @@ static int string(struct lex *lx)
     return 0;
 }
 
+/*
+ * A bare word: JSON has three.  json-c also takes NaN and Infinity, even
+ * when strict, and a NaN is not equal to itself once written back.
+ */
+static bool letter(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int word(struct lex *lx)
+{
+    static const char *const words[] = {"true", "false", "null"};
+    size_t start = lx->i, n, k;
+
+    while (lx->i < lx->len && letter(lx->s[lx->i]))
+        lx->i++;
+    n = lx->i - start;
+    for (k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+        if (n == strlen(words[k]) && !memcmp(lx->s + start, words[k], n))
+            return 0;
+    return fail(lx->err, lx->errlen, start,
+                "not a JSON value (only true, false and null are words)");
+}
+
 static int lex(struct lex *lx)
 {
     unsigned char c;
@@ -255,6 +279,9 @@ static int lex(struct lex *lx)
                 return -1;
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             if (number(lx) < 0)
+                return -1;
+        } else if (letter(c)) {
+            if (word(lx) < 0)
                 return -1;
         } else {
             lx->colons += c == ':';

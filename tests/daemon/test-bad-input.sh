@@ -21,6 +21,9 @@ bad "invalid UTF-8" $'{"cmd":"\xc0\xaf"}' bad_json
 bad "control character" $'{"cmd":"li\tst"}' bad_json
 bad "too deep" '[[[[[[[[[[1]]]]]]]]]]' bad_json
 bad "huge number" '{"cmd":"list","x":1e999}' bad_json
+bad "NaN" '{"cmd":"list","id":NaN}' bad_json
+bad "Infinity" '{"cmd":"list","x":[Infinity]}' bad_json
+bad "a bare word" '{"cmd":"list","x":truth}' bad_json
 bad "trailing garbage" '{"cmd":"list"} x' bad_json
 bad "not an object" '["list"]' bad_request
 bad "no cmd" '{"id":1}' bad_request
