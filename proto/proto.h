@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+#include "options.h"
 #include "xmig.h"
 
 #define PROTO_VERSION 1
