@@ -79,13 +79,8 @@ static bool may_start_jobs(struct peer *p, struct request *rq)
 static void apply_params(struct job *j, const struct request *rq,
                          const struct peer *p)
 {
-    struct xmig_job_params *jp = &j->params;
-
-    jp->engine = xmigd_conf.engine;
-    jp->arena = xmigd_conf.arena;
-    jp->policy = xmigd_conf.policy;
-    jp->ready_timeout_s = xmigd_conf.ready_timeout_s;
-    opt_apply(&rq->opts, jp);
+    opt_apply(&xmigd_conf.jobs, &j->params);
+    opt_apply(&rq->opts, &j->params);
     j->uid = control_peer_uid(p);
     j->pid = control_peer_pid(p);
 }
