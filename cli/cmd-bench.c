@@ -268,6 +268,7 @@ static int cmd_bench_map(int argc, char **argv)
     struct xmig_frames f;
     xmig_xen *x = NULL;
     char *why = NULL;
+    struct opt_value v;
     bool json = false;
     int nchosen = 0, i, c, rc = EXIT_FAIL;
     uint32_t domid;
@@ -278,8 +279,9 @@ static int cmd_bench_map(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "b:s:j", opts, NULL)) != -1) {
         switch (c) {
         case 'b':
-            if (parse_uint("--batch", optarg, XMIG_MAX_BATCH, &p.batch) < 0)
+            if (cli_opt(OPT_BATCH, true, optarg, &v) < 0)
                 return EXIT_USAGE;
+            p.batch = (unsigned int)v.n;
             break;
         case 'S':
             if (parse_uint("--slots", optarg, 4096, &p.slots) < 0)
@@ -290,14 +292,11 @@ static int cmd_bench_map(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 's':
-            if (nchosen == XMIG_STRATEGY__COUNT ||
-                xmig_strategy_parse(optarg, &chosen[nchosen]) < 0) {
-                cli_error("unknown strategy '%s' (per-batch, arena, kernel, "
-                          "exit)",
-                          optarg);
+            if (cli_opt(OPT_STRATEGY, true, optarg, &v) < 0)
                 return EXIT_USAGE;
-            }
-            nchosen++;
+            if (nchosen == XMIG_STRATEGY__COUNT)
+                return cli_usage(&cmd_bench_entry);
+            chosen[nchosen++] = (enum xmig_strategy)v.n;
             break;
         case 'B':
             p.background = false;

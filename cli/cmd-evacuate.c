@@ -132,8 +132,7 @@ static int cmd_evacuate(int argc, char **argv)
     size_t i;
     int rc;
 
-    rc = job_args_parse(&cmd_evacuate_entry, argc, argv, XMIG_JOB_MIGRATE, true,
-                        &a);
+    rc = job_args_parse(&cmd_evacuate_entry, argc, argv, &a);
     if (rc != EXIT_OK)
         return rc;
     ev.json = a.json;
@@ -142,8 +141,7 @@ static int cmd_evacuate(int argc, char **argv)
         return rc;
     client_req_begin(&rq, "evacuate");
     proto_add_str(rq.o, "dest", a.p.dest);
-    proto_add_uint(rq.o, "parallel", a.parallel);
-    job_args_request(&a, &rq);
+    request_add_opts(rq.o, &a.v);
     if (!a.detach)
         proto_add_bool(rq.o, "watch", true);
     rc = EXIT_FAIL;
@@ -198,11 +196,8 @@ out:
 
 const struct cmd_entry cmd_evacuate_entry = {
     .name = "evacuate",
-    .usage =
-        "DEST [--parallel N] [--live|--no-live] [--max-iters N] "
-        "[--target-dirty N] [--abort-if-busy] [--downtime-ms MS] "
-        "[--no-skip] [--engine xmig|libxc] [--strategy S] [--ssh-command CMD] "
-        "[--ready-timeout SECONDS] [--detach] [--json]",
+    .usage = "DEST",
+    .opts = OPT_EVACUATE,
     .help = "migrate every guest (all domains but 0) to DEST through xmigd, "
             "N at a time (default 1)",
     .exec = cmd_evacuate,

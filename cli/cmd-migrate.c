@@ -17,205 +17,78 @@
 
 #include "xmig-cli.h"
 
-static int parse_num(const char *opt, const char *s, long min, long max,
-                     long *v)
-{
-    char *end;
-    long n;
-
-    errno = 0;
-    n = strtol(s, &end, 10);
-    if (errno || *end || !*s || n < min || n > max) {
-        cli_error("%s: expected a number from %ld to %ld, got '%s'", opt, min,
-                  max, s);
-        return -1;
-    }
-    *v = n;
-    return 0;
-}
+/* getopt_long's value for an option: its id, and which of its spellings. */
+#define CLI_ON(id) (256 + 2 * (int)(id))
+#define CLI_OFF(id) (CLI_ON(id) + 1)
 
 int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
-                   enum xmig_job_kind kind, bool evacuate, struct job_args *a)
+                   struct job_args *a)
 {
-    static const struct option opts[] = {
-        {"live", no_argument, NULL, 'l'},
-        {"no-live", no_argument, NULL, 'L'},
-        {"max-iters", required_argument, NULL, 'i'},
-        {"target-dirty", required_argument, NULL, 't'},
-        {"abort-if-busy", no_argument, NULL, 'a'},
-        {"no-skip", no_argument, NULL, 'K'},
-        {"engine", required_argument, NULL, 'e'},
-        {"ssh-command", required_argument, NULL, 's'},
-        {"keep", no_argument, NULL, 'k'},
-        {"downtime-ms", required_argument, NULL, 'D'},
-        {"strategy", required_argument, NULL, 'S'},
-        {"batch", required_argument, NULL, 'b'},
-        {"json", no_argument, NULL, 'j'},
-        {"direct", no_argument, NULL, 'd'},
-        {"detach", no_argument, NULL, 'x'},
-        {"parallel", required_argument, NULL, 'P'},
-        {"ready-timeout", required_argument, NULL, 'R'},
-        {NULL, 0, NULL, 0},
-    };
-    struct xmig_job_params *p = &a->p;
-    long v;
+    struct option opts[2 * OPT__COUNT + 1];
+    char shorts[OPT__COUNT + 1];
+    const struct opt *o;
+    size_t id, n = 0, ns = 0;
+    bool on;
     int c;
 
     memset(a, 0, sizeof(*a));
-    xmig_job_params_default(p);
-    p->kind = kind;
-    /* xl save is not live unless asked; xl migrate is. */
-    p->live = p->kind == XMIG_JOB_MIGRATE;
-    a->parallel = 1;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "j", opts, NULL)) != -1) {
-        switch (c) {
-        case 'l':
-            p->live = true;
-            a->has_live = true;
-            break;
-        case 'L':
-            p->live = false;
-            a->has_live = true;
-            break;
-        case 'i':
-            if (parse_num("--max-iters", optarg, 1, 1000, &v) < 0)
-                return EXIT_USAGE;
-            p->policy.max_iters = (unsigned int)v;
-            a->has_max_iters = true;
-            break;
-        case 't':
-            if (parse_num("--target-dirty", optarg, 0, 1L << 40, &v) < 0)
-                return EXIT_USAGE;
-            p->policy.target_dirty = v;
-            a->has_target_dirty = true;
-            break;
-        case 'a':
-            p->policy.abort_if_busy = true;
-            break;
-        case 'K':
-            p->policy.skip_redirtied = false;
-            break;
-        case 'e':
-            if (strcmp(optarg, "libxc") == 0) {
-                p->engine = XMIG_ENGINE_LIBXC;
-            } else if (strcmp(optarg, "xmig") == 0) {
-                p->engine = XMIG_ENGINE_XMIG;
-            } else {
-                cli_error("unknown engine '%s' (xmig, libxc)", optarg);
-                return EXIT_USAGE;
-            }
-            a->has_engine = true;
-            break;
-        case 'D':
-            if (parse_num("--downtime-ms", optarg, 1, 3600000, &v) < 0)
-                return EXIT_USAGE;
-            p->policy.downtime_ms = (unsigned int)v;
-            a->has_downtime_ms = true;
-            break;
-        case 'S':
-            if (xmig_strategy_parse(optarg, &p->arena.strategy) < 0) {
-                cli_error(
-                    "unknown strategy '%s' (per-batch, arena, kernel, exit)",
-                    optarg);
-                return EXIT_USAGE;
-            }
-            a->has_strategy = true;
-            break;
-        case 'b':
-            if (parse_num("--batch", optarg, 1, XMIG_MAX_BATCH, &v) < 0)
-                return EXIT_USAGE;
-            p->arena.batch = (unsigned int)v;
-            a->has_batch = true;
-            break;
-        case 'R':
-            if (p->kind == XMIG_JOB_SAVE) {
-                cli_error("--ready-timeout is for migrations: a save has no "
-                          "receiver");
-                return EXIT_USAGE;
-            }
-            if (parse_num("--ready-timeout", optarg, 1, XMIG_READY_TIMEOUT_MAX,
-                          &v) < 0)
-                return EXIT_USAGE;
-            p->ready_timeout_s = (unsigned int)v;
-            a->has_ready_timeout = true;
-            break;
-        case 's':
-            p->ssh_command = optarg;
-            break;
-        case 'k':
-            if (p->kind != XMIG_JOB_SAVE || evacuate)
-                return cli_usage(e);
-            p->keep = true;
-            break;
-        case 'j':
-            a->json = true;
-            break;
-        case 'd':
-            if (evacuate)
-                return cli_usage(e);
-            a->direct = true;
-            break;
-        case 'x':
-            a->detach = true;
-            break;
-        case 'P':
-            if (!evacuate)
-                return cli_usage(e);
-            if (parse_num("--parallel", optarg, 1, 64, &v) < 0)
-                return EXIT_USAGE;
-            a->parallel = (unsigned int)v;
-            break;
-        default:
-            return cli_usage(e);
-        }
+    memset(opts, 0, sizeof(opts));
+    /* Every job command's options, so that another's gets the usage. */
+    for (id = 0; id < OPT__COUNT; id++) {
+        o = &opt_table[id];
+        if (!(o->cmds & OPT_JOBS))
+            continue;
+        if (o->cli)
+            opts[n++] = (struct option){
+                o->cli, o->type == OPT_BOOL ? no_argument : required_argument,
+                NULL, CLI_ON(id)};
+        if (o->cli_off)
+            opts[n++] =
+                (struct option){o->cli_off, no_argument, NULL, CLI_OFF(id)};
+        if (o->cli_short)
+            shorts[ns++] = o->cli_short;
     }
+    shorts[ns] = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+        for (id = 0; id < OPT__COUNT; id++)
+            if (c == CLI_ON(id) || c == CLI_OFF(id) ||
+                (opt_table[id].cli_short && c == opt_table[id].cli_short))
+                break;
+        if (id == OPT__COUNT)
+            return cli_usage(e);
+        o = &opt_table[id];
+        on = c != CLI_OFF(id);
+        if (!(o->cmds & e->opts)) {
+            if (!o->not_for)
+                return cli_usage(e);
+            cli_error("--%s is %s", on ? o->cli : o->cli_off, o->not_for);
+            return EXIT_USAGE;
+        }
+        if (cli_opt((enum opt_id)id, on, optarg, &a->v.v[id]) < 0)
+            return EXIT_USAGE;
+    }
+    a->json = opt_get(&a->v, OPT_JSON);
+    a->direct = opt_get(&a->v, OPT_DIRECT);
+    a->detach = opt_get(&a->v, OPT_DETACH);
+    a->parallel = (unsigned int)opt_get(&a->v, OPT_PARALLEL);
     if (a->direct && a->detach) {
         cli_error("--detach needs xmigd: it cannot go with --direct");
         return EXIT_USAGE;
     }
-    if (optind + (evacuate ? 1 : 2) != argc)
+    if (optind + (e->opts == OPT_EVACUATE ? 1 : 2) != argc)
         return cli_usage(e);
-    if (evacuate) {
-        p->dest = argv[optind];
+    opt_job_defaults(&a->p,
+                     e->opts == OPT_SAVE ? XMIG_JOB_SAVE : XMIG_JOB_MIGRATE);
+    opt_apply(&a->v, &a->p);
+    a->p.ssh_command = a->v.v[OPT_SSH_COMMAND].s;
+    if (e->opts == OPT_EVACUATE) {
+        a->p.dest = argv[optind];
     } else {
-        p->domain = argv[optind];
-        p->dest = argv[optind + 1];
+        a->p.domain = argv[optind];
+        a->p.dest = argv[optind + 1];
     }
     return EXIT_OK;
-}
-
-void job_args_request(const struct job_args *a, struct client_req *rq)
-{
-    const struct xmig_job_params *p = &a->p;
-    struct json_object *j = rq->o;
-
-    if (a->has_live || p->kind == XMIG_JOB_MIGRATE)
-        proto_add_bool(j, "live", p->live);
-    if (a->has_max_iters)
-        proto_add_uint(j, "max_iters", p->policy.max_iters);
-    if (a->has_target_dirty)
-        proto_add_uint(j, "target_dirty",
-                       (unsigned long long)p->policy.target_dirty);
-    if (p->policy.abort_if_busy)
-        proto_add_bool(j, "abort_if_busy", true);
-    if (!p->policy.skip_redirtied)
-        proto_add_bool(j, "skip_redirtied", false);
-    if (a->has_downtime_ms)
-        proto_add_uint(j, "downtime_ms", p->policy.downtime_ms);
-    if (a->has_engine)
-        proto_add_str(j, "engine",
-                      p->engine == XMIG_ENGINE_LIBXC ? "libxc" : "xmig");
-    if (a->has_strategy)
-        proto_add_str(j, "strategy", xmig_strategy_name(p->arena.strategy));
-    if (a->has_batch)
-        proto_add_uint(j, "batch", p->arena.batch);
-    if (a->has_ready_timeout)
-        proto_add_uint(j, "ready_timeout", p->ready_timeout_s);
-    if (p->ssh_command)
-        proto_add_str(j, "ssh_command", p->ssh_command);
-    if (p->keep)
-        proto_add_bool(j, "keep", true);
 }
 
 /*
@@ -404,7 +277,7 @@ static int run_daemon(struct job_args *a)
     client_req_begin(&rq, p->kind == XMIG_JOB_SAVE ? "save" : "migrate");
     proto_add_str(rq.o, "domain", p->domain);
     proto_add_str(rq.o, p->kind == XMIG_JOB_SAVE ? "file" : "dest", p->dest);
-    job_args_request(a, &rq);
+    request_add_opts(rq.o, &a->v);
     if (!a->detach)
         proto_add_bool(rq.o, "watch", true);
     resp = client_request(&c, &rq, NULL, NULL);
@@ -435,19 +308,18 @@ static int run_daemon(struct job_args *a)
     return rc;
 }
 
-static int run(const struct cmd_entry *e, enum xmig_job_kind kind, int argc,
-               char **argv)
+static int run(const struct cmd_entry *e, int argc, char **argv)
 {
     struct job_args a;
     char *abs = NULL;
     int rc;
 
-    rc = job_args_parse(e, argc, argv, kind, false, &a);
+    rc = job_args_parse(e, argc, argv, &a);
     if (rc != EXIT_OK)
         return rc;
     if (a.direct)
         return run_direct(&a);
-    if (kind == XMIG_JOB_SAVE && a.p.dest[0] != '/') {
+    if (a.p.kind == XMIG_JOB_SAVE && a.p.dest[0] != '/') {
         abs = absolute_save_path(a.p.dest);
         if (!abs)
             return EXIT_FAIL;
@@ -460,21 +332,18 @@ static int run(const struct cmd_entry *e, enum xmig_job_kind kind, int argc,
 
 static int cmd_migrate(int argc, char **argv)
 {
-    return run(&cmd_migrate_entry, XMIG_JOB_MIGRATE, argc, argv);
+    return run(&cmd_migrate_entry, argc, argv);
 }
 
 static int cmd_save(int argc, char **argv)
 {
-    return run(&cmd_save_entry, XMIG_JOB_SAVE, argc, argv);
+    return run(&cmd_save_entry, argc, argv);
 }
 
 const struct cmd_entry cmd_migrate_entry = {
     .name = "migrate",
-    .usage =
-        "DOMAIN DEST [--live|--no-live] [--max-iters N] [--target-dirty N] "
-        "[--abort-if-busy] [--downtime-ms MS] [--no-skip] "
-        "[--engine xmig|libxc] [--strategy S] [--batch N] [--ssh-command CMD] "
-        "[--ready-timeout SECONDS] [--json] [--direct|--detach]",
+    .usage = "DOMAIN DEST",
+    .opts = OPT_MIGRATE,
     .help = "send DOMAIN to a stock `xl migrate-receive` at DEST: "
             "ssh://[user@]host[:port], exec:COMMAND or tcp://host:port; "
             "through xmigd unless --direct",
@@ -483,9 +352,8 @@ const struct cmd_entry cmd_migrate_entry = {
 
 const struct cmd_entry cmd_save_entry = {
     .name = "save",
-    .usage = "DOMAIN FILE [--live] [--keep] [--max-iters N] [--target-dirty N] "
-             "[--engine xmig|libxc] [--strategy S] [--json] "
-             "[--direct|--detach]",
+    .usage = "DOMAIN FILE",
+    .opts = OPT_SAVE,
     .help = "save DOMAIN to FILE for stock `xl restore`, then destroy it "
             "(--keep: resume it instead); through xmigd unless --direct",
     .exec = cmd_save,

@@ -22,7 +22,8 @@ struct render;
 
 struct cmd_entry {
     const char *name;
-    const char *usage;
+    const char *usage; /* the options of the table for opts follow */
+    unsigned int opts; /* OPT_MIGRATE ... (options.h); 0: none */
     const char *help;
     int (*exec)(int argc, char **argv);
 };
@@ -32,6 +33,8 @@ extern bool cli_verbose;
 void cli_log(void *arg, enum xmig_log_level level, const char *msg);
 int cli_usage(const struct cmd_entry *e);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An option of the table and its argument: 0, or -1 once said why. */
+int cli_opt(enum opt_id id, bool on, const char *s, struct opt_value *v);
 
 /* cmd-bench.c */
 extern const struct cmd_entry cmd_bench_entry;
@@ -40,19 +43,19 @@ extern const struct cmd_entry cmd_bench_entry;
 extern const struct cmd_entry cmd_migrate_entry;
 extern const struct cmd_entry cmd_save_entry;
 struct job_args {
-    struct xmig_job_params p;
-    bool has_live, has_engine, has_strategy, has_batch;
-    bool has_max_iters, has_target_dirty, has_downtime_ms, has_ready_timeout;
+    struct xmig_job_params p; /* the defaults, under the options given */
+    struct opt_values v;      /* the options given */
     bool json;
     bool direct;
     bool detach;
     unsigned int parallel; /* evacuate */
 };
-/* 0, or the exit code (EXIT_USAGE) after saying what is wrong. */
+/*
+ * The options of e's command (e->opts) and its arguments: 0, or the exit
+ * code (EXIT_USAGE) after saying what is wrong.
+ */
 int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
-                   enum xmig_job_kind kind, bool evacuate, struct job_args *a);
-/* The job's settings as request fields (only those given). */
-void job_args_request(const struct job_args *a, struct client_req *rq);
+                   struct job_args *a);
 
 /* cmd-recover.c */
 extern const struct cmd_entry cmd_recover_entry;

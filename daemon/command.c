@@ -41,8 +41,6 @@ static void process_hello(struct peer *p, struct request *rq)
     reply_end(p, w, rq);
 }
 
-static bool strategy_ok(struct peer *p, struct request *rq);
-
 /* Checks shared by every request that creates jobs; false once answered. */
 static bool may_start_jobs(struct peer *p, struct request *rq)
 {
@@ -64,7 +62,7 @@ static bool may_start_jobs(struct peer *p, struct request *rq)
                             "root only");
         return false;
     }
-    if (!root && rq->ssh_command) {
+    if (!root && rq->opts.v[OPT_SSH_COMMAND].given) {
         control_reply_error(p, rq->id, "permission_denied",
                             "ssh_command runs a command as root: root only");
         return false;
@@ -74,21 +72,6 @@ static bool may_start_jobs(struct peer *p, struct request *rq)
                             "%d jobs are queued already", XMIGD_MAX_QUEUED);
         return false;
     }
-    return strategy_ok(p, rq);
-}
-
-/* A strategy name the library knows; false once answered. */
-static bool strategy_ok(struct peer *p, struct request *rq)
-{
-    enum xmig_strategy s;
-
-    if (rq->strategy && xmig_strategy_parse(rq->strategy, &s) < 0) {
-        control_reply_error(p, rq->id, "bad_request",
-                            "unknown strategy '%s' (per-batch, arena, "
-                            "kernel, exit)",
-                            rq->strategy);
-        return false;
-    }
     return true;
 }
 
@@ -96,32 +79,8 @@ static bool strategy_ok(struct peer *p, struct request *rq)
 static void apply_params(struct job *j, const struct request *rq,
                          const struct peer *p)
 {
-    struct xmig_job_params *jp = &j->params;
-
-    jp->live = rq->has_live ? rq->live : j->kind == XMIG_JOB_MIGRATE;
-    jp->keep = rq->keep;
-    jp->engine = xmigd_conf.engine;
-    if (rq->engine)
-        jp->engine = strcmp(rq->engine, "libxc") == 0 ? XMIG_ENGINE_LIBXC
-                                                      : XMIG_ENGINE_XMIG;
-    jp->arena = xmigd_conf.arena;
-    if (rq->strategy)
-        xmig_strategy_parse(rq->strategy, &jp->arena.strategy);
-    if (rq->has_batch)
-        jp->arena.batch = rq->batch;
-    jp->policy = xmigd_conf.policy;
-    if (rq->has_downtime_ms)
-        jp->policy.downtime_ms = rq->downtime_ms;
-    if (rq->has_max_iters)
-        jp->policy.max_iters = rq->max_iters;
-    if (rq->has_target_dirty)
-        jp->policy.target_dirty = rq->target_dirty;
-    if (rq->has_abort_if_busy)
-        jp->policy.abort_if_busy = rq->abort_if_busy;
-    if (rq->has_skip_redirtied)
-        jp->policy.skip_redirtied = rq->skip_redirtied;
-    jp->ready_timeout_s =
-        rq->has_ready_timeout ? rq->ready_timeout : xmigd_conf.ready_timeout_s;
+    opt_apply(&xmigd_conf.jobs, &j->params);
+    opt_apply(&rq->opts, &j->params);
     j->uid = control_peer_uid(p);
     j->pid = control_peer_pid(p);
 }
@@ -164,7 +123,8 @@ static void process_job(struct peer *p, struct request *rq)
                             job_state_name(other->state));
         return;
     }
-    j = job_new(kind, rq->domain, info.name, domid, rq->dest, rq->ssh_command);
+    j = job_new(kind, rq->domain, info.name, domid, rq->dest,
+                rq->opts.v[OPT_SSH_COMMAND].s);
     if (!j) {
         control_reply_error(p, rq->id, "internal", "out of memory");
         return;
@@ -174,7 +134,7 @@ static void process_job(struct peer *p, struct request *rq)
     w = reply_begin(rq);
     proto_add(w, "job", job_describe(j));
     reply_end(p, w, rq);
-    if (rq->watch)
+    if (opt_get(&rq->opts, OPT_WATCH))
         control_watch(p, j);
     job_schedule();
 }
@@ -199,6 +159,7 @@ static void process_evacuate(struct peer *p, struct request *rq)
     char(*reason)[64] = NULL, id[12];
     size_t n, i, nstarted = 0;
     unsigned int group;
+    unsigned int parallel = (unsigned int)opt_get(&rq->opts, OPT_PARALLEL);
     const char *why;
     struct json_object *w, *a, *o;
 
@@ -234,19 +195,19 @@ static void process_evacuate(struct peer *p, struct request *rq)
             continue;
         snprintf(id, sizeof(id), "%u", d->domid);
         jobs[i] = job_new(XMIG_JOB_MIGRATE, d->name[0] ? d->name : id, d->name,
-                          d->domid, rq->dest, rq->ssh_command);
+                          d->domid, rq->dest, rq->opts.v[OPT_SSH_COMMAND].s);
         if (!jobs[i]) {
             snprintf(reason[i], sizeof(reason[i]), "out of memory");
             continue;
         }
         apply_params(jobs[i], rq, p);
         jobs[i]->group = group;
-        jobs[i]->group_parallel = rq->parallel;
+        jobs[i]->group_parallel = parallel;
         job_submit(jobs[i]);
         nstarted++;
     }
     log_info("evacuate (group %u) to %s, %u at a time: %zu jobs", group,
-             rq->dest, rq->parallel, nstarted);
+             rq->dest, parallel, nstarted);
     w = reply_begin(rq);
     proto_add_uint(w, "group", group);
     proto_add(w, "jobs", a = json_object_new_array());
@@ -263,7 +224,7 @@ static void process_evacuate(struct peer *p, struct request *rq)
         proto_add_text(o, "reason", reason[i]);
     }
     reply_end(p, w, rq);
-    if (rq->watch)
+    if (opt_get(&rq->opts, OPT_WATCH))
         for (i = 0; i < n; i++)
             if (jobs[i])
                 control_watch(p, jobs[i]);

@@ -14,18 +14,9 @@
 
 void config_init(struct config *c)
 {
-    struct xmig_job_params d;
-
-    /* The library's defaults, unless the file says otherwise. */
-    xmig_job_params_default(&d);
-    c->socket = NULL;
-    c->group = NULL;
-    c->max_jobs = 4;
-    c->log_level = XMIG_LOG_INFO;
-    c->engine = d.engine;
-    c->arena = d.arena;
-    c->policy = d.policy;
-    c->ready_timeout_s = d.ready_timeout_s;
+    memset(c, 0, sizeof(*c));
+    c->max_jobs = (unsigned int)opt_table[OPT_MAX_JOBS].def;
+    c->log_level = (enum xmig_log_level)opt_table[OPT_LOG_LEVEL].def;
 }
 
 void config_dispose(struct config *c)
@@ -50,39 +41,36 @@ static char *trim(char *s)
     return s;
 }
 
-static int number(const char *s, long min, long max, long *v)
+/* The option whose key k is, or OPT__COUNT. */
+static enum opt_id find(const char *k)
 {
-    char *end;
+    size_t id;
 
-    errno = 0;
-    *v = strtol(s, &end, 10);
-    return errno || end == s || *end || *v < min || *v > max ? -1 : 0;
+    for (id = 0; id < OPT__COUNT; id++)
+        if (opt_table[id].conf && strcmp(opt_table[id].conf, k) == 0)
+            break;
+    return (enum opt_id)id;
 }
 
-static int boolean(const char *s, bool *v)
+/* One setting; NULL or the complaint (in why). */
+static const char *set(struct config *c, const char *k, const char *v,
+                       char *why, size_t size)
 {
-    if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1"))
-        *v = true;
-    else if (!strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "0"))
-        *v = false;
-    else
-        return -1;
-    return 0;
-}
+    enum opt_id id = find(k);
+    struct opt_value val = {0};
 
-/* One setting; NULL or the complaint. */
-static const char *set(struct config *c, const char *k, const char *v)
-{
-    long n;
-
-    if (!strcmp(k, "socket")) {
+    if (id == OPT__COUNT)
+        return "unknown setting";
+    if (opt_parse_conf(id, v, &val, why, size) < 0)
+        return why;
+    switch (id) {
+    case OPT_SOCKET:
         if (v[0] != '/')
             return "expected an absolute path";
         free(c->socket);
         c->socket = strdup(v);
         return c->socket ? NULL : "out of memory";
-    }
-    if (!strcmp(k, "group")) {
+    case OPT_GROUP:
         free(c->group);
         c->group = NULL;
         if (!*v)
@@ -91,68 +79,24 @@ static const char *set(struct config *c, const char *k, const char *v)
             return "no such group";
         c->group = strdup(v);
         return c->group ? NULL : "out of memory";
-    }
-    if (!strcmp(k, "max_jobs")) {
-        if (number(v, 1, 64, &n) < 0)
-            return "expected a number from 1 to 64";
-        c->max_jobs = (unsigned int)n;
+    case OPT_MAX_JOBS:
+        c->max_jobs = (unsigned int)val.n;
+        return NULL;
+    case OPT_LOG_LEVEL:
+        c->log_level = (enum xmig_log_level)val.n;
+        return NULL;
+    default:
+        /* A job's setting (options-dump checks that it is a member). */
+        c->jobs.v[id] = val;
         return NULL;
     }
-    if (!strcmp(k, "log_level"))
-        return log_level_parse(v, &c->log_level) < 0
-                   ? "expected error, warning, info or debug"
-                   : NULL;
-    if (!strcmp(k, "engine")) {
-        if (!strcmp(v, "xmig"))
-            c->engine = XMIG_ENGINE_XMIG;
-        else if (!strcmp(v, "libxc"))
-            c->engine = XMIG_ENGINE_LIBXC;
-        else
-            return "expected xmig or libxc";
-        return NULL;
-    }
-    if (!strcmp(k, "strategy"))
-        return xmig_strategy_parse(v, &c->arena.strategy) < 0
-                   ? "expected per-batch, arena, kernel or exit"
-                   : NULL;
-    if (!strcmp(k, "downtime_ms")) {
-        if (number(v, 0, 3600000, &n) < 0)
-            return "expected milliseconds (0: off)";
-        c->policy.downtime_ms = (unsigned int)n;
-        return NULL;
-    }
-    if (!strcmp(k, "max_iters")) {
-        if (number(v, 1, 1000, &n) < 0)
-            return "expected a number from 1 to 1000";
-        c->policy.max_iters = (unsigned int)n;
-        return NULL;
-    }
-    if (!strcmp(k, "ready_timeout")) {
-        if (number(v, 1, XMIG_READY_TIMEOUT_MAX, &n) < 0)
-            return "expected seconds from 1 to 86400";
-        c->ready_timeout_s = (unsigned int)n;
-        return NULL;
-    }
-    if (!strcmp(k, "target_dirty")) {
-        if (number(v, 0, 1L << 40, &n) < 0)
-            return "expected a number of pages";
-        c->policy.target_dirty = n;
-        return NULL;
-    }
-    if (!strcmp(k, "abort_if_busy"))
-        return boolean(v, &c->policy.abort_if_busy) < 0 ? "expected yes or no"
-                                                        : NULL;
-    if (!strcmp(k, "skip_redirtied"))
-        return boolean(v, &c->policy.skip_redirtied) < 0 ? "expected yes or no"
-                                                         : NULL;
-    return "unknown setting";
 }
 
 int config_load(struct config *c, const char *path, bool missing_ok,
                 char **err_r)
 {
     struct config nc;
-    char line[1024], *k, *v, *eq;
+    char line[1024], *k, *v, *eq, reason[160];
     const char *why;
     unsigned int lineno = 0;
     FILE *f;
@@ -190,7 +134,7 @@ int config_load(struct config *c, const char *path, bool missing_ok,
         *eq = 0;
         k = trim(k);
         v = trim(eq + 1);
-        why = set(&nc, k, v);
+        why = set(&nc, k, v, reason, sizeof(reason));
         if (why) {
             if (asprintf(err_r, "%s:%u: %s: %s", path, lineno, k, why) < 0)
                 *err_r = NULL;

@@ -170,8 +170,7 @@ struct job *job_new(enum xmig_job_kind kind, const char *domain,
         job_free(j);
         return NULL;
     }
-    xmig_job_params_default(&j->params);
-    j->params.kind = kind;
+    opt_job_defaults(&j->params, kind);
     j->params.domain = j->domid_s;
     j->params.dest = j->dest;
     j->params.ssh_command = j->ssh_command;

@@ -17,8 +17,6 @@
 static enum log_target target = LOG_TO_STDERR;
 static enum xmig_log_level level = XMIG_LOG_INFO;
 
-static const char *const names[] = {"error", "warning", "info", "debug"};
-
 void log_init(enum log_target t, enum xmig_log_level l)
 {
     target = t;
@@ -37,22 +35,9 @@ enum xmig_log_level log_getlevel(void)
     return level;
 }
 
-int log_level_parse(const char *s, enum xmig_log_level *l_r)
-{
-    unsigned int i;
-
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strcmp(s, names[i]) == 0) {
-            *l_r = (enum xmig_log_level)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 const char *log_level_name(enum xmig_log_level l)
 {
-    return l <= XMIG_LOG_DEBUG ? names[l] : "?";
+    return opt_value_name(OPT_LOG_LEVEL, (int)l);
 }
 
 static void vlog(enum xmig_log_level l, const char *fmt, va_list ap,
@@ -76,8 +61,8 @@ static void vlog(enum xmig_log_level l, const char *fmt, va_list ap,
                      suffix ? suffix : "");
         goto write;
     case LOG_TO_STDERR:
-        n = snprintf(line, sizeof(line), "xmigd: %s: %s%s\n", names[l], msg,
-                     suffix ? suffix : "");
+        n = snprintf(line, sizeof(line), "xmigd: %s: %s%s\n", log_level_name(l),
+                     msg, suffix ? suffix : "");
     write:
         if (n < 0)
             break;

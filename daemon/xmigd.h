@@ -48,7 +48,6 @@ enum log_target {
 void log_init(enum log_target target, enum xmig_log_level level);
 void log_setlevel(enum xmig_log_level level);
 enum xmig_log_level log_getlevel(void);
-int log_level_parse(const char *s, enum xmig_log_level *level_r);
 const char *log_level_name(enum xmig_log_level level);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -67,10 +66,8 @@ struct config {
     char *group; /* NULL: root only */
     unsigned int max_jobs;
     enum xmig_log_level log_level;
-    enum xmig_engine engine;
-    struct xmig_arena_params arena;
-    struct xmig_policy policy;
-    unsigned int ready_timeout_s;
+    /* The job settings the file gives: under each request's own. */
+    struct opt_values jobs;
 };
 void config_init(struct config *c);
 void config_dispose(struct config *c);

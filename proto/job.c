@@ -101,7 +101,7 @@ void proto_result(struct json_object *o, enum xmig_engine engine,
     proto_add_str(o, "guest", xmig_guest_where(r->guest));
     if (r->away_name[0])
         proto_add_text(o, "away_name", r->away_name);
-    proto_add_str(o, "engine", engine == XMIG_ENGINE_XMIG ? "xmig" : "libxc");
+    proto_add_str(o, "engine", opt_value_name(OPT_ENGINE, (int)engine));
     cost(o, engine, r);
     if (engine != XMIG_ENGINE_XMIG)
         return;
@@ -142,13 +142,14 @@ bool proto_job_result(struct json_object *job, struct xmig_job_params *p,
     struct json_object *res = proto_get(job, "result");
     struct json_object *err = proto_get(job, "error");
     const char *guest = proto_str(res, "guest");
+    int v;
 
     memset(r, 0, sizeof(*r));
     p->kind = strcmp(proto_str(job, "kind"), "save") == 0 ? XMIG_JOB_SAVE
                                                           : XMIG_JOB_MIGRATE;
     p->dest = proto_str(job, p->kind == XMIG_JOB_SAVE ? "file" : "dest");
-    p->engine = strcmp(proto_str(res, "engine"), "libxc") == 0
-                    ? XMIG_ENGINE_LIBXC
+    p->engine = opt_value_parse(OPT_ENGINE, proto_str(res, "engine"), &v) == 0
+                    ? (enum xmig_engine)v
                     : XMIG_ENGINE_XMIG;
     xmig_strategy_parse(proto_str(res, "strategy"), &r->engine.strategy);
     r->domid = (uint32_t)proto_int(job, "domid");

@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+#include "options.h"
 #include "xmig.h"
 
 #define PROTO_VERSION 1
@@ -154,22 +155,8 @@ struct request {
     enum request_cmd cmd;
     const char *domain;
     const char *dest; /* migrate, evacuate: dest; save: file */
-    const char *engine;
-    const char *strategy;
-    const char *ssh_command;
-    bool has_live, live;
-    bool keep;
-    bool watch;
-    bool has_max_iters, has_target_dirty, has_abort_if_busy;
-    bool has_skip_redirtied, skip_redirtied;
-    unsigned int max_iters;
-    long target_dirty;
-    bool abort_if_busy;
-    bool has_downtime_ms, has_batch, has_ready_timeout;
-    unsigned int downtime_ms;
-    unsigned int batch;
-    unsigned int ready_timeout; /* seconds */
-    unsigned int parallel;
+    /* migrate, save, evacuate: the options given (strings point into root) */
+    struct opt_values opts;
     bool has_job;
     uint64_t job;
 };
@@ -185,5 +172,10 @@ void request_dispose(struct request *rq); /* NULL-safe */
 int request_decode(struct request *rq, const char *line, size_t len,
                    struct request_error *e);
 const char *request_cmd_name(enum request_cmd cmd);
+/*
+ * The options in v that a request has a key for, as its members: what
+ * request_decode() reads back.
+ */
+void request_add_opts(struct json_object *o, const struct opt_values *v);
 
 #endif

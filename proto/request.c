@@ -113,21 +113,6 @@ static int get_str(struct json_object *root, const char *key, bool required,
     return 0;
 }
 
-static int get_bool(struct json_object *root, const char *key, bool *has_r,
-                    bool *b_r, struct request_error *e)
-{
-    struct json_object *v;
-
-    if (!proto_has(root, key, &v))
-        return 0;
-    if (!json_object_is_type(v, json_type_boolean))
-        return want(e, key, "true or false", v);
-    if (has_r)
-        *has_r = true;
-    *b_r = json_object_get_boolean(v);
-    return 0;
-}
-
 static int get_int(struct json_object *root, const char *key, long long min,
                    long long max, bool *has_r, long long *i_r,
                    struct request_error *e)
@@ -149,56 +134,105 @@ static int get_int(struct json_object *root, const char *key, long long min,
     return 0;
 }
 
-/* The arguments shared by migrate, save and evacuate. */
-static int job_args(struct json_object *root, struct request *rq,
-                    struct request_error *e)
+/* One option of the table, if the request has it. */
+static int get_opt(struct json_object *root, enum opt_id id,
+                   struct opt_value *ov, struct request_error *e)
 {
+    const struct opt *o = &opt_table[id];
+    const char *key = o->key, *s = NULL;
+    struct json_object *v;
+    char names[128];
     long long n;
+    int x;
 
-    if (get_bool(root, "live", &rq->has_live, &rq->live, e) < 0 ||
-        get_bool(root, "watch", NULL, &rq->watch, e) < 0 ||
-        get_bool(root, "abort_if_busy", &rq->has_abort_if_busy,
-                 &rq->abort_if_busy, e) < 0 ||
-        get_bool(root, "skip_redirtied", &rq->has_skip_redirtied,
-                 &rq->skip_redirtied, e) < 0 ||
-        get_str(root, "engine", false, 32, &rq->engine, e) < 0 ||
-        get_str(root, "strategy", false, 32, &rq->strategy, e) < 0 ||
-        get_str(root, "ssh_command", false, 1024, &rq->ssh_command, e) < 0)
-        return -1;
-    if (get_int(root, "max_iters", 1, 1000, &rq->has_max_iters, &n, e) < 0)
-        return -1;
-    if (rq->has_max_iters)
-        rq->max_iters = (unsigned int)n;
-    if (get_int(root, "target_dirty", 0, 1LL << 40, &rq->has_target_dirty, &n,
-                e) < 0)
-        return -1;
-    if (rq->has_target_dirty)
-        rq->target_dirty = (long)n;
-    if (get_int(root, "downtime_ms", 0, 3600000, &rq->has_downtime_ms, &n, e) <
-        0)
-        return -1;
-    if (rq->has_downtime_ms)
-        rq->downtime_ms = (unsigned int)n;
-    if (get_int(root, "batch", 1, XMIG_MAX_BATCH, &rq->has_batch, &n, e) < 0)
-        return -1;
-    if (rq->has_batch)
-        rq->batch = (unsigned int)n;
-    if (get_int(root, "ready_timeout", 1, XMIG_READY_TIMEOUT_MAX,
-                &rq->has_ready_timeout, &n, e) < 0)
-        return -1;
-    if (rq->has_ready_timeout)
-        rq->ready_timeout = (unsigned int)n;
-    if (rq->engine && strcmp(rq->engine, "xmig") != 0 &&
-        strcmp(rq->engine, "libxc") != 0)
-        return bad(e, "bad_request", "unknown engine '%s' (xmig, libxc)",
-                   rq->engine);
+    switch (o->type) {
+    case OPT_BOOL:
+        if (!proto_has(root, key, &v))
+            return 0;
+        if (!json_object_is_type(v, json_type_boolean))
+            return want(e, key, "true or false", v);
+        ov->given = true;
+        ov->n = json_object_get_boolean(v);
+        return 0;
+    case OPT_UINT:
+        if (get_int(root, key, (long long)o->min, (long long)o->max, &ov->given,
+                    &n, e) < 0)
+            return -1;
+        ov->n = (unsigned long long)n;
+        return 0;
+    case OPT_ENUM:
+    case OPT_STRING:
+        if (get_str(root, key, false, o->len, &s, e) < 0)
+            return -1;
+        if (!s)
+            return 0;
+        if (o->type == OPT_ENUM) {
+            if (opt_value_parse(id, s, &x) < 0) {
+                opt_value_list(id, ", ", ", ", names, sizeof(names));
+                return bad(e, "bad_request", "unknown %s '%s' (%s)", key, s,
+                           names);
+            }
+            ov->n = (unsigned long long)x;
+        }
+        ov->given = true;
+        ov->s = s;
+        return 0;
+    }
+    return bad(e, "internal", "unhandled option type");
+}
+
+/* The options of a job command (cmd: OPT_MIGRATE ...) in the table. */
+static int get_opts(struct json_object *root, unsigned int cmd,
+                    struct request *rq, struct request_error *e)
+{
+    const struct opt *o;
+    size_t id;
+
+    for (id = 0; id < OPT__COUNT; id++) {
+        o = &opt_table[id];
+        if (!o->key)
+            continue;
+        if (o->cmds & cmd) {
+            if (get_opt(root, (enum opt_id)id, &rq->opts.v[id], e) < 0)
+                return -1;
+        } else if (o->not_for && (o->cmds & OPT_JOBS) &&
+                   proto_has(root, o->key, NULL)) {
+            return bad(e, "bad_request", "'%s' is %s", o->key, o->not_for);
+        }
+    }
     return 0;
+}
+
+void request_add_opts(struct json_object *o, const struct opt_values *v)
+{
+    const struct opt *t;
+    size_t id;
+
+    for (id = 0; id < OPT__COUNT; id++) {
+        t = &opt_table[id];
+        if (!t->key || !v->v[id].given)
+            continue;
+        switch (t->type) {
+        case OPT_BOOL:
+            proto_add_bool(o, t->key, v->v[id].n != 0);
+            break;
+        case OPT_UINT:
+            proto_add_uint(o, t->key, v->v[id].n);
+            break;
+        case OPT_ENUM:
+            proto_add_str(o, t->key,
+                          opt_value_name((enum opt_id)id, (int)v->v[id].n));
+            break;
+        case OPT_STRING:
+            proto_add_str(o, t->key, v->v[id].s);
+            break;
+        }
+    }
 }
 
 static int args(struct json_object *root, struct request *rq,
                 struct request_error *e)
 {
-    bool has = false;
     long long n;
 
     switch (rq->cmd) {
@@ -208,32 +242,21 @@ static int args(struct json_object *root, struct request *rq,
     case REQ_DOMAINS:
         return 0;
     case REQ_MIGRATE:
+        if (get_str(root, "domain", true, 256, &rq->domain, e) < 0 ||
+            get_str(root, "dest", true, 4096, &rq->dest, e) < 0)
+            return -1;
+        return get_opts(root, OPT_MIGRATE, rq, e);
     case REQ_SAVE:
         if (get_str(root, "domain", true, 256, &rq->domain, e) < 0 ||
-            get_str(root, rq->cmd == REQ_SAVE ? "file" : "dest", true, 4096,
-                    &rq->dest, e) < 0 ||
-            job_args(root, rq, e) < 0)
+            get_str(root, "file", true, 4096, &rq->dest, e) < 0)
             return -1;
-        if (rq->cmd == REQ_SAVE) {
-            if (rq->dest[0] != '/')
-                return bad(e, "bad_request", "'file' must be an absolute path");
-            if (rq->has_ready_timeout)
-                return bad(e, "bad_request",
-                           "'ready_timeout' is for migrations: a save has "
-                           "no receiver");
-            if (get_bool(root, "keep", NULL, &rq->keep, e) < 0)
-                return -1;
-        }
-        return 0;
+        if (rq->dest[0] != '/')
+            return bad(e, "bad_request", "'file' must be an absolute path");
+        return get_opts(root, OPT_SAVE, rq, e);
     case REQ_EVACUATE:
-        rq->parallel = 1;
-        if (get_str(root, "dest", true, 4096, &rq->dest, e) < 0 ||
-            job_args(root, rq, e) < 0 ||
-            get_int(root, "parallel", 1, PROTO_MAX_PARALLEL, &has, &n, e) < 0)
+        if (get_str(root, "dest", true, 4096, &rq->dest, e) < 0)
             return -1;
-        if (has)
-            rq->parallel = (unsigned int)n;
-        return 0;
+        return get_opts(root, OPT_EVACUATE, rq, e);
     case REQ_STATUS:
     case REQ_WATCH:
     case REQ_CANCEL:

@@ -35,6 +35,10 @@ check 2 "expected a number from 1 to 86400, got '86401'" migrate a exec:x --read
 check 2 "expected a number from 1 to 86400, got '-5'" evacuate exec:x --ready-timeout -5
 check 2 "expected a number from 1 to 86400, got '1m'" migrate a exec:x --direct --ready-timeout 1m
 check 2 "ready-timeout is for migrations: a save has no receiver" save a /tmp/x --ready-timeout 20
+check 2 "^xmig: --downtime-ms: expected a number from 0 to 3600000, got '3600001'$" migrate a exec:x --downtime-ms 3600001
+check 2 "^usage: xmig migrate DOMAIN DEST \[--live|--no-live\] .*\[--direct\]" migrate a exec:x --keep
+check 2 "^usage: xmig save DOMAIN FILE .*\[--keep\]" save a
+check 2 "^usage: xmig evacuate DEST .*\[--parallel N\]" evacuate exec:x --direct
 check 2 "usage: xmig recover" recover extra
 check 2 "usage: xmig recover" recover --frob
 # Job numbers are digits only, like domain ids: never sent to xmigd
@@ -55,6 +59,8 @@ check 3 "" status 9223372036854775807
 # exit is a strategy for jobs too: parsed, then xmigd (none here) is asked.
 check 3 "" migrate a exec:x --strategy exit
 check 3 "" save a /tmp/x --strategy exit
+# 0 is the library's "off": a job can turn off what xmigd.conf turned on.
+check 3 "" migrate a exec:x --downtime-ms 0
 check 3 "" cancel 007
 if [ -e /dev/xen/privcmd ] || [ -e /proc/xen/privcmd ]; then
     # A Xen host: the domain lookup is what must fail.

@@ -62,6 +62,12 @@ out=$(raw '{"cmd":"evacuate","dest":"ssh://b","parallel":65}')
 expect "parallel is range-checked" "'parallel' must be from 1 to 64" "$out"
 out=$(raw '{"cmd":"migrate","domain":"web","dest":"ssh://b","engine":"fast"}')
 expect "unknown engine" "unknown engine 'fast'" "$out"
+out=$(raw '{"cmd":"migrate","domain":"web","dest":"ssh://b","strategy":"fast"}')
+expect "unknown strategy: refused with the names" "\"code\":\"bad_request\",\"message\":\"unknown strategy 'fast' \\(per-batch, arena, kernel, exit\\)\"" "$out"
+out=$(raw '{"cmd":"save","domain":"web","file":"/tmp/x","skip_redirtied":1}')
+expect "skip_redirtied must be a boolean" "'skip_redirtied' must be true or false, not an integer" "$out"
+out=$(raw '{"cmd":"migrate","domain":"web","dest":"ssh://b","downtime_ms":0,"keep":"x"}')
+expect "downtime_ms 0 is taken, keep is not for migrate (then: no Xen)" '"code":"no_xen"' "$out"
 out=$(raw '{"cmd":"status","job":1.5}')
 expect "job ids are integers" "'job' must be an integer, not a number" "$out"
 out=$(raw '{"cmd":"list","future_field":{"x":[1,2]}}')

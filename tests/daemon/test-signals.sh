@@ -36,6 +36,12 @@ expect "SIGHUP with a bad file: the line and the reason" 'reload: .*xmigd.conf:1
 printf 'ready_timeout = 0\n' >"$conf"
 reload
 expect "SIGHUP: ready_timeout is range-checked" 'xmigd.conf:1: ready_timeout: expected seconds from 1 to 86400; keeping' "$(cat "$log")"
+printf 'max_iters = 3\ndowntime_ms = 3600001\n' >"$conf"
+reload
+expect "SIGHUP: downtime_ms says its range" 'xmigd.conf:2: downtime_ms: expected milliseconds from 0 to 3600000; keeping' "$(cat "$log")"
+printf 'strategy = fast\n' >"$conf"
+reload
+expect "SIGHUP: strategy names the strategies" 'xmigd.conf:1: strategy: expected per-batch, arena, kernel or exit; keeping' "$(cat "$log")"
 printf 'frobnicate = 1\n' >"$conf"
 reload
 expect "an unknown setting is an error" 'xmigd.conf:1: frobnicate: unknown setting' "$(cat "$log")"
