@@ -76,6 +76,15 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
         cli_error("--detach needs xmigd: it cannot go with --direct");
         return EXIT_USAGE;
     }
+    /* xmigd's jobs keep theirs where xmigd -J says. */
+    a->journal_dir = a->v.v[OPT_JOURNAL_DIR].given
+                         ? a->v.v[OPT_JOURNAL_DIR].s
+                         : XMIG_JOURNAL_DIR;
+    if (a->v.v[OPT_JOURNAL_DIR].given && !a->direct) {
+        cli_error("--journal-dir goes with --direct: xmigd's jobs keep "
+                  "their journal where xmigd -J says");
+        return EXIT_USAGE;
+    }
     if (optind + (e->opts == OPT_EVACUATE ? 1 : 2) != argc)
         return cli_usage(e);
     opt_job_defaults(&a->p,
@@ -201,7 +210,7 @@ static int run_direct(struct job_args *a)
     p->event = direct_event;
     p->event_arg = &d;
     p->cancel = d.cancel;
-    p->journal_dir = XMIG_JOURNAL_DIR;
+    p->journal_dir = a->journal_dir;
     x = xmig_xen_open(cli_log, NULL, &why);
     if (!x) {
         cli_error("%s", why);

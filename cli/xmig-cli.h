@@ -48,6 +48,7 @@ struct job_args {
     bool json;
     bool direct;
     bool detach;
+    const char *journal_dir; /* --direct: the crash journal's */
     unsigned int parallel; /* evacuate */
 };
 /*

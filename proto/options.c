@@ -205,6 +205,13 @@ const struct opt opt_table[OPT__COUNT] = {
                     .type = OPT_BOOL,
                     .cmds = OPT_JOBS,
                     .help = "queue the job, print its number and return"},
+    [OPT_JOURNAL_DIR] = {.cli = "journal-dir",
+                         .arg = "DIR",
+                         .type = OPT_STRING,
+                         .cmds = OPT_MIGRATE | OPT_SAVE,
+                         .help = "with --direct: where the job keeps its "
+                                 "crash journal (default " XMIG_JOURNAL_DIR
+                                 ")"},
     [OPT_SOCKET] = {.conf = "socket",
                     .type = OPT_STRING,
                     .cmds = OPT_DAEMON,

@@ -34,6 +34,7 @@ enum opt_id {
     OPT_JSON,
     OPT_DIRECT,
     OPT_DETACH,
+    OPT_JOURNAL_DIR,
     OPT_SOCKET,
     OPT_GROUP,
     OPT_MAX_JOBS,

@@ -39,6 +39,8 @@ check 2 "^xmig: --downtime-ms: expected a number from 0 to 3600000, got '3600001
 check 2 "^usage: xmig migrate DOMAIN DEST \[--live|--no-live\] .*\[--direct\]" migrate a exec:x --keep
 check 2 "^usage: xmig save DOMAIN FILE .*\[--keep\]" save a
 check 2 "^usage: xmig evacuate DEST .*\[--parallel N\]" evacuate exec:x --direct
+check 2 "^xmig: --journal-dir goes with --direct" save a /tmp/x --journal-dir /tmp
+check 2 "usage: xmig evacuate" evacuate exec:x --journal-dir /tmp
 check 2 "usage: xmig recover" recover extra
 check 2 "usage: xmig recover" recover --frob
 # Job numbers are digits only, like domain ids: never sent to xmigd

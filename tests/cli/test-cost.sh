@@ -50,19 +50,19 @@ expect "bench map's table: cpu s/GiB and hcall/page beside ptwr/page" \
     "$tmp/table"
 
 # A job: dom0 CPU per GiB of the stream; traps and hypercalls per data page.
-"$XMIG" save 5 "$tmp/img" --direct --json >"$tmp/save" 2>&1
+"$XMIG" save 5 "$tmp/img" --direct --journal-dir "$tmp/journal" --json >"$tmp/save" 2>&1
 expect "save --json, no counters: dom0 CPU measured, counters null" \
     "\"event\":\"result\",\"ok\":true,.*\"dom0_cpu_s\":$num,\"dom0_cpu_s_per_gib\":$num,\"traps\":null,\"traps_per_page\":null,\"hypercalls\":null,\"hypercalls_per_page\":null" \
     "$tmp/save"
-XMIGD_DOUBLE_PERFC=1 "$XMIG" save 5 "$tmp/img" --direct --json >"$tmp/save" 2>&1
+XMIGD_DOUBLE_PERFC=1 "$XMIG" save 5 "$tmp/img" --direct --journal-dir "$tmp/journal" --json >"$tmp/save" 2>&1
 expect "save --json, counters: traps and hypercalls, in all and per page" \
     "\"event\":\"result\",\"ok\":true,.*\"dom0_cpu_s_per_gib\":$num,\"traps\":[1-9][0-9]*,\"traps_per_page\":$num,\"hypercalls\":[1-9][0-9]*,\"hypercalls_per_page\":$num" \
     "$tmp/save"
-XMIGD_DOUBLE_PERFC=1 "$XMIG" save 5 "$tmp/img" --direct >"$tmp/save" 2>&1
+XMIGD_DOUBLE_PERFC=1 "$XMIG" save 5 "$tmp/img" --direct --journal-dir "$tmp/journal" >"$tmp/save" 2>&1
 expect "save: the line for people says whose figures they are" \
     "^dom0 CPU \(all of dom0, as Xen accounts it\) [0-9.]+ s, [0-9.]+ s per GiB sent; per page \(all domains\) [0-9.]+ trapped PTE writes, [0-9.]+ hypercalls$" \
     "$tmp/save"
-XMIGD_DOUBLE_PERFC=1 "$XMIG" migrate 5 "$rx" --direct --engine libxc --json >"$tmp/libxc" 2>&1
+XMIGD_DOUBLE_PERFC=1 "$XMIG" migrate 5 "$rx" --direct --journal-dir "$tmp/journal" --engine libxc --json >"$tmp/libxc" 2>&1
 expect "the libxc engine: measured, nothing to divide by" \
     "\"engine\":\"libxc\",\"dom0_cpu_s\":$num,\"dom0_cpu_s_per_gib\":null,\"traps\":[1-9][0-9]*,\"traps_per_page\":null,\"hypercalls\":[1-9][0-9]*,\"hypercalls_per_page\":null" \
     "$tmp/libxc"

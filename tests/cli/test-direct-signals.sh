@@ -38,7 +38,7 @@ for sig in INT TERM HUP; do
     rm -f "$tmp/streaming"
     XMIGD_DOUBLE_SLOW=5 dfl "$XMIG" migrate 5 \
         "exec:exec python3 $rx stream $tmp/streaming" \
-        --direct --engine libxc >"$tmp/out" 2>"$tmp/err" &
+        --direct --journal-dir "$tmp/journal" --engine libxc >"$tmp/out" 2>"$tmp/err" &
     pid=$!
     i=0
     while [ ! -e "$tmp/streaming" ] && [ $i -lt 100 ]; do
@@ -46,6 +46,14 @@ for sig in INT TERM HUP; do
         i=$((i + 1))
     done
     sleep 0.3
+    # Its journal is where --journal-dir says (the host's stays untouched).
+    if [ "$sig" = INT ]; then
+        if [ -n "$(ls -A "$tmp/journal" 2>/dev/null)" ]; then
+            ok "migrate --direct --journal-dir: the job's journal is there"
+        else
+            bad "migrate --direct --journal-dir: no journal in $tmp/journal"
+        fi
+    fi
     start=$(date +%s)
     kill -"$sig" "$pid"
     wait "$pid"
@@ -60,7 +68,7 @@ for sig in INT TERM HUP; do
     fi
 done
 
-XMIGD_DOUBLE_SLOW=5 dfl "$XMIG" save 5 "$tmp/image" --direct --engine libxc \
+XMIGD_DOUBLE_SLOW=5 dfl "$XMIG" save 5 "$tmp/image" --direct --journal-dir "$tmp/journal" --engine libxc \
     >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 # Once the image's temporary file is there, the job runs and xmig's
@@ -85,7 +93,7 @@ fi
 
 # The receiver itself signals xmig once it has the go-ahead.
 (dfl "$XMIG" migrate 5 "exec:exec python3 $rx committed" \
-    --direct --engine libxc >"$tmp/out" 2>"$tmp/err")
+    --direct --journal-dir "$tmp/journal" --engine libxc >"$tmp/out" 2>"$tmp/err")
 rc=$?
 if [ "$rc" -eq 0 ] && [ "$(grep -c "too late to cancel" "$tmp/err")" -eq 3 ]; then
     ok "migrate --direct, SIGINT SIGTERM SIGHUP after the go-ahead: migrated"
@@ -96,7 +104,7 @@ fi
 # The receiver reads everything and never says 'ready'.
 start=$(date +%s)
 "$XMIG" migrate 5 "exec:exec python3 $rx stream $tmp/silent" \
-    --direct --engine libxc --ready-timeout 1 >"$tmp/out" 2>"$tmp/err"
+    --direct --journal-dir "$tmp/journal" --engine libxc --ready-timeout 1 >"$tmp/out" 2>"$tmp/err"
 rc=$?
 took=$(($(date +%s) - start))
 if [ "$rc" -eq 1 ] && [ "$took" -le 60 ] &&
