@@ -77,9 +77,8 @@ int job_args_parse(const struct cmd_entry *e, int argc, char **argv,
         return EXIT_USAGE;
     }
     /* xmigd's jobs keep theirs where xmigd -J says. */
-    a->journal_dir = a->v.v[OPT_JOURNAL_DIR].given
-                         ? a->v.v[OPT_JOURNAL_DIR].s
-                         : XMIG_JOURNAL_DIR;
+    a->journal_dir = a->v.v[OPT_JOURNAL_DIR].given ? a->v.v[OPT_JOURNAL_DIR].s
+                                                   : XMIG_JOURNAL_DIR;
     if (a->v.v[OPT_JOURNAL_DIR].given && !a->direct) {
         cli_error("--journal-dir goes with --direct: xmigd's jobs keep "
                   "their journal where xmigd -J says");

@@ -49,7 +49,7 @@ struct job_args {
     bool direct;
     bool detach;
     const char *journal_dir; /* --direct: the crash journal's */
-    unsigned int parallel; /* evacuate */
+    unsigned int parallel;   /* evacuate */
 };
 /*
  * The options of e's command (e->opts) and its arguments: 0, or the exit
