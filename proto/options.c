@@ -209,9 +209,9 @@ const struct opt opt_table[OPT__COUNT] = {
                          .arg = "DIR",
                          .type = OPT_STRING,
                          .cmds = OPT_MIGRATE | OPT_SAVE,
-                         .help = "with --direct: where the job keeps its "
-                                 "crash journal (default " XMIG_JOURNAL_DIR
-                                 ")"},
+                         .help =
+                             "with --direct: where the job keeps its "
+                             "crash journal (default " XMIG_JOURNAL_DIR ")"},
     [OPT_SOCKET] = {.conf = "socket",
                     .type = OPT_STRING,
                     .cmds = OPT_DAEMON,
