@@ -99,61 +99,61 @@ static int copy_leaves(xmig_xen *x, uint32_t domid, const xmig_pfn_t *mfns,
     return 0;
 }
 
-static int p2m_tree(xmig_xen *x, uint32_t domid, xmig_pfn_t fll_mfn, size_t nr,
-                    xmig_pfn_t *out, xmig_pfn_t **leaves_r)
+/*
+ * The frames of the p2m's leaves (malloc'd; nleaves of them), through the
+ * frame list list of a guest without a linear p2m list; NULL on error.
+ */
+static xmig_pfn_t *p2m_tree(xmig_xen *x, uint32_t domid, xmig_pfn_t fll_mfn,
+                            size_t nleaves)
 {
-    size_t nleaves = (nr + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE;
     size_t nfl = (nleaves + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE, i;
     uint64_t fll[ENTRIES_PER_PAGE], fl[ENTRIES_PER_PAGE];
     xmig_pfn_t *leaves;
-    int rc = -1;
 
     if (nfl > ENTRIES_PER_PAGE) {
         xmig__seterr(x, E2BIG, "p2m of domain %u too large for the frame tree",
                      domid);
-        return -1;
+        return NULL;
     }
     if (read_frame(x, domid, fll_mfn, fll) < 0)
-        return -1;
+        return NULL;
     leaves = calloc(nfl * ENTRIES_PER_PAGE, sizeof(*leaves));
     if (!leaves) {
         xmig__seterr(x, ENOMEM, "out of memory");
-        return -1;
+        return NULL;
     }
     for (i = 0; i < nfl; i++) {
-        if (read_frame(x, domid, fll[i], fl) < 0)
-            goto out;
+        if (read_frame(x, domid, fll[i], fl) < 0) {
+            free(leaves);
+            return NULL;
+        }
         memcpy(leaves + i * ENTRIES_PER_PAGE, fl, sizeof(fl));
     }
-    rc = copy_leaves(x, domid, leaves, nleaves, nr, out);
-out:
-    if (rc == 0 && leaves_r)
-        *leaves_r = leaves;
-    else
-        free(leaves);
-    return rc;
+    return leaves;
 }
 
-/* Walk the guest's 4-level page tables from p2m_cr3 to the list's leaves. */
-static int p2m_list(xmig_xen *x, uint32_t domid, uint64_t cr3, uint64_t vaddr,
-                    size_t nr, xmig_pfn_t *out, xmig_pfn_t **leaves_r)
+/*
+ * The same through the guest's linear p2m list: a walk of its 4-level page
+ * tables from p2m_cr3 to each leaf.
+ */
+static xmig_pfn_t *p2m_list(xmig_xen *x, uint32_t domid, uint64_t cr3,
+                            uint64_t vaddr, size_t nleaves)
 {
-    size_t nleaves = (nr + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE, i;
+    size_t i;
     xmig_pfn_t cached[4] = {XMIG_INVALID_FRAME, XMIG_INVALID_FRAME,
                             XMIG_INVALID_FRAME, XMIG_INVALID_FRAME};
     uint64_t tables[4][ENTRIES_PER_PAGE];
     xmig_pfn_t *leaves;
-    int rc = -1;
 
     if (vaddr & (XMIG_PAGE_SIZE - 1)) {
         xmig__seterr(x, EINVAL, "p2m list of domain %u is not page aligned",
                      domid);
-        return -1;
+        return NULL;
     }
     leaves = calloc(nleaves, sizeof(*leaves));
     if (!leaves) {
         xmig__seterr(x, ENOMEM, "out of memory");
-        return -1;
+        return NULL;
     }
     for (i = 0; i < nleaves; i++) {
         uint64_t va = vaddr + i * XMIG_PAGE_SIZE;
@@ -186,13 +186,10 @@ static int p2m_list(xmig_xen *x, uint32_t domid, uint64_t cr3, uint64_t vaddr,
         }
         leaves[i] = mfn;
     }
-    rc = copy_leaves(x, domid, leaves, nleaves, nr, out);
+    return leaves;
 out:
-    if (rc == 0 && leaves_r)
-        *leaves_r = leaves;
-    else
-        free(leaves);
-    return rc;
+    free(leaves);
+    return NULL;
 }
 
 int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
@@ -201,8 +198,8 @@ int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
 {
     struct shared_info *shinfo;
     struct arch_shared_info arch;
-    xmig_pfn_t *p2m;
-    size_t nr;
+    xmig_pfn_t *p2m, *leaves;
+    size_t nr, nleaves;
     int rc;
 
     if (info->guest_width != 8) {
@@ -238,23 +235,32 @@ int xmig__p2m_read(xmig_xen *x, const struct xmig_dominfo *info,
                      (unsigned long long)info->max_pages);
         return -1;
     }
+    nleaves = (nr + ENTRIES_PER_PAGE - 1) / ENTRIES_PER_PAGE;
+    if (arch.p2m_cr3)
+        leaves =
+            p2m_list(x, info->domid, arch.p2m_cr3, arch.p2m_vaddr, nleaves);
+    else
+        leaves =
+            p2m_tree(x, info->domid, arch.pfn_to_mfn_frame_list_list, nleaves);
+    if (!leaves)
+        return -1;
     p2m = malloc(nr * sizeof(*p2m));
     if (!p2m) {
+        free(leaves);
         xmig__seterr(x, ENOMEM, "out of memory for a p2m of %zu entries", nr);
         return -1;
     }
-    if (arch.p2m_cr3)
-        rc = p2m_list(x, info->domid, arch.p2m_cr3, arch.p2m_vaddr, nr, p2m,
-                      leaves_r);
-    else
-        rc = p2m_tree(x, info->domid, arch.pfn_to_mfn_frame_list_list, nr, p2m,
-                      leaves_r);
-    if (generation_r)
-        *generation_r = arch.p2m_cr3 ? arch.p2m_generation : 0;
-    if (rc < 0) {
+    if (copy_leaves(x, info->domid, leaves, nleaves, nr, p2m) < 0) {
+        free(leaves);
         free(p2m);
         return -1;
     }
+    if (leaves_r)
+        *leaves_r = leaves;
+    else
+        free(leaves);
+    if (generation_r)
+        *generation_r = arch.p2m_cr3 ? arch.p2m_generation : 0;
     *p2m_r = p2m;
     *nr_r = nr;
     return 0;

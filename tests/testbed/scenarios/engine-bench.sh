@@ -58,20 +58,16 @@ chmod +x "$RELAY_SSH"
 METHODS=(xl libxc xmig noskip arena)
 declare -A R # R[type.method.field]
 
-dom0_sys_ticks() { awk '/^cpu / { print $4 }' /proc/stat; }
 # NS BYTES: seconds per GiB
 per_gib() { awk -v n="$1" -v b="$2" 'BEGIN { printf "%.4f", (b > 0 ? n / 1e9 / (b / 1073741824) : 0) }'; }
 
 run_one() { # TYPE METHOD
     local type=$1 method=$2 g=$1 json=$TB_OUT/engine-bench-$1-$2.json
-    local t0 dt s0 s1 c0 c1 w m h bytes gap rc=0
+    local dt w m h cpu bytes gap rc=0
     rm -f "$RELAY_LOG"
     tb_guest_cmd "$g" stats '^stats' || return 1
     tb_guest_cmd "$g" gap '^gap' >/dev/null
-    tb_perf_reset
-    c0=$(tb_dom0_cpu_ns) || return 1
-    s0=$(dom0_sys_ticks)
-    t0=$(_tb_now)
+    tb_cost_start || return 1
     case $method in
     xl)
         timeout 600 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
@@ -86,11 +82,10 @@ run_one() { # TYPE METHOD
             "${opts[@]}" --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
         ;;
     esac
-    dt=$(($(_tb_now) - t0))
-    s1=$(dom0_sys_ticks)
-    c1=$(tb_dom0_cpu_ns) || return 1
+    tb_cost_stop || return 1
     ((rc == 0)) || return 1
-    read -r w m h < <(tb_perf_read)
+    dt=$TB_COST_WALL w=$TB_COST_PTWR m=$TB_COST_MMU h=$TB_COST_HCALL
+    cpu=$TB_COST_CPU_NS
     bytes=$(sed -n 's/^relay_sent_bytes=//p' "$RELAY_LOG")
     [[ -n $bytes ]] || { echo "the relay reported no byte count" >&2; return 1; }
     gap=$(tb_on_peer tb_guest_cmd "$g" gap '^gap') || return 1
@@ -101,9 +96,9 @@ run_one() { # TYPE METHOD
     R[$type.$method.ptwr]=$w
     R[$type.$method.mmu]=$m
     R[$type.$method.hcall]=$h
-    R[$type.$method.sys]=$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", (b - a) / 100 }')
-    R[$type.$method.cpu]=$(awk -v n=$((c1 - c0)) 'BEGIN { printf "%.3f", n / 1e9 }')
-    R[$type.$method.cpu_gib]=$(per_gib $((c1 - c0)) "$bytes")
+    R[$type.$method.sys]=$TB_COST_SYS
+    R[$type.$method.cpu]=$(awk -v n="$cpu" 'BEGIN { printf "%.3f", n / 1e9 }')
+    R[$type.$method.cpu_gib]=$(per_gib "$cpu" "$bytes")
     R[$type.$method.down]=$(awk -v g="$gap" 'BEGIN { printf "%.3f", g / 1000 }')
     local f
     for f in wall bytes pages ptwr mmu hcall sys cpu cpu_gib down; do

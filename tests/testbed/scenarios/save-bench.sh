@@ -31,39 +31,34 @@ MIB=128
 ROUNDS=${XMIG_SAVE_BENCH_ROUNDS:-3}
 METHODS=(xl libxc xmig)
 
-dom0_sys_ticks() { awk '/^cpu / { print $4 }' /proc/stat; }
 
 save_one() { # TYPE METHOD ROUND
     local g=$1 method=$2 img=$TB_TMP/$1.img json=$TB_OUT/save-bench-$1-$2-$3.json
-    local t0 dt s0 s1 c0 c1 w m h bytes rc=0
-    tb_perf_reset
-    c0=$(tb_dom0_cpu_ns) || return 1
-    s0=$(dom0_sys_ticks)
-    t0=$(_tb_now)
+    local t0 dt w m h cpu bytes rc=0
+    tb_cost_start || return 1
     case $method in
     xl) timeout 600 xl save "$g" "$img" >"$TB_TMP/$g.save.log" 2>&1 ||
             { tail -n 5 "$TB_TMP/$g.save.log"; rc=1; } ;;
     *) timeout 600 xmig save "$g" "$img" --engine "$method" --json --direct \
             >"$json" || { tail -n 3 "$json"; rc=1; } ;;
     esac
-    dt=$(($(_tb_now) - t0))
-    s1=$(dom0_sys_ticks)
-    c1=$(tb_dom0_cpu_ns) || return 1
+    tb_cost_stop || return 1
     ((rc == 0)) || return 1
-    read -r w m h < <(tb_perf_read)
+    dt=$TB_COST_WALL w=$TB_COST_PTWR m=$TB_COST_MMU h=$TB_COST_HCALL
+    cpu=$TB_COST_CPU_NS
     bytes=$(stat -c %s "$img") || return 1
     tb_note save_wall_s "$(_tb_secs $dt)"
-    tb_note sys_s "$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", (b - a) / 100 }')"
-    tb_note dom0_cpu_s "$(awk -v n=$((c1 - c0)) 'BEGIN { printf "%.3f", n / 1e9 }')"
+    tb_note sys_s "$TB_COST_SYS"
+    tb_note dom0_cpu_s "$(awk -v n="$cpu" 'BEGIN { printf "%.3f", n / 1e9 }')"
     tb_note bytes "$bytes"
     tb_note ptwr "$w"
     tb_note mmu "$m"
     tb_note hypercalls "$h"
     # TYPE METHOD WALL SYS CPU_S_PER_GIB PTWR_PER_PAGE HYPERCALLS_PER_PAGE
-    awk -v g="$g" -v m="$method" -v wall="$(_tb_secs $dt)" -v s0="$s0" -v s1="$s1" \
-        -v cpu=$((c1 - c0)) -v b="$bytes" -v w="$w" -v h="$h" 'BEGIN {
+    awk -v g="$g" -v m="$method" -v wall="$(_tb_secs $dt)" -v sys="$TB_COST_SYS" \
+        -v cpu="$cpu" -v b="$bytes" -v w="$w" -v h="$h" 'BEGIN {
             p = b / 4096
-            printf "%s %s %s %.2f %.4f %.6f %.6f\n", g, m, wall, (s1 - s0) / 100,
+            printf "%s %s %s %.2f %.4f %.6f %.6f\n", g, m, wall, sys,
                 (b > 0 ? cpu / 1e9 / (b / 1073741824) : 0),
                 (p > 0 ? w / p : 0), (p > 0 ? h / p : 0) }' >>"$TB_TMP/save-bench.times"
     if [[ $method == xmig ]]; then
@@ -74,7 +69,7 @@ save_one() { # TYPE METHOD ROUND
         done
     fi
     echo "$g $method round $3: save $(_tb_secs $dt) s, ptwr $w, mmu_update $m," \
-        "hypercalls $h, dom0 CPU (Xen) $(awk -v n=$((c1 - c0)) 'BEGIN { printf "%.3f", n / 1e9 }') s"
+        "hypercalls $h, dom0 CPU (Xen) $(awk -v n="$cpu" 'BEGIN { printf "%.3f", n / 1e9 }') s"
     t0=$(_tb_now)
     timeout 600 xl restore "$img" >"$TB_TMP/$g.restore.log" 2>&1 ||
         { tail -n 5 "$TB_TMP/$g.restore.log"; rm -f "$img"; return 1; }
