@@ -7,6 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+#include "command.h"
+#include "control.h"
+#include "domain.h"
+#include "job.h"
+#include "log.h"
+#include "proto.h"
 #include "xmigd.h"
 
 static struct json_object *reply_begin(const struct request *rq)

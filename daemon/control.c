@@ -22,7 +22,13 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "xmigd.h"
+#include "config.h"
+#include "command.h"
+#include "control.h"
+#include "domain.h"
+#include "job.h"
+#include "log.h"
+#include "proto.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59

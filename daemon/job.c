@@ -16,7 +16,19 @@
 
 #include <event2/event.h>
 
+#include "config.h"
+#include "control.h"
+#include "job.h"
+#include "log.h"
+#include "proto.h"
 #include "xmigd.h"
+
+/* glibc's <sys/queue.h> lacks the BSD _SAFE variant. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
+    for ((var) = TAILQ_FIRST(head);                                            \
+         (var) && ((tvar) = TAILQ_NEXT(var, field), 1); (var) = (tvar))
+#endif
 
 struct job_msg {
     STAILQ_ENTRY(job_msg) entry;

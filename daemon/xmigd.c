@@ -18,6 +18,15 @@
 
 #include <event2/event.h>
 
+#include "config.h"
+#include "command.h"
+#include "conf.h"
+#include "control.h"
+#include "domain.h"
+#include "job.h"
+#include "log.h"
+#include "notify.h"
+#include "proto.h"
 #include "xmigd.h"
 
 struct config xmigd_conf;
