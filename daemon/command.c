@@ -16,6 +16,15 @@
 #include "proto.h"
 #include "xmigd.h"
 
+/* A job that has ended has nothing more to say. */
+static void watch(struct peer *p, const struct job *j)
+{
+    if (!j)
+        control_watch_all(p);
+    else if (!job_final(j))
+        control_watch(p, j->id);
+}
+
 static struct json_object *reply_begin(const struct request *rq)
 {
     struct json_object *w = json_object_new_object();
@@ -142,7 +151,7 @@ static void process_job(struct peer *p, struct request *rq)
     proto_add(w, "job", job_describe(j));
     reply_end(p, w, rq);
     if (opt_get(&rq->opts, OPT_WATCH))
-        control_watch(p, j);
+        watch(p, j);
     job_schedule();
 }
 
@@ -234,7 +243,7 @@ static void process_evacuate(struct peer *p, struct request *rq)
     if (opt_get(&rq->opts, OPT_WATCH))
         for (i = 0; i < n; i++)
             if (jobs[i])
-                control_watch(p, jobs[i]);
+                watch(p, jobs[i]);
     job_schedule();
 out:
     free(reason);
@@ -290,7 +299,7 @@ static void process_watch(struct peer *p, struct request *rq)
     if (j)
         proto_add(w, "job", job_describe(j));
     reply_end(p, w, rq);
-    control_watch(p, j);
+    watch(p, j);
 }
 
 static void process_cancel(struct peer *p, struct request *rq)
@@ -376,6 +385,21 @@ static void process_domains(struct peer *p, struct request *rq)
     }
     reply_end(p, w, rq);
     free(doms);
+}
+
+void command_greet(struct peer *p)
+{
+    struct json_object *w;
+    char server[64];
+
+    snprintf(server, sizeof(server), "xmigd %s", PACKAGE_VERSION);
+    w = json_object_new_object();
+    proto_add_str(w, "event", "hello");
+    proto_add_int(w, "protocol", PROTO_VERSION);
+    proto_add_text(w, "server", server);
+    proto_add_bool(w, "xen", domain_xen_available());
+    control_send(p, w);
+    json_object_put(w);
 }
 
 void command_dispatch(struct peer *p, struct request *rq)

@@ -6,6 +6,8 @@
 struct peer;
 struct request;
 
+/* The hello event of PROTOCOL.md §1, to a peer that has just connected. */
+void command_greet(struct peer *p);
 void command_dispatch(struct peer *p, struct request *rq);
 
 #endif

@@ -18,16 +18,20 @@
 
 struct event_base;
 struct json_object;
-struct job;
+struct peer;
+struct request;
 
-enum watch_kind {
-    WATCH_NONE,
-    WATCH_JOBS,
-    WATCH_ALL,
+/*
+ * What the layer above does with a peer: control.c only moves lines.
+ * greet: a peer has just connected; dispatch: it sent a valid request.
+ */
+struct control_cb {
+    void (*greet)(struct peer *p);
+    void (*dispatch)(struct peer *p, struct request *rq);
 };
 
-struct peer;
-int control_init(struct event_base *base, int listen_fd);
+int control_init(struct event_base *base, int listen_fd,
+                 const struct control_cb *cb);
 void control_shutdown(void);
 /* Open and bind the socket at path (mode by group), or -1. */
 int control_listen(const char *path, const char *group, char **err_r);
@@ -40,10 +44,12 @@ void control_send(struct peer *p, struct json_object *w);
 void control_reply_error(struct peer *p, struct json_object *id,
                          const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* To every peer watching job (or everything); progress may be dropped. */
-void control_broadcast(const struct job *j, struct json_object *w, bool lossy);
+/* To every peer watching job id (or everything); progress may be dropped. */
+void control_broadcast(uint64_t id, struct json_object *w, bool lossy);
 void control_broadcast_all(struct json_object *w);
-void control_watch(struct peer *p, const struct job *j);
+/* p is sent what is broadcast about job id, or about every job. */
+void control_watch(struct peer *p, uint64_t id);
+void control_watch_all(struct peer *p);
 void control_unwatch_job(uint64_t id);
 uid_t control_peer_uid(const struct peer *p);
 pid_t control_peer_pid(const struct peer *p);

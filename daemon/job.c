@@ -258,7 +258,7 @@ static void announce_end(struct job *j)
     w = json_object_new_object();
     proto_add_str(w, "event", "end");
     proto_add(w, "job", job_describe(j));
-    control_broadcast(j, w, false);
+    control_broadcast(j->id, w, false);
     json_object_put(w);
     control_unwatch_job(j->id);
 }
@@ -346,7 +346,7 @@ static void handle(struct job_msg *m)
         }
         w = proto_event(ev, j->id);
     }
-    control_broadcast(j, w,
+    control_broadcast(j->id, w,
                       m->type == MSG_EVENT && ev->type == XMIG_EV_PROGRESS);
     json_object_put(w);
 }
@@ -389,7 +389,7 @@ static void announce_running(struct job *j)
     proto_add_str(w, "event", "state");
     proto_add_uint(w, "job", j->id);
     proto_add_str(w, "state", "running");
-    control_broadcast(j, w, false);
+    control_broadcast(j->id, w, false);
     json_object_put(w);
 }
 

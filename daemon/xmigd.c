@@ -45,6 +45,11 @@ static uint64_t t_start;
 static uint64_t t_linger;
 static char last_status[160];
 
+static const struct control_cb control_hooks = {
+    .greet = command_greet,
+    .dispatch = command_dispatch,
+};
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -330,7 +335,7 @@ int main(int argc, char **argv)
         fatalx("out of memory");
     domain_init();
     recover();
-    if (job_init(base) < 0 || control_init(base, fd) < 0)
+    if (job_init(base) < 0 || control_init(base, fd, &control_hooks) < 0)
         fatalx("cannot start");
     log_info("xmigd %s ready: protocol %d, max_jobs %u, Xen %s",
              PACKAGE_VERSION, PROTO_VERSION, xmigd_conf.max_jobs,
