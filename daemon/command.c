@@ -14,6 +14,7 @@
 #include "job.h"
 #include "log.h"
 #include "proto.h"
+#include "report.h"
 #include "xmigd.h"
 
 /* A job that has ended has nothing more to say. */
@@ -148,7 +149,7 @@ static void process_job(struct peer *p, struct request *rq)
     apply_params(j, rq, p);
     job_submit(j);
     w = reply_begin(rq);
-    proto_add(w, "job", job_describe(j));
+    proto_add(w, "job", report_job(j));
     reply_end(p, w, rq);
     if (opt_get(&rq->opts, OPT_WATCH))
         watch(p, j);
@@ -229,7 +230,7 @@ static void process_evacuate(struct peer *p, struct request *rq)
     proto_add(w, "jobs", a = json_object_new_array());
     for (i = 0; i < n; i++)
         if (jobs[i])
-            proto_append(a, job_describe(jobs[i]));
+            proto_append(a, report_job(jobs[i]));
     proto_add(w, "skipped", a = json_object_new_array());
     for (i = 0; i < n; i++) {
         if (jobs[i])
@@ -259,7 +260,7 @@ static void process_list(struct peer *p, struct request *rq)
     w = reply_begin(rq);
     proto_add(w, "jobs", a = json_object_new_array());
     TAILQ_FOREACH(j, job_all(), entry)
-        proto_append(a, job_describe(j));
+        proto_append(a, report_job(j));
     reply_end(p, w, rq);
 }
 
@@ -281,7 +282,7 @@ static void process_status(struct peer *p, struct request *rq)
     if (!j)
         return;
     w = reply_begin(rq);
-    proto_add(w, "job", job_describe(j));
+    proto_add(w, "job", report_job(j));
     reply_end(p, w, rq);
 }
 
@@ -297,7 +298,7 @@ static void process_watch(struct peer *p, struct request *rq)
     }
     w = reply_begin(rq);
     if (j)
-        proto_add(w, "job", job_describe(j));
+        proto_add(w, "job", report_job(j));
     reply_end(p, w, rq);
     watch(p, j);
 }
@@ -316,7 +317,7 @@ static void process_cancel(struct peer *p, struct request *rq)
         return;
     }
     w = reply_begin(rq);
-    proto_add(w, "job", job_describe(j));
+    proto_add(w, "job", report_job(j));
     reply_end(p, w, rq);
     job_schedule();
 }

@@ -17,7 +17,6 @@
 #define XMIGD_MAX_QUEUED 256 /* queued jobs at most */
 
 struct event_base;
-struct json_object;
 
 enum job_state {
     JOB_QUEUED,
@@ -90,7 +89,25 @@ struct job_totals {
     double downtime_sum;
 };
 
-int job_init(struct event_base *base);
+/*
+ * What the layer above hears of jobs, on the loop thread: job.c itself
+ * speaks neither JSON nor to peers.
+ */
+struct job_cb {
+    void (*queued)(const struct job *j);  /* submitted */
+    void (*running)(const struct job *j); /* its worker has started */
+    void (*event)(const struct job *j, const struct xmig_event *ev);
+    void (*log)(const struct job *j, enum xmig_log_level level,
+                const char *text);
+    void (*ended)(const struct job *j); /* done, failed or cancelled */
+    void (*changed)(void); /* what runs or waits may have changed */
+};
+
+/* journal_dir: the jobs' crash journal (kept, not copied). */
+int job_init(struct event_base *base, const char *journal_dir,
+             const struct job_cb *cb);
+/* How many jobs may run at once (the configuration's max_jobs). */
+void job_set_max(unsigned int max_jobs);
 void job_shutdown(void);
 struct job *job_new(enum xmig_job_kind kind, const char *domain,
                     const char *name, uint32_t domid, const char *dest,
@@ -111,8 +128,6 @@ void job_schedule(void);
 /* SIGTERM: cancel what can be cancelled; job_idle() says when done. */
 void job_stop_all(void);
 bool job_idle(void);
-/* The job object of PROTOCOL.md §3 (NULL when out of memory). */
-struct json_object *job_describe(const struct job *j);
 const struct job_totals *job_totals(void);
 
 #endif

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "notify.h"
 #include "proto.h"
+#include "report.h"
 #include "xmigd.h"
 
 struct config xmigd_conf;
@@ -48,6 +49,15 @@ static char last_status[160];
 static const struct control_cb control_hooks = {
     .greet = command_greet,
     .dispatch = command_dispatch,
+};
+
+static const struct job_cb job_hooks = {
+    .queued = report_queued,
+    .running = report_running,
+    .event = report_event,
+    .log = report_log,
+    .ended = report_ended,
+    .changed = xmigd_status_changed,
 };
 
 static void usage(FILE *f)
@@ -154,6 +164,7 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
         log_setlevel(nc.log_level);
     config_dispose(&xmigd_conf);
     xmigd_conf = nc;
+    job_set_max(xmigd_conf.max_jobs);
     log_info("reloaded %s: max_jobs %u, group %s, log level %s", conf_path,
              xmigd_conf.max_jobs, xmigd_conf.group ? xmigd_conf.group : "-",
              log_level_name(log_getlevel()));
@@ -298,6 +309,7 @@ int main(int argc, char **argv)
     if (!debug_opt)
         log_setlevel(xmigd_conf.log_level);
     control_set_access(xmigd_conf.group);
+    job_set_max(xmigd_conf.max_jobs);
     /* Receivers and ssh get SIGPIPE back (libxmig resets it for them). */
     signal(SIGPIPE, SIG_IGN);
 
@@ -335,7 +347,8 @@ int main(int argc, char **argv)
         fatalx("out of memory");
     domain_init();
     recover();
-    if (job_init(base) < 0 || control_init(base, fd, &control_hooks) < 0)
+    if (job_init(base, xmigd_journal_dir, &job_hooks) < 0 ||
+        control_init(base, fd, &control_hooks) < 0)
         fatalx("cannot start");
     log_info("xmigd %s ready: protocol %d, max_jobs %u, Xen %s",
              PACKAGE_VERSION, PROTO_VERSION, xmigd_conf.max_jobs,
