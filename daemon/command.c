@@ -9,13 +9,20 @@
 
 #include "config.h"
 #include "command.h"
+#include "conf.h"
 #include "control.h"
 #include "domain.h"
 #include "job.h"
 #include "log.h"
 #include "proto.h"
 #include "report.h"
-#include "xmigd.h"
+
+static struct command_env env;
+
+void command_init(const struct command_env *e)
+{
+    env = *e;
+}
 
 /* A job that has ended has nothing more to say. */
 static void watch(struct peer *p, const struct job *j)
@@ -63,7 +70,7 @@ static bool may_start_jobs(struct peer *p, struct request *rq)
 {
     bool root = control_peer_uid(p) == 0;
 
-    if (xmigd_stopping()) {
+    if (env.stopping()) {
         control_reply_error(p, rq->id, "shutting_down",
                             "xmigd is stopping and takes no new jobs");
         return false;
@@ -96,7 +103,7 @@ static bool may_start_jobs(struct peer *p, struct request *rq)
 static void apply_params(struct job *j, const struct request *rq,
                          const struct peer *p)
 {
-    opt_apply(&xmigd_conf.jobs, &j->params);
+    opt_apply(&env.conf->jobs, &j->params);
     opt_apply(&rq->opts, &j->params);
     j->uid = control_peer_uid(p);
     j->pid = control_peer_pid(p);
@@ -330,10 +337,10 @@ static void process_stats(struct peer *p, struct request *rq)
 
     w = reply_begin(rq);
     proto_add(w, "stats", st = json_object_new_object());
-    proto_add_fixed(st, "uptime_s", xmigd_uptime(), 6);
+    proto_add_fixed(st, "uptime_s", env.uptime(), 6);
     proto_add_int(st, "protocol", PROTO_VERSION);
     proto_add_bool(st, "xen", domain_xen_available());
-    proto_add_uint(st, "max_jobs", xmigd_conf.max_jobs);
+    proto_add_uint(st, "max_jobs", env.conf->max_jobs);
     proto_add_uint(st, "running", job_count(JOB_RUNNING));
     proto_add_uint(st, "queued", job_count(JOB_QUEUED));
     proto_add_uint(st, "clients", control_clients());
