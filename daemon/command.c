@@ -7,7 +7,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xmigd.h"
+#include "config.h"
+#include "command.h"
+#include "conf.h"
+#include "control.h"
+#include "domain.h"
+#include "job.h"
+#include "log.h"
+#include "proto.h"
+#include "report.h"
+
+static struct command_env env;
+
+void command_init(const struct command_env *e)
+{
+    env = *e;
+}
+
+/* A job that has ended has nothing more to say. */
+static void watch(struct peer *p, const struct job *j)
+{
+    if (!j)
+        control_watch_all(p);
+    else if (!job_final(j))
+        control_watch(p, j->id);
+}
 
 static struct json_object *reply_begin(const struct request *rq)
 {
@@ -46,7 +70,7 @@ static bool may_start_jobs(struct peer *p, struct request *rq)
 {
     bool root = control_peer_uid(p) == 0;
 
-    if (xmigd_stopping()) {
+    if (env.stopping()) {
         control_reply_error(p, rq->id, "shutting_down",
                             "xmigd is stopping and takes no new jobs");
         return false;
@@ -79,7 +103,7 @@ static bool may_start_jobs(struct peer *p, struct request *rq)
 static void apply_params(struct job *j, const struct request *rq,
                          const struct peer *p)
 {
-    opt_apply(&xmigd_conf.jobs, &j->params);
+    opt_apply(&env.conf->jobs, &j->params);
     opt_apply(&rq->opts, &j->params);
     j->uid = control_peer_uid(p);
     j->pid = control_peer_pid(p);
@@ -132,10 +156,10 @@ static void process_job(struct peer *p, struct request *rq)
     apply_params(j, rq, p);
     job_submit(j);
     w = reply_begin(rq);
-    proto_add(w, "job", job_describe(j));
+    proto_add(w, "job", report_job(j));
     reply_end(p, w, rq);
     if (opt_get(&rq->opts, OPT_WATCH))
-        control_watch(p, j);
+        watch(p, j);
     job_schedule();
 }
 
@@ -213,7 +237,7 @@ static void process_evacuate(struct peer *p, struct request *rq)
     proto_add(w, "jobs", a = json_object_new_array());
     for (i = 0; i < n; i++)
         if (jobs[i])
-            proto_append(a, job_describe(jobs[i]));
+            proto_append(a, report_job(jobs[i]));
     proto_add(w, "skipped", a = json_object_new_array());
     for (i = 0; i < n; i++) {
         if (jobs[i])
@@ -227,7 +251,7 @@ static void process_evacuate(struct peer *p, struct request *rq)
     if (opt_get(&rq->opts, OPT_WATCH))
         for (i = 0; i < n; i++)
             if (jobs[i])
-                control_watch(p, jobs[i]);
+                watch(p, jobs[i]);
     job_schedule();
 out:
     free(reason);
@@ -243,7 +267,7 @@ static void process_list(struct peer *p, struct request *rq)
     w = reply_begin(rq);
     proto_add(w, "jobs", a = json_object_new_array());
     TAILQ_FOREACH(j, job_all(), entry)
-        proto_append(a, job_describe(j));
+        proto_append(a, report_job(j));
     reply_end(p, w, rq);
 }
 
@@ -265,7 +289,7 @@ static void process_status(struct peer *p, struct request *rq)
     if (!j)
         return;
     w = reply_begin(rq);
-    proto_add(w, "job", job_describe(j));
+    proto_add(w, "job", report_job(j));
     reply_end(p, w, rq);
 }
 
@@ -281,9 +305,9 @@ static void process_watch(struct peer *p, struct request *rq)
     }
     w = reply_begin(rq);
     if (j)
-        proto_add(w, "job", job_describe(j));
+        proto_add(w, "job", report_job(j));
     reply_end(p, w, rq);
-    control_watch(p, j);
+    watch(p, j);
 }
 
 static void process_cancel(struct peer *p, struct request *rq)
@@ -300,7 +324,7 @@ static void process_cancel(struct peer *p, struct request *rq)
         return;
     }
     w = reply_begin(rq);
-    proto_add(w, "job", job_describe(j));
+    proto_add(w, "job", report_job(j));
     reply_end(p, w, rq);
     job_schedule();
 }
@@ -313,10 +337,10 @@ static void process_stats(struct peer *p, struct request *rq)
 
     w = reply_begin(rq);
     proto_add(w, "stats", st = json_object_new_object());
-    proto_add_fixed(st, "uptime_s", xmigd_uptime(), 6);
+    proto_add_fixed(st, "uptime_s", env.uptime(), 6);
     proto_add_int(st, "protocol", PROTO_VERSION);
     proto_add_bool(st, "xen", domain_xen_available());
-    proto_add_uint(st, "max_jobs", xmigd_conf.max_jobs);
+    proto_add_uint(st, "max_jobs", env.conf->max_jobs);
     proto_add_uint(st, "running", job_count(JOB_RUNNING));
     proto_add_uint(st, "queued", job_count(JOB_QUEUED));
     proto_add_uint(st, "clients", control_clients());
@@ -369,6 +393,21 @@ static void process_domains(struct peer *p, struct request *rq)
     }
     reply_end(p, w, rq);
     free(doms);
+}
+
+void command_greet(struct peer *p)
+{
+    struct json_object *w;
+    char server[64];
+
+    snprintf(server, sizeof(server), "xmigd %s", PACKAGE_VERSION);
+    w = json_object_new_object();
+    proto_add_str(w, "event", "hello");
+    proto_add_int(w, "protocol", PROTO_VERSION);
+    proto_add_text(w, "server", server);
+    proto_add_bool(w, "xen", domain_xen_available());
+    control_send(p, w);
+    json_object_put(w);
 }
 
 void command_dispatch(struct peer *p, struct request *rq)

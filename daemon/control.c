@@ -5,6 +5,7 @@
  * which unhooks it at once and frees it from the loop later, so that no
  * callback ever runs on a freed peer.  Nothing a client sends is fatal.
  */
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,7 +23,9 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "xmigd.h"
+#include "control.h"
+#include "log.h"
+#include "proto.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59
@@ -51,6 +54,7 @@ struct peer {
 
 static TAILQ_HEAD(, peer) peers = TAILQ_HEAD_INITIALIZER(peers);
 static struct event_base *base;
+static struct control_cb cb;
 static struct evconnlistener *listener;
 static struct event *backoff;
 static unsigned int nclients;
@@ -260,12 +264,12 @@ static bool watches(const struct peer *p, uint64_t id)
     return false;
 }
 
-void control_broadcast(const struct job *j, struct json_object *w, bool lossy)
+void control_broadcast(uint64_t id, struct json_object *w, bool lossy)
 {
     struct peer *p;
 
     TAILQ_FOREACH(p, &peers, entry) {
-        if (p->flags & PEER_LOST || !watches(p, j->id))
+        if (p->flags & PEER_LOST || !watches(p, id))
             continue;
         if (lossy && evbuffer_get_length(bufferevent_get_output(p->bev)) >
                          XMIGD_OUT_SOFT) {
@@ -285,15 +289,16 @@ void control_broadcast_all(struct json_object *w)
             control_send(p, w);
 }
 
-void control_watch(struct peer *p, const struct job *j)
+void control_watch_all(struct peer *p)
+{
+    p->watch_all = true;
+}
+
+void control_watch(struct peer *p, uint64_t id)
 {
     uint64_t *n;
 
-    if (!j) {
-        p->watch_all = true;
-        return;
-    }
-    if (watches(p, j->id) || job_final(j))
+    if (watches(p, id))
         return;
     if (p->nwatch == p->capwatch) {
         n = realloc(p->watch, (p->capwatch ? p->capwatch * 2 : 4) * sizeof(*n));
@@ -304,7 +309,7 @@ void control_watch(struct peer *p, const struct job *j)
         p->watch = n;
         p->capwatch = p->capwatch ? p->capwatch * 2 : 4;
     }
-    p->watch[p->nwatch++] = j->id;
+    p->watch[p->nwatch++] = id;
 }
 
 /* The job has ended: its watchers stop watching it. */
@@ -364,7 +369,7 @@ static void handle_line(struct peer *p, const char *line, size_t len)
         control_reply_error(p, rq.id, e.code, "%s", e.message);
     } else {
         log_debug("client %u: %s", p->no, request_cmd_name(rq.cmd));
-        command_dispatch(p, &rq);
+        cb.dispatch(p, &rq);
     }
     request_dispose(&rq);
 }
@@ -505,21 +510,6 @@ static void refuse(int fd, const char *code, const char *msg)
     close(fd);
 }
 
-static void greet(struct peer *p)
-{
-    struct json_object *w;
-    char server[64];
-
-    snprintf(server, sizeof(server), "xmigd %s", PACKAGE_VERSION);
-    w = json_object_new_object();
-    proto_add_str(w, "event", "hello");
-    proto_add_int(w, "protocol", PROTO_VERSION);
-    proto_add_text(w, "server", server);
-    proto_add_bool(w, "xen", domain_xen_available());
-    control_send(p, w);
-    json_object_put(w);
-}
-
 static unsigned int peers_of(uid_t uid)
 {
     const struct peer *p;
@@ -612,7 +602,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
     log_debug("client %u: uid %u pid %d connected", p->no, (unsigned int)cr.uid,
               (int)cr.pid);
-    greet(p);
+    cb.greet(p);
 }
 
 static void backoff_cb(evutil_socket_t fd, short what, void *arg)
@@ -635,9 +625,10 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
     log_warnx("accept: %s", strerror(err));
 }
 
-int control_init(struct event_base *b, int fd)
+int control_init(struct event_base *b, int fd, const struct control_cb *c)
 {
     base = b;
+    cb = *c;
     listener = evconnlistener_new(base, accept_cb, NULL,
                                   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
                                   -1, fd);

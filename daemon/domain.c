@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xmigd.h"
+#include "domain.h"
+#include "log.h"
 
 /* DOMID_FIRST_RESERVED */
 

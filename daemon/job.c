@@ -4,7 +4,8 @@
  * opens its own Xen handle and runs xmig_job_run() with the job's own
  * cancel token.  Whatever a worker has to say (events, log lines, the end)
  * goes into one locked queue, and a byte down a pipe wakes the event loop,
- * which alone touches peers, the job list and the counters.
+ * which alone touches the job list and the counters, and tells the layer
+ * above through struct job_cb: this file speaks neither JSON nor to peers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,16 @@
 
 #include <event2/event.h>
 
-#include "xmigd.h"
+#include "job.h"
+#include "log.h"
+#include "options.h"
+
+/* glibc's <sys/queue.h> lacks the BSD _SAFE variant. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
+    for ((var) = TAILQ_FIRST(head);                                            \
+         (var) && ((tvar) = TAILQ_NEXT(var, field), 1); (var) = (tvar))
+#endif
 
 struct job_msg {
     STAILQ_ENTRY(job_msg) entry;
@@ -35,6 +45,9 @@ static uint64_t next_id = 1;
 static unsigned int next_group = 1;
 static struct job_totals totals;
 static bool stopping;
+static unsigned int max_jobs;
+static const char *journal_dir;
+static struct job_cb cb;
 
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct job_msg_queue q = STAILQ_HEAD_INITIALIZER(q);
@@ -177,7 +190,7 @@ struct job *job_new(enum xmig_job_kind kind, const char *domain,
     j->params.event = worker_event;
     j->params.event_arg = j;
     j->params.cancel = j->cancel;
-    j->params.journal_dir = xmigd_journal_dir;
+    j->params.journal_dir = journal_dir;
     return j;
 }
 
@@ -193,62 +206,6 @@ void job_free(struct job *j)
     xmig_cancel_free(j->cancel);
     pthread_mutex_destroy(&j->lock);
     free(j);
-}
-
-static double secs(uint64_t from, uint64_t to)
-{
-    return from && to > from ? (double)(to - from) / 1e9 : 0;
-}
-
-struct json_object *job_describe(const struct job *j)
-{
-    struct json_object *w = json_object_new_object(), *o;
-    uint64_t now = xmig_now_ns();
-
-    proto_add_uint(w, "id", j->id);
-    proto_add_str(w, "kind", j->kind == XMIG_JOB_SAVE ? "save" : "migrate");
-    proto_add_text(w, "domain", j->name);
-    proto_add_uint(w, "domid", j->domid);
-    proto_add_text(w, j->kind == XMIG_JOB_SAVE ? "file" : "dest", j->dest);
-    proto_add_str(w, "state", job_state_name(j->state));
-    proto_add_text(w, "phase", j->phase);
-    proto_add_uint(w, "pass", j->pass);
-    proto_add_uint(w, "sent", j->sent);
-    proto_add_uint(w, "remaining", j->remaining);
-    proto_add_int(w, "dirty", j->dirty);
-    proto_add_fixed(w, "mib_s", j->mib_s, 2);
-    proto_add_fixed(w, "elapsed_s", j->elapsed_s, 6);
-    proto_add_fixed(w, "queued_s",
-                    secs(j->t_queued, j->t_started ? j->t_started
-                                      : j->t_ended ? j->t_ended
-                                                   : now),
-                    6);
-    proto_add_uint(w, "uid", (uint64_t)j->uid);
-    proto_add_uint(w, "group", j->group);
-    proto_add_bool(w, "cancel_requested", j->cancel_requested);
-    if (!job_final(j))
-        return w;
-    proto_add(w, "result", o = json_object_new_object());
-    proto_result(o, j->params.engine, &j->result);
-    if (j->state != JOB_DONE) {
-        proto_add(w, "error", o = json_object_new_object());
-        proto_add_str(o, "code",
-                      j->state == JOB_CANCELLED ? "cancelled" : "failed");
-        proto_add_text(o, "message", j->error);
-    }
-    return w;
-}
-
-static void announce_end(struct job *j)
-{
-    struct json_object *w;
-
-    w = json_object_new_object();
-    proto_add_str(w, "event", "end");
-    proto_add(w, "job", job_describe(j));
-    control_broadcast(j, w, false);
-    json_object_put(w);
-    control_unwatch_job(j->id);
 }
 
 /* The job has ended (the worker is joined, or never started). */
@@ -293,15 +250,14 @@ static void finish(struct job *j)
                   xmig_guest_where(r->guest));
         break;
     }
-    announce_end(j);
-    xmigd_status_changed();
+    cb.ended(j);
+    cb.changed();
 }
 
 static void handle(struct job_msg *m)
 {
     struct job *j = m->job;
     const struct xmig_event *ev = &m->ev;
-    struct json_object *w;
 
     if (m->type == MSG_DONE) {
         pthread_join(j->thread, NULL);
@@ -312,11 +268,7 @@ static void handle(struct job_msg *m)
         return;
     }
     if (m->type == MSG_LOG) {
-        w = json_object_new_object();
-        proto_add_str(w, "event", "log");
-        proto_add_uint(w, "job", j->id);
-        proto_add_str(w, "level", log_level_name(m->level));
-        proto_add_text(w, "message", m->text);
+        cb.log(j, m->level, m->text);
     } else {
         m->ev.phase = m->phase;
         j->elapsed_s = ev->elapsed_s;
@@ -332,11 +284,8 @@ static void handle(struct job_msg *m)
             if (ev->type == XMIG_EV_PASS)
                 j->dirty = ev->dirty;
         }
-        w = proto_event(ev, j->id);
+        cb.event(j, ev);
     }
-    control_broadcast(j, w,
-                      m->type == MSG_EVENT && ev->type == XMIG_EV_PROGRESS);
-    json_object_put(w);
 }
 
 static void wake_cb(evutil_socket_t fd, short what, void *arg)
@@ -369,18 +318,6 @@ static unsigned int group_running(unsigned int group)
     return n;
 }
 
-static void announce_running(struct job *j)
-{
-    struct json_object *w;
-
-    w = json_object_new_object();
-    proto_add_str(w, "event", "state");
-    proto_add_uint(w, "job", j->id);
-    proto_add_str(w, "state", "running");
-    control_broadcast(j, w, false);
-    json_object_put(w);
-}
-
 /* 0 once the worker runs; -1 if it could not start (j has then ended). */
 static int start(struct job *j)
 {
@@ -406,7 +343,7 @@ static int start(struct job *j)
         goto fail;
     j->thread_started = true;
     log_info("job %llu: started", (unsigned long long)j->id);
-    announce_running(j);
+    cb.running(j);
     return 0;
 fail:
     free(j->done_msg);
@@ -448,7 +385,7 @@ void job_schedule(void)
     if (stopping)
         return;
     TAILQ_FOREACH(j, &jobs, entry) {
-        if (running >= xmigd_conf.max_jobs)
+        if (running >= max_jobs)
             break;
         if (j->state != JOB_QUEUED)
             continue;
@@ -457,13 +394,16 @@ void job_schedule(void)
         if (start(j) == 0)
             running++;
     }
-    xmigd_status_changed();
+    cb.changed();
+}
+
+void job_set_max(unsigned int n)
+{
+    max_jobs = n;
 }
 
 void job_submit(struct job *j)
 {
-    struct json_object *w;
-
     j->id = next_id++;
     j->state = JOB_QUEUED;
     j->t_queued = xmig_now_ns();
@@ -474,11 +414,7 @@ void job_submit(struct job *j)
              j->kind == XMIG_JOB_SAVE ? "save" : "migrate", j->name, j->domid,
              j->kind == XMIG_JOB_SAVE ? "to file" : "to", j->dest,
              (unsigned int)j->uid, (int)j->pid);
-    w = json_object_new_object();
-    proto_add_str(w, "event", "queued");
-    proto_add(w, "job", job_describe(j));
-    control_broadcast_all(w);
-    json_object_put(w);
+    cb.queued(j);
 }
 
 struct job *job_find(uint64_t id)
@@ -603,8 +539,10 @@ bool job_idle(void)
     return job_count(JOB_RUNNING) == 0;
 }
 
-int job_init(struct event_base *base)
+int job_init(struct event_base *base, const char *dir, const struct job_cb *c)
 {
+    journal_dir = dir;
+    cb = *c;
     if (pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK) < 0) {
         log_warn("%s: pipe", __func__);
         return -1;

@@ -12,7 +12,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "xmigd.h"
+#include "log.h"
+#include "proto.h"
 
 static enum log_target target = LOG_TO_STDERR;
 static enum xmig_log_level level = XMIG_LOG_INFO;

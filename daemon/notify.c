@@ -16,7 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "xmigd.h"
+#include "notify.h"
+#include "log.h"
 
 #define LISTEN_FDS_START 3
 

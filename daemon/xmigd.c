@@ -2,8 +2,11 @@
 /*
  * xmigd: runs migrations for whoever asks on the control socket, so that
  * they outlive the terminal that started them.  This file: options,
- * configuration, the socket (ours or systemd's), signals, and the
- * lifecycle: start, reload on SIGHUP, stop cleanly on SIGTERM.
+ * configuration, the socket (ours or systemd's), signals, the lifecycle
+ * (start, reload on SIGHUP, stop cleanly on SIGTERM), and the wiring of
+ * the layers, from the bottom up: control.c (peers) and job.c (workers),
+ * report.c (jobs as JSON), command.c (requests).  Only this file sees
+ * them all; none calls into it.
  */
 #include <sys/stat.h>
 
@@ -18,10 +21,19 @@
 
 #include <event2/event.h>
 
-#include "xmigd.h"
+#include "config.h"
+#include "command.h"
+#include "conf.h"
+#include "control.h"
+#include "domain.h"
+#include "job.h"
+#include "log.h"
+#include "notify.h"
+#include "proto.h"
+#include "report.h"
 
-struct config xmigd_conf;
-const char *xmigd_journal_dir = XMIG_JOURNAL_DIR;
+static struct config xmigd_conf;
+static const char *xmigd_journal_dir = XMIG_JOURNAL_DIR;
 
 static struct event_base *base;
 static struct event *ev_term, *ev_int, *ev_hup, *ev_stop, *ev_linger;
@@ -49,18 +61,18 @@ static void usage(FILE *f)
             PROTO_DEFAULT_SOCKET, XMIGD_DEFAULT_CONFIG, XMIG_JOURNAL_DIR);
 }
 
-bool xmigd_stopping(void)
+static bool xmigd_stopping(void)
 {
     return stopping > 0;
 }
 
-double xmigd_uptime(void)
+static double xmigd_uptime(void)
 {
     return (double)(xmig_now_ns() - t_start) / 1e9;
 }
 
 /* STATUS= for systemctl status; and, when stopping, maybe the end. */
-void xmigd_status_changed(void)
+static void xmigd_status_changed(void)
 {
     char status[160];
 
@@ -140,6 +152,7 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
         log_setlevel(nc.log_level);
     config_dispose(&xmigd_conf);
     xmigd_conf = nc;
+    job_set_max(xmigd_conf.max_jobs);
     log_info("reloaded %s: max_jobs %u, group %s, log level %s", conf_path,
              xmigd_conf.max_jobs, xmigd_conf.group ? xmigd_conf.group : "-",
              log_level_name(log_getlevel()));
@@ -226,6 +239,27 @@ static struct event *on_signal(int sig, event_callback_fn cb)
     return ev;
 }
 
+/* The one place where the layers meet: each gets the one above's hooks. */
+static const struct control_cb control_hooks = {
+    .greet = command_greet,
+    .dispatch = command_dispatch,
+};
+
+static const struct job_cb job_hooks = {
+    .queued = report_queued,
+    .running = report_running,
+    .event = report_event,
+    .log = report_log,
+    .ended = report_ended,
+    .changed = xmigd_status_changed,
+};
+
+static const struct command_env command_env = {
+    .conf = &xmigd_conf,
+    .stopping = xmigd_stopping,
+    .uptime = xmigd_uptime,
+};
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -284,6 +318,7 @@ int main(int argc, char **argv)
     if (!debug_opt)
         log_setlevel(xmigd_conf.log_level);
     control_set_access(xmigd_conf.group);
+    job_set_max(xmigd_conf.max_jobs);
     /* Receivers and ssh get SIGPIPE back (libxmig resets it for them). */
     signal(SIGPIPE, SIG_IGN);
 
@@ -321,7 +356,9 @@ int main(int argc, char **argv)
         fatalx("out of memory");
     domain_init();
     recover();
-    if (job_init(base) < 0 || control_init(base, fd) < 0)
+    command_init(&command_env);
+    if (job_init(base, xmigd_journal_dir, &job_hooks) < 0 ||
+        control_init(base, fd, &control_hooks) < 0)
         fatalx("cannot start");
     log_info("xmigd %s ready: protocol %d, max_jobs %u, Xen %s",
              PACKAGE_VERSION, PROTO_VERSION, xmigd_conf.max_jobs,

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xmigd.h"
+#include "conf.h"
 
 void config_init(struct config *c)
 {
