@@ -391,12 +391,27 @@ static void test_ready_timeout(void)
 struct canceller {
     xmig_cancel *c;
     unsigned int ms;
+    /*
+     * With x: first wait (30 s at most) until a worker process has mapped
+     * more than maps times in all, so that the cancel finds the worker at
+     * work however slowly a loaded machine started it.
+     */
+    xmig_xen *x;
+    uint64_t maps;
 };
 
 static void *cancel_later(void *arg)
 {
     struct canceller *cl = arg;
+    struct dbl_stats ds;
+    int waited;
 
+    for (waited = 0; cl->x && waited < 3000; waited++) {
+        dbl_get_stats(cl->x, &ds);
+        if (ds.worker_maps > cl->maps)
+            break;
+        usleep(10000);
+    }
     usleep(cl->ms * 1000);
     xmig_cancel_request(cl->c);
     return NULL;
@@ -1121,9 +1136,13 @@ static void test_exit_fails(enum exit_case c)
     snprintf(path, sizeof(path), "%s/img", dir);
     for (round = 0; round < 3; round++) {
         cl.c = xmig_cancel_new();
-        if (c == EXIT_CANCEL)
+        if (c == EXIT_CANCEL) {
+            dbl_get_stats(x, &ds);
+            cl.x = x;
+            cl.maps = ds.worker_maps;
+            cl.ms = 100; /* then the worker blocks on the full pipe */
             pthread_create(&th, NULL, cancel_later, &cl);
-        else
+        } else
             dbl_kill_mapper_after(x, 0, 20); /* mid-way through pass 1 */
         ASSERT_INT_EQ(exit_job(x, c, cl.c, path, &r), -1);
         if (c == EXIT_CANCEL)
