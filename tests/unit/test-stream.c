@@ -398,7 +398,22 @@ struct canceller {
      */
     xmig_xen *x;
     uint64_t maps;
+    /* With file: first wait (30 s at most) until it holds lines lines. */
+    const char *file;
+    int lines;
 };
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    int n = 0, ch;
+
+    while (f && (ch = getc(f)) != EOF)
+        n += ch == '\n';
+    if (f)
+        fclose(f);
+    return n;
+}
 
 static void *cancel_later(void *arg)
 {
@@ -409,6 +424,11 @@ static void *cancel_later(void *arg)
     for (waited = 0; cl->x && waited < 3000; waited++) {
         dbl_get_stats(cl->x, &ds);
         if (ds.worker_maps > cl->maps)
+            break;
+        usleep(10000);
+    }
+    for (waited = 0; cl->file && waited < 3000; waited++) {
+        if (count_lines(cl->file) >= cl->lines)
             break;
         usleep(10000);
     }
@@ -911,6 +931,8 @@ static void test_cancel_group(bool busybox)
             memmove(q, q + 1, strlen(q));
     }
     cl.c = xmig_cancel_new();
+    cl.file = pidf; /* the holder is there to be signalled */
+    cl.lines = 1;
     ASSERT_INT_EQ(xmig__transport_open(x, cmd, NULL, &t), 0);
     t.grace_ms = 500; /* the holder never goes by itself */
     pg = t.pid;
@@ -974,6 +996,8 @@ static void test_cancel_job_group(bool busybox)
              "echo \\$\\$' >%s; sleep 8; :\"",
              busybox ? "busybox sh -c " : "eval ", pidf);
     cl.c = xmig_cancel_new();
+    cl.file = pidf; /* the receiver and its holder are there */
+    cl.lines = 2;
     migrate_params(&p, cmd, cl.c);
     p.receiver_grace_ms = 500; /* the holder never goes by itself */
     pthread_create(&th, NULL, cancel_later, &cl);
