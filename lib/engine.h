@@ -67,8 +67,47 @@ struct wk_reuse {
 };
 
 struct wk; /* strategy exit: the worker that maps and writes (engine-exit.c) */
+struct engine;
+
+/*
+ * What differs between PV and HVM/PVH, as libxenguest's struct
+ * xc_sr_save_ops (xg_sr_common.h): the generic loop of engine.c calls
+ * these at the same points stock calls its own.
+ */
+struct engine_ops {
+    uint32_t dhdr_type; /* DHDR_TYPE_* of the domain header */
+    /*
+     * Mappings may be kept across passes: a pfn keeps its frame until the
+     * p2m says otherwise (engine.c, send_batch, says why only PV).
+     */
+    bool keep_maps;
+    /* Fills in p2m_size, and whatever else the guest type keeps. */
+    int (*setup)(struct engine *e);
+    /* Records before the CPU policy and STATIC_DATA_END. */
+    int (*static_data)(struct engine *e);
+    /* Records after STATIC_DATA_END, before the first PAGE_DATA. */
+    int (*start_of_stream)(struct engine *e);
+    /* Before each pass: the guest's layout may have changed since. */
+    int (*check_vm_state)(struct engine *e);
+    /* The frame to map for pfn; XMIG_INVALID_FRAME: none. */
+    xmig_pfn_t (*pfn_to_frame)(const struct engine *e, xmig_pfn_t pfn);
+    /*
+     * A page table, with frames rewritten as pfns; NULL: the guest's pages
+     * go as they are.  -1 with EAGAIN: caught mid-update, try again later.
+     */
+    int (*normalise_page)(struct engine *e, const void *src, void *dst,
+                          uint32_t type);
+    /* The records after the last PAGE_DATA, before END. */
+    int (*end_of_checkpoint)(struct engine *e);
+    /* NULL-safe on an engine whose setup failed or never ran. */
+    void (*cleanup)(struct engine *e);
+};
+
+extern const struct engine_ops xmig__engine_ops_pv;
+extern const struct engine_ops xmig__engine_ops_hvm;
 
 struct engine {
+    const struct engine_ops *ops;
     xmig_xen *x;
     uint32_t domid;
     struct xmig_dominfo info;
@@ -185,19 +224,6 @@ int xmig__engine_record(struct engine *e, uint32_t type, const void *body,
                         size_t len);
 int xmig__engine_record2(struct engine *e, uint32_t type, const void *hdr,
                          size_t hlen, const void *body, size_t blen);
-
-/* engine-pv.c */
-int xmig__pv_setup(struct engine *e);
-int xmig__pv_static(struct engine *e);
-int xmig__pv_start(struct engine *e);
-int xmig__pv_refresh(struct engine *e);
-int xmig__pv_normalise(struct engine *e, const void *src, void *dst,
-                       uint32_t type);
-int xmig__pv_end(struct engine *e);
-void xmig__pv_cleanup(struct engine *e);
-
-/* engine-hvm.c */
-int xmig__hvm_end(struct engine *e);
 
 /*
  * engine-exit.c: strategy exit.  open: the memory shared with the worker
