@@ -57,7 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "engine-exit.h"
 
 #define WK_LIFE_WINDOWS 8192u
 /* 32 GiB: 64 MiB of the worker's page tables at most. */

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <xen/hvm/params.h>
 
-#include "engine.h"
+#include "engine-core.h"
 
 static int hvm_setup(struct engine *e)
 {

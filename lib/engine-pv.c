@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <xen/xen.h>
 
-#include "engine.h"
+#include "engine-core.h"
 
 #define ENTRIES (XMIG_PAGE_SIZE / 8)
 #define PTE_PRESENT 0x1ULL
