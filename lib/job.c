@@ -6,8 +6,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +16,7 @@
 #include <unistd.h>
 
 #include "private.h"
+#include "relay.h"
 #include "stream.h"
 
 /* A receiver may spend a long time creating the domain (devices, qemu). */
@@ -206,105 +205,6 @@ static int hook_suspend(void *arg)
     j->pass = j->p->live ? j->pass + 1 : 0;
     j->pass_pages = 0;
     j->pass_t0 = xmig_now_ns();
-    return 0;
-}
-
-/*
- * Sinks that pin user pages (9p, FUSE direct I/O) refuse writes straight
- * from foreign mappings with EFAULT.  libxenguest cannot recover from
- * that, so for it such files go through a pipe and this thread, which
- * copies.  xmig's own engine falls back to copying by itself, and on a
- * filesystem that copies anyway the relay would only add two copies and a
- * context switch per 64 KiB (save took 1.4x as long through it).
- */
-struct relay {
-    xmig_xen *x;
-    int in;
-    int out;
-    int err;
-    uint64_t bytes;
-    pthread_t thread;
-};
-
-static void *relay_main(void *arg)
-{
-    struct relay *rl = arg;
-    char buf[1 << 16];
-
-    for (;;) {
-        struct pollfd pfd = {.fd = rl->in, .events = POLLIN};
-        ssize_t n, off = 0;
-
-        /* Wake up now and then: a cancel must not wait for the engine. */
-        if (poll(&pfd, 1, 100) == 0) {
-            if (xmig__cancelled(rl->x)) {
-                rl->err = ECANCELED;
-                break;
-            }
-            continue;
-        }
-        n = read(rl->in, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n < 0)
-                rl->err = errno;
-            break;
-        }
-        while (off < n) {
-            ssize_t w = write(rl->out, buf + off, (size_t)(n - off));
-
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                rl->err = errno;
-                goto out;
-            }
-            off += w;
-        }
-        rl->bytes += (uint64_t)n;
-    }
-out:
-    /* The engine sees EPIPE on its next write instead of blocking. */
-    close(rl->in);
-    rl->in = -1;
-    return NULL;
-}
-
-static int relay_start(xmig_xen *x, struct relay *rl, int out, int *wfd_r)
-{
-    int fds[2];
-
-    memset(rl, 0, sizeof(*rl));
-    rl->x = x;
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        xmig__seterr(x, errno, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    rl->in = fds[0];
-    rl->out = out;
-    if (pthread_create(&rl->thread, NULL, relay_main, rl) != 0) {
-        close(fds[0]);
-        close(fds[1]);
-        xmig__seterr(x, EAGAIN, "cannot start the copy thread");
-        return -1;
-    }
-    *wfd_r = fds[1];
-    return 0;
-}
-
-/* Closes the engine's end and waits: 0 if everything reached the file. */
-static int relay_finish(xmig_xen *x, struct relay *rl, int wfd)
-{
-    close(wfd);
-    pthread_join(rl->thread, NULL);
-    if (rl->in >= 0)
-        close(rl->in);
-    if (rl->err) {
-        xmig__seterr(x, rl->err, "writing the save file: %s",
-                     strerror(rl->err));
-        return -1;
-    }
     return 0;
 }
 
@@ -715,7 +615,7 @@ static int run(struct job *j)
         fd = t.wfd;
     }
     if (save && !sf.copies && p->engine == XMIG_ENGINE_LIBXC) {
-        if (relay_start(x, &rl, sf.fd, &fd) < 0)
+        if (xmig__relay_start(x, &rl, sf.fd, &fd) < 0)
             goto out;
         relaying = true;
     }
@@ -725,7 +625,7 @@ static int run(struct job *j)
         goto out;
     if (relaying) {
         relaying = false;
-        if (relay_finish(x, &rl, fd) < 0)
+        if (xmig__relay_finish(x, &rl, fd) < 0)
             goto out;
     }
     if (!j->tail)
@@ -733,7 +633,7 @@ static int run(struct job *j)
     rc = save ? save_done(j, &sf) : handshake(j, &t);
 out:
     if (relaying)
-        relay_finish(x, &rl, fd);
+        xmig__relay_finish(x, &rl, fd);
     give_back(j);
     finish_tail(j);
     cost_end(j);
