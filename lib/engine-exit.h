@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
+/* Strategy exit's worker, as the save loop sees it. */
 #ifndef XMIG_ENGINE_EXIT_H
 #define XMIG_ENGINE_EXIT_H
 

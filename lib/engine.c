@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * xmig's own page engine, the parts PV and HVM share: headers, CPU policy,
- * log-dirty and the pre-copy passes, PAGE_DATA batches through the arena,
- * and writing straight from foreign mappings.  The record order is the one
- * stock libxenguest writes (Xen 4.17, save() in
- * tools/libs/guest/xg_sr_save.c).
+ * xmig's own page engine, the save loop: headers, CPU policy, log-dirty
+ * and the pre-copy passes, PAGE_DATA batches through the arena.  What the
+ * guest type decides it asks of e->ops (engine-pv.c, engine-hvm.c), as
+ * stock asks its save ops.  The record order is the one stock libxenguest
+ * writes (Xen 4.17, save() in tools/libs/guest/xg_sr_save.c).
  */
 #include <errno.h>
 #include <limits.h>
