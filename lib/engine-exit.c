@@ -57,7 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "engine-exit.h"
 
 #define WK_LIFE_WINDOWS 8192u
 /* 32 GiB: 64 MiB of the worker's page tables at most. */
@@ -378,7 +378,7 @@ int xmig__wk_open(struct engine *e)
     w->fd = e->fd;
     w->sock = -1;
     w->life = life < WK_LIFE_PAGES ? life : WK_LIFE_PAGES;
-    w->nbuf = e->info.type == XMIG_DOM_PV ? e->ap.batch : 0;
+    w->nbuf = e->ops->normalise_page ? e->ap.batch : 0;
     w->region_len = WK_CTL_LEN + (size_t)w->nbuf * XMIG_PAGE_SIZE;
     w->region = xmig__exit_region_get(w->region_len);
     if (w->region == MAP_FAILED) {
@@ -489,7 +489,7 @@ int xmig__wk_send(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
     uint32_t src[XMIG_MAX_BATCH];
     unsigned int pt[XMIG_MAX_BATCH];
     unsigned int i, j, nmap = 0, npt = 0, reused = 0, np;
-    bool pv = e->info.type == XMIG_DOM_PV;
+    bool tables = e->ops->normalise_page != NULL;
 
     /* A full worker goes (and what it kept with it) before this batch. */
     if (w->pid && (w->used + nd > w->life || w->windows >= WK_LIFE_WINDOWS) &&
@@ -518,7 +518,7 @@ int xmig__wk_send(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
             nmap++;
         }
         /* PV page tables: copied out, normalised here, sent from here. */
-        if (pv && is_pagetable((uint32_t)types[k])) {
+        if (tables && is_pagetable((uint32_t)types[k])) {
             c->copy[npt] = src[i];
             pt[npt++] = i;
         }
@@ -547,7 +547,7 @@ int xmig__wk_send(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
             uint8_t *p = w->buf + (size_t)j * XMIG_PAGE_SIZE;
 
             /* In place: each entry is read before it is written. */
-            if (xmig__pv_normalise(e, p, p, (uint32_t)types[k]) == 0) {
+            if (e->ops->normalise_page(e, p, p, (uint32_t)types[k]) == 0) {
                 src[pt[j]] = WK_BUF | j;
             } else if (errno == EAGAIN && !e->suspended) {
                 types[k] = xmig__engine_defer(e, pfns[k], whole);

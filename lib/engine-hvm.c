@@ -10,9 +10,29 @@
 #include <stdint.h>
 #include <xen/hvm/params.h>
 
-#include "engine.h"
+#include "engine-core.h"
 
-int xmig__hvm_end(struct engine *e)
+static int hvm_setup(struct engine *e)
+{
+    e->p2m_size = (size_t)e->info.max_gpfn + 1;
+    return 0;
+}
+
+/*
+ * Of PVH/HVM's own state nothing goes before the pages, and no layout of
+ * theirs needs checking before a pass.
+ */
+static int hvm_none(struct engine *e)
+{
+    return 0;
+}
+
+static xmig_pfn_t hvm_frame(const struct engine *e, xmig_pfn_t pfn)
+{
+    return pfn;
+}
+
+static int hvm_end(struct engine *e)
 {
     /* The params stock libxenguest sends, when non-zero. */
     static const unsigned int params[] = {
@@ -65,3 +85,18 @@ int xmig__hvm_end(struct engine *e)
     return xmig__engine_record2(e, REC_HVM_PARAMS, hdr, sizeof(hdr), entries,
                                 hdr[0] * 16);
 }
+
+static void hvm_cleanup(struct engine *e)
+{
+}
+
+const struct engine_ops xmig__engine_ops_hvm = {
+    .dhdr_type = DHDR_TYPE_X86_HVM,
+    .setup = hvm_setup,
+    .static_data = hvm_none,
+    .start_of_stream = hvm_none,
+    .check_vm_state = hvm_none,
+    .pfn_to_frame = hvm_frame,
+    .end_of_checkpoint = hvm_end,
+    .cleanup = hvm_cleanup,
+};

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <xen/xen.h>
 
-#include "engine.h"
+#include "engine-core.h"
 
 #define ENTRIES (XMIG_PAGE_SIZE / 8)
 #define PTE_PRESENT 0x1ULL
@@ -45,7 +45,7 @@ static int bad_mfn(struct engine *e, const char *what, xmig_pfn_t mfn)
 
 static int p2m_keep(struct engine *e);
 
-int xmig__pv_setup(struct engine *e)
+static int pv_setup(struct engine *e)
 {
     xmig_pfn_t *p2m;
 
@@ -128,7 +128,7 @@ static int p2m_keep(struct engine *e)
 }
 
 /* The p2m again, before each pass: pfns may have moved to other mfns. */
-int xmig__pv_refresh(struct engine *e)
+static int pv_refresh(struct engine *e)
 {
     const volatile struct arch_shared_info *arch = &e->shinfo->arch;
     size_t per = (size_t)XMIG_MAX_BATCH * ENTRIES, i;
@@ -151,7 +151,7 @@ int xmig__pv_refresh(struct engine *e)
     return 0;
 }
 
-int xmig__pv_static(struct engine *e)
+static int pv_static(struct engine *e)
 {
     const uint8_t info[8] = {8 /* guest width */, 4 /* levels */};
 
@@ -159,7 +159,7 @@ int xmig__pv_static(struct engine *e)
 }
 
 /* Which pfns hold the p2m itself: the receiver rewrites them. */
-int xmig__pv_start(struct engine *e)
+static int pv_start(struct engine *e)
 {
     size_t n = (e->p2m_nr - 1) / ENTRIES + 1, i;
     uint32_t hdr[2] = {0, (uint32_t)(e->p2m_nr - 1)};
@@ -184,8 +184,18 @@ out:
     return rc;
 }
 
-int xmig__pv_normalise(struct engine *e, const void *src, void *dst,
-                       uint32_t type)
+static xmig_pfn_t pv_frame(const struct engine *e, xmig_pfn_t pfn)
+{
+    xmig_pfn_t f = pfn < e->p2m_nr ? e->p2m[pfn] : XMIG_INVALID_FRAME;
+
+    /* Ballooned out, or Linux's identity/foreign markers. */
+    if (f >> 62)
+        f = XMIG_INVALID_FRAME;
+    return f;
+}
+
+static int pv_normalise(struct engine *e, const void *src, void *dst,
+                        uint32_t type)
 {
     const uint64_t *s = src;
     uint64_t *d = dst;
@@ -290,7 +300,7 @@ static int write_vcpu(struct engine *e, unsigned int id)
     return 0;
 }
 
-int xmig__pv_end(struct engine *e)
+static int pv_end(struct engine *e)
 {
     uint8_t tsc[24];
     xmig_pfn_t f = e->info.shared_info_frame;
@@ -326,7 +336,7 @@ int xmig__pv_end(struct engine *e)
     return 0;
 }
 
-void xmig__pv_cleanup(struct engine *e)
+static void pv_cleanup(struct engine *e)
 {
     size_t i, nleaves = e->p2m_nr ? (e->p2m_nr - 1) / ENTRIES + 1 : 0;
 
@@ -344,3 +354,16 @@ void xmig__pv_cleanup(struct engine *e)
     xmig__nofork_free(e->p2m);
     free(e->p2m_leaves);
 }
+
+const struct engine_ops xmig__engine_ops_pv = {
+    .dhdr_type = DHDR_TYPE_X86_PV,
+    .keep_maps = true,
+    .setup = pv_setup,
+    .static_data = pv_static,
+    .start_of_stream = pv_start,
+    .check_vm_state = pv_refresh,
+    .pfn_to_frame = pv_frame,
+    .normalise_page = pv_normalise,
+    .end_of_checkpoint = pv_end,
+    .cleanup = pv_cleanup,
+};

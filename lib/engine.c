@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-only */
 /*
- * xmig's own page engine, the parts PV and HVM share: headers, CPU policy,
- * log-dirty and the pre-copy passes, PAGE_DATA batches through the arena,
- * and writing straight from foreign mappings.  The record order is the one
- * stock libxenguest writes (Xen 4.17, save() in
- * tools/libs/guest/xg_sr_save.c).
+ * xmig's own page engine, the save loop: headers, CPU policy, log-dirty
+ * and the pre-copy passes, PAGE_DATA batches through the arena.  What the
+ * guest type decides it asks of e->ops (engine-pv.c, engine-hvm.c), as
+ * stock asks its save ops.  The record order is the one stock libxenguest
+ * writes (Xen 4.17, save() in tools/libs/guest/xg_sr_save.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -75,66 +75,6 @@ static int close_keep(xmig_arena *keep)
     return rc;
 }
 
-/*
- * Write every byte of iov.  Sinks that pin user pages (9p, FUSE direct
- * I/O, some zero-copy paths) refuse foreign mappings with EFAULT: from
- * then on pages are copied through a bounce buffer first.
- */
-int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt)
-{
-    while (cnt > 0) {
-        int n = cnt > IOV_MAX ? IOV_MAX : cnt;
-        ssize_t r;
-
-        if (e->copy_writes)
-            r = write(e->fd, e->bounce, engine_gather(e->bounce, iov, cnt));
-        else
-            r = writev(e->fd, iov, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && errno == EFAULT && !e->copy_writes) {
-            xmig__log(e->x, XMIG_LOG_INFO,
-                      "the sink refuses foreign pages: copying them");
-            e->copy_writes = true;
-            continue;
-        }
-        if (r < 0) {
-            xmig__seterr(e->x, errno, "writing the stream: %s",
-                         xmig__write_strerror(errno));
-            return -1;
-        }
-        e->st->bytes += (uint64_t)r;
-        engine_advance(&iov, &cnt, (size_t)r);
-    }
-    return 0;
-}
-
-/* A record whose body is a header and a second part, padded to 8. */
-int xmig__engine_record2(struct engine *e, uint32_t type, const void *hdr,
-                         size_t hlen, const void *body, size_t blen)
-{
-    static const uint8_t zero[8];
-    uint32_t rh[2] = {type, (uint32_t)(hlen + blen)};
-    struct iovec iov[4] = {
-        {rh, sizeof(rh)},
-        {(void *)hdr, hlen},
-        {(void *)body, blen},
-        {(void *)zero, (8 - ((hlen + blen) & 7)) & 7},
-    };
-
-    if (hlen + blen > (128u << 20)) {
-        xmig__seterr(e->x, E2BIG, "record %#x too large", type);
-        return -1;
-    }
-    return xmig__engine_write(e, iov, 4);
-}
-
-int xmig__engine_record(struct engine *e, uint32_t type, const void *body,
-                        size_t len)
-{
-    return xmig__engine_record2(e, type, body, len, NULL, 0);
-}
-
 static int write_headers(struct engine *e)
 {
     struct xmig_buf b;
@@ -149,9 +89,7 @@ static int write_headers(struct engine *e)
         xmig_buf_put_be32(&b, 0x58454e46) < 0 || /* "XENF" */
         xmig_buf_put_be32(&b, 3) < 0 || xmig_buf_put_be32(&b, 0) < 0 ||
         xmig_buf_put_be32(&b, 0) < 0 ||
-        xmig_buf_put_le32(&b, e->info.type == XMIG_DOM_PV
-                                  ? DHDR_TYPE_X86_PV
-                                  : DHDR_TYPE_X86_HVM) < 0 ||
+        xmig_buf_put_le32(&b, e->ops->dhdr_type) < 0 ||
         xmig_buf_put_le32(&b, XMIG_PAGE_SHIFT) < 0 ||
         xmig_buf_put_le32(&b, major) < 0 || xmig_buf_put_le32(&b, minor) < 0) {
         xmig__seterr(e->x, ENOMEM, "out of memory");
@@ -242,24 +180,6 @@ static int shed_kept(struct engine *e)
     return xmig_arena_drain(e->keep);
 }
 
-/*
- * A PV page table caught mid-update: sent again once the guest is still.
- * Its entry now: in a whole run of the first pass it stays, allocated only
- * (send_pages), else it is left out.
- */
-uint32_t xmig__engine_defer(struct engine *e, xmig_pfn_t pfn, bool whole)
-{
-    if (!bit_test(e->deferred, pfn)) {
-        bit_set(e->deferred, pfn);
-        e->nr_deferred++;
-    }
-    if (whole && e->owed) {
-        bit_set(e->owed, pfn);
-        return PFINFO_XALLOC;
-    }
-    return PFINFO_XTAB;
-}
-
 /* What goes out for a pfn sent as XALLOC that has no data by the end. */
 static const uint8_t zero_page[XMIG_PAGE_SIZE];
 
@@ -282,21 +202,12 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
     struct iovec iov[XMIG_MAX_BATCH + 2];
     uint32_t rh[2];
     xmig_window *w = NULL, *wk = NULL;
-    bool pv = e->info.type == XMIG_DOM_PV;
     unsigned int i, nd = 0, nmap, reused, npt = 0, niov;
     uint64_t t0;
     int rc = -1;
 
-    for (i = 0; i < n; i++) {
-        xmig_pfn_t f =
-            pv ? (pfns[i] < e->p2m_nr ? e->p2m[pfns[i]] : XMIG_INVALID_FRAME)
-               : pfns[i];
-
-        /* Ballooned out, or Linux's identity/foreign markers. */
-        if (pv && (f >> 62))
-            f = XMIG_INVALID_FRAME;
-        frames[i] = types[i] = f;
-    }
+    for (i = 0; i < n; i++)
+        frames[i] = types[i] = e->ops->pfn_to_frame(e, pfns[i]);
     t0 = xmig_now_ns();
     if (e->x->ops->page_types(e->x, e->domid, n, types) < 0)
         return -1;
@@ -397,13 +308,14 @@ again:
     }
 
     /* PV page tables go out with pfns in their PTEs. */
-    for (i = 0; pv && i < nd; i++) {
+    for (i = 0; e->ops->normalise_page && i < nd; i++) {
         unsigned int k = idx[i];
         int r;
 
         if (!is_pagetable((uint32_t)types[k]))
             continue;
-        r = xmig__pv_normalise(e, page[i], e->ptbuf[npt], (uint32_t)types[k]);
+        r = e->ops->normalise_page(e, page[i], e->ptbuf[npt],
+                                   (uint32_t)types[k]);
         if (r == 0) {
             page[i] = e->ptbuf[npt++];
         } else if (errno == EAGAIN && !e->suspended) {
@@ -526,7 +438,7 @@ static int refresh(struct engine *e)
         xmig__seterr(e->x, ECANCELED, "cancelled");
         return -1;
     }
-    return e->info.type == XMIG_DOM_PV ? xmig__pv_refresh(e) : 0;
+    return e->ops->check_vm_state(e);
 }
 
 static int clean(struct engine *e, bool final, uint64_t *dirty_r)
@@ -645,7 +557,7 @@ static void cleanup(struct engine *e, struct xmig__tail **tail_r)
     e->st->hcall_buffers = e->x->hcall_buffers - e->hcall0;
     xmig_arena_close(e->arena);
     close_keep(e->keep);
-    xmig__pv_cleanup(e);
+    e->ops->cleanup(e);
     free(e->kept);
     xmig__nofork_free(e->dirty);
     xmig__nofork_free(e->deferred);
@@ -704,6 +616,8 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
                       struct xmig_engine_stats *st, struct xmig__tail **tail_r)
 {
     struct engine e = {
+        .ops = info->type == XMIG_DOM_PV ? &xmig__engine_ops_pv
+                                         : &xmig__engine_ops_hvm,
         .x = x,
         .domid = info->domid,
         .info = *info,
@@ -714,7 +628,6 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         .ap = *ap,
         .hcall0 = x->hcall_buffers,
     };
-    bool pv = info->type == XMIG_DOM_PV;
     /*
      * kernel, the default, on a kernel without the batched unmap: exit,
      * which unmaps without a trap too (engine-exit.c); the arena's
@@ -729,12 +642,8 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
     memset(st, 0, sizeof(*st));
     if (tail_r)
         *tail_r = NULL;
-    if (pv) {
-        if (xmig__pv_setup(&e) < 0)
-            goto out;
-    } else {
-        e.p2m_size = (size_t)info->max_gpfn + 1;
-    }
+    if (e.ops->setup(&e) < 0)
+        goto out;
     words = (e.p2m_size + 63) / 64;
     e.dirty = xmig__nofork_alloc(words * 8);
     e.deferred = xmig__nofork_alloc(words * 8);
@@ -755,7 +664,7 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         if (xmig__wk_open(&e) < 0)
             goto out;
         st->strategy = XMIG_STRATEGY_EXIT;
-        if (pv && live &&
+        if (e.ops->keep_maps && live &&
             !(e.wcache = xmig__nofork_alloc(e.p2m_size * sizeof(*e.wcache)))) {
             xmig__seterr(x, ENOMEM, "out of memory");
             goto out;
@@ -775,13 +684,13 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
             goto out;
         }
     }
-    if (pv && live && !exit)
+    if (e.ops->keep_maps && live && !exit)
         open_keep(&e);
 
-    if (write_headers(&e) < 0 || (pv && xmig__pv_static(&e) < 0) ||
+    if (write_headers(&e) < 0 || e.ops->static_data(&e) < 0 ||
         write_cpu_policy(&e) < 0 ||
         xmig__engine_record(&e, REC_STATIC_DATA_END, NULL, 0) < 0 ||
-        (pv && xmig__pv_start(&e) < 0))
+        e.ops->start_of_stream(&e) < 0)
         goto out;
     if (live) {
         if (send_live(&e) < 0)
@@ -791,7 +700,7 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
             send_pages(&e, NULL, e.p2m_size) < 0)
             goto out;
     }
-    if ((pv ? xmig__pv_end(&e) : xmig__hvm_end(&e)) < 0 ||
+    if (e.ops->end_of_checkpoint(&e) < 0 ||
         xmig__engine_record(&e, REC_END, NULL, 0) < 0)
         goto out;
     rc = 0;

@@ -2,175 +2,22 @@
 /*
  * xmig's own page engine: the libxc migration stream v3 that a stock Xen
  * 4.17 receiver reads, with every page going through the mapping arena.
- * engine.c has what PV and HVM share, engine-pv.c and engine-hvm.c the
- * rest.
+ * engine.c has the save loop; what the guest types differ in is in
+ * engine-pv.c and engine-hvm.c, behind struct engine_ops; strategy exit's
+ * worker in engine-exit.c; what they all share in engine-core.c.
  */
 #ifndef XMIG_ENGINE_H
 #define XMIG_ENGINE_H
 
-#include <string.h>
-#include <sys/uio.h>
-
-#include "private.h"
+#include "engine-core.h"
+#include "engine-exit.h"
 #include "stream.h"
-
-/* libxc stream v3 record types (xg_sr_stream_format.h). */
-/* The copying fallback's buffer: one write per 64 pages, not per page. */
-#define ENGINE_BOUNCE (64 * XMIG_PAGE_SIZE)
 
 /* How stale the picture of pages dirtied again during a pass may get. */
 #define ENGINE_PEEK_NS (200 * 1000000ULL)
 
 /* pfns of a 2 MiB superpage, which receivers since Xen 4.21 rebuild. */
 #define ENGINE_SUPERPAGE 512
-
-#define REC_END 0x00
-#define REC_PAGE_DATA 0x01
-#define REC_X86_PV_INFO 0x02
-#define REC_X86_PV_P2M_FRAMES 0x03
-#define REC_X86_PV_VCPU_BASIC 0x04
-#define REC_X86_PV_VCPU_EXTENDED 0x05
-#define REC_X86_PV_VCPU_XSAVE 0x06
-#define REC_SHARED_INFO 0x07
-#define REC_X86_TSC_INFO 0x08
-#define REC_HVM_CONTEXT 0x09
-#define REC_HVM_PARAMS 0x0a
-#define REC_X86_PV_VCPU_MSRS 0x0c
-#define REC_STATIC_DATA_END 0x10
-#define REC_X86_CPUID_POLICY 0x11
-#define REC_X86_MSR_POLICY 0x12
-
-#define DHDR_TYPE_X86_PV 1
-#define DHDR_TYPE_X86_HVM 2
-
-/* XEN_DOMCTL_PFINFO_* */
-#define PFINFO_NOTAB 0U
-#define PFINFO_LTAB_MASK (0xfU << 28)
-#define PFINFO_LTABTYPE_MASK (0x7U << 28)
-#define PFINFO_L1TAB (0x1U << 28)
-#define PFINFO_L4TAB (0x4U << 28)
-#define PFINFO_BROKEN (0xdU << 28)
-#define PFINFO_XALLOC (0xeU << 28)
-#define PFINFO_XTAB (0xfU << 28)
-
-/* A PV mapping kept from an earlier pass, valid while p2m[pfn] == mfn. */
-struct reuse {
-    const void *page;
-    xmig_pfn_t mfn;
-};
-
-/* The same in the exit worker's address space: page off of worker gen. */
-struct wk_reuse {
-    xmig_pfn_t mfn;
-    uint32_t off;
-    uint32_t gen; /* 0: none */
-};
-
-struct wk; /* strategy exit: the worker that maps and writes (engine-exit.c) */
-
-struct engine {
-    xmig_xen *x;
-    uint32_t domid;
-    struct xmig_dominfo info;
-    int fd;
-    bool live;
-    const struct xmig__save_hooks *hooks;
-    struct xmig_engine_stats *st;
-    struct xmig_arena_params ap;
-
-    xmig_arena *arena; /* batches used once */
-    xmig_arena *keep;  /* PV: windows kept across passes */
-    struct wk *wk;     /* strategy exit: instead of both */
-    size_t p2m_size;   /* pfns the dirty bitmap covers */
-    uint64_t *dirty;
-    uint64_t *deferred;
-    size_t nr_deferred;
-    uint64_t *redirtied; /* live passes: dirty again since the last CLEAN */
-    uint64_t peek_ns;    /* when redirtied was read */
-    uint64_t hcall0;     /* the handle's hcall_buffers when the job began */
-    /* Sent as XALLOC (allocated, no data) and not sent with data since. */
-    uint64_t *owed;
-    bool suspended;
-    bool logdirty;
-    bool copy_writes; /* the sink refused writes from foreign pages */
-    uint8_t *bounce;
-
-    /* PV */
-    xmig_pfn_t *p2m;
-    size_t p2m_nr;
-    xmig_pfn_t *p2m_leaves;
-    uint64_t p2m_gen;
-    /* Kept mapped from setup to cleanup: engine-pv.c, p2m_keep. */
-    const struct shared_info *shinfo;
-    void **p2m_maps; /* the leaves, XMIG_MAX_BATCH to a mapping */
-    size_t p2m_nmaps;
-    const uint64_t *m2p;
-    uint64_t m2p_nr;
-    struct reuse *cache;
-    struct wk_reuse *wcache; /* strategy exit, PV live */
-    xmig_window **kept;      /* windows of keep, given back at the end */
-    size_t nkept;
-    bool cache_full; /* keeping has ended: map the rest per batch */
-    uint8_t (*ptbuf)[XMIG_PAGE_SIZE]; /* normalised page tables of a batch */
-};
-
-static inline bool bit_test(const uint64_t *bm, size_t i)
-{
-    return (bm[i / 64] >> (i % 64)) & 1;
-}
-
-static inline void bit_set(uint64_t *bm, size_t i)
-{
-    bm[i / 64] |= 1ULL << (i % 64);
-}
-
-static inline void bit_clear(uint64_t *bm, size_t i)
-{
-    bm[i / 64] &= ~(1ULL << (i % 64));
-}
-
-static inline bool is_pagetable(uint32_t t)
-{
-    t &= PFINFO_LTABTYPE_MASK;
-    return t >= PFINFO_L1TAB && t <= PFINFO_L4TAB;
-}
-
-/* Copy the head of iov into bounce (ENGINE_BOUNCE bytes), as much as fits. */
-static inline size_t engine_gather(uint8_t *bounce, const struct iovec *iov,
-                                   int cnt)
-{
-    size_t len = 0;
-
-    for (; cnt > 0 && len < ENGINE_BOUNCE; iov++, cnt--) {
-        size_t n = iov->iov_len;
-
-        if (n > ENGINE_BOUNCE - len)
-            n = ENGINE_BOUNCE - len;
-        memcpy(bounce + len, iov->iov_base, n);
-        len += n;
-    }
-    return len;
-}
-
-/* Step over r bytes written from the head of *iov, and empty entries. */
-static inline void engine_advance(struct iovec **iov, int *cnt, size_t r)
-{
-    while (r > 0 && *cnt > 0) {
-        if (r >= (*iov)[0].iov_len) {
-            r -= (*iov)[0].iov_len;
-            (*iov)++;
-            (*cnt)--;
-        } else {
-            (*iov)[0].iov_base = (uint8_t *)(*iov)[0].iov_base + r;
-            (*iov)[0].iov_len -= r;
-            r = 0;
-        }
-    }
-    while (*cnt > 0 && (*iov)[0].iov_len == 0) {
-        (*iov)++;
-        (*cnt)--;
-    }
-}
 
 /* engine.c */
 /*
@@ -179,40 +26,5 @@ static inline void engine_advance(struct iovec **iov, int *cnt, size_t r)
  */
 unsigned int xmig__kept_reserve(size_t want);
 void xmig__kept_release(unsigned int n);
-int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt);
-uint32_t xmig__engine_defer(struct engine *e, xmig_pfn_t pfn, bool whole);
-int xmig__engine_record(struct engine *e, uint32_t type, const void *body,
-                        size_t len);
-int xmig__engine_record2(struct engine *e, uint32_t type, const void *hdr,
-                         size_t hlen, const void *body, size_t blen);
-
-/* engine-pv.c */
-int xmig__pv_setup(struct engine *e);
-int xmig__pv_static(struct engine *e);
-int xmig__pv_start(struct engine *e);
-int xmig__pv_refresh(struct engine *e);
-int xmig__pv_normalise(struct engine *e, const void *src, void *dst,
-                       uint32_t type);
-int xmig__pv_end(struct engine *e);
-void xmig__pv_cleanup(struct engine *e);
-
-/* engine-hvm.c */
-int xmig__hvm_end(struct engine *e);
-
-/*
- * engine-exit.c: strategy exit.  open: the memory shared with the worker
- * (forked at the first batch).  send: one PAGE_DATA record of n pfns, the
- * nd with data at idx[] (types[] may turn XTAB: a PV page table deferred).
- * quit: the worker starts exiting, unmapping everything.  close: waits
- * for that, frees, adds its counters to sum; NULL-safe; -1 if the worker
- * had died by itself.
- */
-int xmig__wk_open(struct engine *e);
-int xmig__wk_send(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
-                  const xmig_pfn_t *frames, xmig_pfn_t *types,
-                  const unsigned int *idx, unsigned int nd,
-                  const uint64_t *zero, bool whole);
-void xmig__wk_quit(struct wk *w);
-int xmig__wk_close(struct wk *w, struct xmig_arena_stats *sum);
 
 #endif

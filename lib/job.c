@@ -6,8 +6,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,50 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "private.h"
+#include "job-core.h"
+#include "relay.h"
 #include "stream.h"
 
 /* A receiver may spend a long time creating the domain (devices, qemu). */
 #define BANNER_TIMEOUT_MS (120 * 1000)
-#define REPORT_TIMEOUT_MS (120 * 1000)
-/* The receiver destroys its copy before it grants permission to resume. */
-#define PERMISSION_TIMEOUT_MS (300 * 1000)
-
-struct job {
-    xmig_xen *x;
-    const struct xmig_job_params *p;
-    struct xmig_job_result *r;
-    struct xmig_dominfo info;
-    uint64_t t0;
-    uint64_t t_suspend;
-    bool suspended;
-
-    /* The pass being sent, as the engine's policy calls reveal it. */
-    unsigned int pass;
-    uint64_t pass_pages;
-    uint64_t pass_t0;
-    double pass_s;
-    uint64_t last_progress;
-    bool policy_said_abort;
-    long last_dirty;
-
-    /* Own engine, PV: the kept mappings, unmapped while the receiver works. */
-    struct xmig__tail *tail;
-
-    struct xmig_cost cost0; /* when the stream began */
-    bool costing;           /* ... and its cost is not in r->cost yet */
-
-    struct xmig__journal *jn; /* NULL without p->journal_dir */
-};
-
-void xmig_policy_default(struct xmig_policy *p)
-{
-    /* Stock libxenguest's simple policy. */
-    p->max_iters = 5;
-    p->target_dirty = 50;
-    p->abort_if_busy = false;
-    p->skip_redirtied = true;
-}
 
 void xmig_job_params_default(struct xmig_job_params *p)
 {
@@ -70,11 +30,6 @@ void xmig_job_params_default(struct xmig_job_params *p)
     xmig_arena_params_default(&p->arena);
     xmig_policy_default(&p->policy);
     p->ready_timeout_s = XMIG_READY_TIMEOUT_DEFAULT;
-}
-
-static unsigned int ready_timeout_s(const struct xmig_job_params *p)
-{
-    return p->ready_timeout_s ? p->ready_timeout_s : XMIG_READY_TIMEOUT_DEFAULT;
 }
 
 const char *xmig_guest_where(enum xmig_guest g)
@@ -88,530 +43,6 @@ const char *xmig_guest_where(enum xmig_guest g)
         break;
     }
     return "unknown";
-}
-
-static double since(uint64_t t)
-{
-    return (double)(xmig_now_ns() - t) / 1e9;
-}
-
-static void emit(struct job *j, struct xmig_event *ev)
-{
-    ev->elapsed_s = since(j->t0);
-    if (j->p->event)
-        j->p->event(j->p->event_arg, ev);
-}
-
-static void phase(struct job *j, const char *name)
-{
-    struct xmig_event ev = {.type = XMIG_EV_PHASE, .phase = name, .dirty = -1};
-
-    xmig__journal_set(j->jn, "phase", name);
-    emit(j, &ev);
-}
-
-/* The pass that just ended, with the dirty pages it left behind. */
-static void end_pass(struct job *j, long dirty_after)
-{
-    struct xmig_event ev = {.type = XMIG_EV_PASS, .pass = j->pass};
-    double s = since(j->pass_t0);
-
-    ev.sent = j->pass_pages;
-    ev.dirty = dirty_after;
-    ev.mib_s = s > 0 ? (double)j->pass_pages * XMIG_PAGE_SIZE / s / 1048576 : 0;
-    ev.dirty_rate = s > 0 && dirty_after >= 0 ? (double)dirty_after / s : 0;
-    j->r->pages_sent += j->pass_pages;
-    j->r->passes = j->pass + 1;
-    emit(j, &ev);
-}
-
-static int hook_policy(void *arg, unsigned int iteration,
-                       unsigned long total_written, long dirty_count)
-{
-    struct job *j = arg;
-    const struct xmig_policy *pol = &j->p->policy;
-
-    if (xmig__cancelled(j->x))
-        return XMIG_POLICY_ABORT;
-    if (dirty_count < 0) {
-        /* Pass iteration-1 is on the wire: should there be another? */
-        j->pass_s = since(j->pass_t0);
-        if (iteration < pol->max_iters)
-            return XMIG_POLICY_CONTINUE;
-        if (pol->abort_if_busy && j->last_dirty > pol->target_dirty) {
-            end_pass(j, -1);
-            j->policy_said_abort = true;
-            return XMIG_POLICY_ABORT;
-        }
-        return XMIG_POLICY_STOP_AND_COPY;
-    }
-    /* A pass of dirty_count pages is about to be sent. */
-    if (iteration > 0 && pol->downtime_ms && j->pass_s > 0 && j->pass_pages) {
-        /* At the last pass's rate, would the rest fit in the downtime? */
-        double rate = (double)j->pass_pages / j->pass_s;
-
-        if ((double)dirty_count / rate * 1000 <= pol->downtime_ms) {
-            end_pass(j, dirty_count);
-            j->pass = iteration;
-            j->pass_pages = 0;
-            j->pass_t0 = xmig_now_ns();
-            j->last_dirty = dirty_count;
-            return XMIG_POLICY_STOP_AND_COPY;
-        }
-    }
-    if (iteration > 0)
-        end_pass(j, dirty_count);
-    j->pass = iteration;
-    j->pass_pages = (uint64_t)dirty_count;
-    j->pass_t0 = xmig_now_ns();
-    j->last_dirty = dirty_count;
-    if (iteration > 0 && dirty_count <= pol->target_dirty)
-        return XMIG_POLICY_STOP_AND_COPY;
-    return XMIG_POLICY_CONTINUE;
-}
-
-static void hook_progress(void *arg, unsigned long done, unsigned long total)
-{
-    struct job *j = arg;
-    struct xmig_event ev = {.type = XMIG_EV_PROGRESS, .pass = j->pass};
-    uint64_t now = xmig_now_ns();
-    double s = since(j->pass_t0);
-
-    j->pass_pages = total;
-    /* Progress lines twice a second are plenty; the last one always. */
-    if (done != total && now - j->last_progress < 500000000u)
-        return;
-    j->last_progress = now;
-    ev.sent = done;
-    ev.remaining = total > done ? total - done : 0;
-    ev.dirty = -1;
-    ev.mib_s = s > 0 ? (double)done * XMIG_PAGE_SIZE / s / 1048576 : 0;
-    emit(j, &ev);
-}
-
-static int hook_suspend(void *arg)
-{
-    struct job *j = arg;
-
-    if (xmig__cancelled(j->x))
-        return -1;
-    if (j->p->live && j->pass_pages)
-        end_pass(j, -1);
-    phase(j, "suspend");
-    j->t_suspend = xmig_now_ns();
-    if (j->x->ops->suspend(j->x, j->info.domid) < 0)
-        return -1;
-    j->suspended = true;
-    /* Stop-and-copy: whatever the final CLEAN finds, sent while paused. */
-    j->pass = j->p->live ? j->pass + 1 : 0;
-    j->pass_pages = 0;
-    j->pass_t0 = xmig_now_ns();
-    return 0;
-}
-
-/*
- * Sinks that pin user pages (9p, FUSE direct I/O) refuse writes straight
- * from foreign mappings with EFAULT.  libxenguest cannot recover from
- * that, so for it such files go through a pipe and this thread, which
- * copies.  xmig's own engine falls back to copying by itself, and on a
- * filesystem that copies anyway the relay would only add two copies and a
- * context switch per 64 KiB (save took 1.4x as long through it).
- */
-struct relay {
-    xmig_xen *x;
-    int in;
-    int out;
-    int err;
-    uint64_t bytes;
-    pthread_t thread;
-};
-
-static void *relay_main(void *arg)
-{
-    struct relay *rl = arg;
-    char buf[1 << 16];
-
-    for (;;) {
-        struct pollfd pfd = {.fd = rl->in, .events = POLLIN};
-        ssize_t n, off = 0;
-
-        /* Wake up now and then: a cancel must not wait for the engine. */
-        if (poll(&pfd, 1, 100) == 0) {
-            if (xmig__cancelled(rl->x)) {
-                rl->err = ECANCELED;
-                break;
-            }
-            continue;
-        }
-        n = read(rl->in, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n < 0)
-                rl->err = errno;
-            break;
-        }
-        while (off < n) {
-            ssize_t w = write(rl->out, buf + off, (size_t)(n - off));
-
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                rl->err = errno;
-                goto out;
-            }
-            off += w;
-        }
-        rl->bytes += (uint64_t)n;
-    }
-out:
-    /* The engine sees EPIPE on its next write instead of blocking. */
-    close(rl->in);
-    rl->in = -1;
-    return NULL;
-}
-
-static int relay_start(xmig_xen *x, struct relay *rl, int out, int *wfd_r)
-{
-    int fds[2];
-
-    memset(rl, 0, sizeof(*rl));
-    rl->x = x;
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        xmig__seterr(x, errno, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    rl->in = fds[0];
-    rl->out = out;
-    if (pthread_create(&rl->thread, NULL, relay_main, rl) != 0) {
-        close(fds[0]);
-        close(fds[1]);
-        xmig__seterr(x, EAGAIN, "cannot start the copy thread");
-        return -1;
-    }
-    *wfd_r = fds[1];
-    return 0;
-}
-
-/* Closes the engine's end and waits: 0 if everything reached the file. */
-static int relay_finish(xmig_xen *x, struct relay *rl, int wfd)
-{
-    close(wfd);
-    pthread_join(rl->thread, NULL);
-    if (rl->in >= 0)
-        close(rl->in);
-    if (rl->err) {
-        xmig__seterr(x, rl->err, "writing the save file: %s",
-                     strerror(rl->err));
-        return -1;
-    }
-    return 0;
-}
-
-static int write_framing(struct job *j, int fd)
-{
-    struct xmig_buf b;
-    char *json = NULL;
-    int rc = -1;
-
-    xmig_buf_init(&b);
-    if (j->x->ops->config_json(j->x, j->info.domid, &json) < 0)
-        goto out;
-    if (xmig_stream_xl_header(&b, json) < 0 ||
-        xmig_stream_libxl_header(&b) < 0 ||
-        xmig_stream_libxl_record(&b, LIBXL_REC_LIBXC_CONTEXT, NULL, 0) < 0) {
-        xmig__seterr(j->x, ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = xmig__write_all(j->x, fd, b.p, b.len, "the stream header");
-out:
-    free(json);
-    xmig_buf_dispose(&b);
-    return rc;
-}
-
-static int write_end(struct job *j, int fd)
-{
-    struct xmig_buf b;
-    int rc;
-
-    xmig_buf_init(&b);
-    if (xmig_stream_libxl_record(&b, LIBXL_REC_END, NULL, 0) < 0) {
-        xmig__seterr(j->x, ENOMEM, "out of memory");
-        return -1;
-    }
-    rc = xmig__write_all(j->x, fd, b.p, b.len, "the end of the stream");
-    xmig_buf_dispose(&b);
-    return rc;
-}
-
-static int run_engine(struct job *j, int fd)
-{
-    const struct xmig__save_hooks hooks = {
-        .suspend = hook_suspend,
-        .policy = hook_policy,
-        .progress = hook_progress,
-        .arg = j,
-        .skip_redirtied = j->p->policy.skip_redirtied,
-    };
-    int rc;
-
-    phase(j, "stream");
-    j->pass_t0 = xmig_now_ns();
-    if (j->p->engine == XMIG_ENGINE_XMIG)
-        rc = xmig__engine_save(j->x, &j->info, fd, j->p->live, &j->p->arena,
-                               &hooks, &j->r->engine, &j->tail);
-    else
-        rc = j->x->ops->libxc_save(j->x, j->info.domid, fd, j->p->live, &hooks);
-    if (rc < 0 && xmig__cancelled(j->x))
-        xmig__seterr(j->x, ECANCELED, "cancelled");
-    else if (rc < 0 && j->policy_said_abort)
-        xmig__seterr(j->x, EBUSY,
-                     "domain %u did not converge in %u passes (%ld pages "
-                     "dirty, target %ld): migration abandoned",
-                     j->info.domid, j->p->policy.max_iters, j->last_dirty,
-                     j->p->policy.target_dirty);
-    else if (rc == 0)
-        end_pass(j, 0);
-    /*
-     * Passes count every pfn they visit, holes included, which is all
-     * libxenguest tells us; our own engine knows the pages with data.
-     */
-    if (rc == 0 && j->p->engine == XMIG_ENGINE_XMIG)
-        j->r->pages_sent = j->r->engine.pages;
-    return rc;
-}
-
-/*
- * What the stream costs dom0 and Xen: from its first byte until nothing
- * mapped for it is left, the unmapping being a good part of the cost.
- */
-static void cost_begin(struct job *j)
-{
-    xmig_cost_read(j->x, &j->cost0);
-    j->costing = true;
-}
-
-static void cost_end(struct job *j)
-{
-    struct xmig_cost now;
-
-    if (!j->costing)
-        return;
-    j->costing = false;
-    xmig_cost_read(j->x, &now);
-    xmig_cost_diff(&j->cost0, &now, &j->r->cost);
-}
-
-/* Waits for the kept mappings to be gone; keeps the first error message. */
-static void finish_tail(struct job *j)
-{
-    char err[sizeof(j->x->err)];
-
-    if (!j->tail)
-        return;
-    memcpy(err, j->x->err, sizeof(err));
-    if (xmig__engine_tail_close(j->tail, &j->r->engine) < 0)
-        xmig__log(j->x, XMIG_LOG_ERROR, "%s", j->x->err);
-    j->tail = NULL;
-    memcpy(j->x->err, err, sizeof(err));
-    cost_end(j);
-}
-
-/* Undo whatever was done to the source; keeps the first error message. */
-static void give_back(struct job *j)
-{
-    char err[sizeof(j->x->err)];
-    int saved = errno;
-
-    memcpy(err, j->x->err, sizeof(err));
-    if (j->suspended) {
-        phase(j, "resume");
-        if (j->x->ops->resume(j->x, j->info.domid) == 0)
-            j->suspended = false;
-        else
-            xmig__log(j->x, XMIG_LOG_ERROR, "%s", j->x->err);
-    }
-    memcpy(j->x->err, err, sizeof(err));
-    errno = saved;
-}
-
-/* The handle's error, cut to fit inside a longer message. */
-static void clip_err(const xmig_xen *x, char *buf, size_t n)
-{
-    size_t len = strnlen(x->err, n - 1);
-
-    memcpy(buf, x->err, len);
-    buf[len] = 0;
-}
-
-/*
- * Takes the source's name back from the away name.  A failure leaves the
- * guest under the away name, which the result and the error must say.
- */
-static void rename_back(struct job *j, const char *away)
-{
-    xmig_xen *x = j->x;
-    char err[sizeof(x->err)], why[160];
-
-    int saved;
-
-    memcpy(err, x->err, sizeof(err));
-    if (x->ops->rename(x, j->info.domid, away, j->info.name) == 0) {
-        j->r->away_name[0] = 0;
-        memcpy(x->err, err, sizeof(err));
-        return;
-    }
-    saved = errno ? errno : EIO;
-    clip_err(x, why, sizeof(why));
-    snprintf(j->r->away_name, sizeof(j->r->away_name), "%s", away);
-    xmig__log(x, XMIG_LOG_ERROR, "domain %u keeps the name '%s': %s",
-              j->info.domid, away, why);
-    memcpy(x->err, err, sizeof(err));
-    xmig__seterr(x, saved,
-                 "%s; renaming domain %u back to '%s' failed (%s): it runs "
-                 "as '%s'",
-                 err, j->info.domid, j->info.name, why, away);
-}
-
-/*
- * After the go-ahead, without a verdict from the receiver that it does not
- * run the guest: xl 4.17's "failed badly".  Ours stays suspended under the
- * away name; resuming it could run the guest twice.
- */
-static int state_unknown(struct job *j, const char *away, const char *what)
-{
-    xmig_xen *x = j->x;
-    char cause[160];
-
-    clip_err(x, cause, sizeof(cause));
-    j->suspended = false; /* give_back must not resume it */
-    j->r->guest = XMIG_GUEST_UNKNOWN;
-    snprintf(j->r->away_name, sizeof(j->r->away_name), "%s", away);
-    xmig__seterr(x, EPROTO,
-                 "%s (%s): the guest's state is unknown; domain %u stays "
-                 "suspended here as '%s', the receiver may run it as '%s': "
-                 "check both hosts before resuming at most one",
-                 what, cause, j->info.domid, away, j->info.name);
-    return -1;
-}
-
-/*
- * No 'ready' in time.  The go-ahead has not gone out, and xl's receiver
- * never runs a domain without it: the guest is ours to resume.
- */
-static int no_ready(struct job *j, unsigned int secs)
-{
-    xmig_xen *x = j->x;
-
-    give_back(j);
-    if (j->suspended)
-        xmig__seterr(x, ETIMEDOUT,
-                     "the receiver did not say 'ready' within %u s, and "
-                     "domain %u could not be resumed: it stays suspended here",
-                     secs, j->info.domid);
-    else
-        xmig__seterr(x, ETIMEDOUT,
-                     "the receiver did not say 'ready' within %u s: "
-                     "migration abandoned before the go-ahead, domain %u "
-                     "runs here again",
-                     secs, j->info.domid);
-    return -1;
-}
-
-/* The xl handshake after the stream, as xl 4.17's migrate_domain(). */
-static int handshake(struct job *j, struct xmig__transport *t)
-{
-    char away[sizeof(j->info.name) + 16];
-    unsigned int ready_s = ready_timeout_s(j->p);
-    uint8_t status;
-    xmig_xen *x = j->x;
-
-    phase(j, "handshake");
-    if (xmig__expect(x, t->rfd, XL_MIG_READY, XL_MIG_READY_LEN,
-                     (int)(ready_s * 1000),
-                     "the receiver's 'ready' message") < 0)
-        return errno == ETIMEDOUT ? no_ready(j, ready_s) : -1;
-    if (xmig__cancelled(x)) {
-        xmig__seterr(x, ECANCELED, "cancelled");
-        return -1;
-    }
-    /* Before the go-ahead: the receiver takes the name next. */
-    snprintf(away, sizeof(away), "%s--migratedaway", j->info.name);
-    if (x->ops->rename(x, j->info.domid, j->info.name, away) < 0)
-        return -1;
-    /*
-     * From the go-ahead on, the guest is the receiver's: a cancel must not
-     * break the connection that carries its report any more.
-     */
-    xmig__cancel_detach(j->p->cancel);
-    if (xmig__cancelled(x)) {
-        xmig__seterr(x, ECANCELED, "cancelled");
-        rename_back(j, away);
-        return -1;
-    }
-    /* From here on, waits ignore cancel: the guest may be the receiver's. */
-    x->cancel = NULL;
-    /* Journaled first: a crash after the write must not resume ours. */
-    if (xmig__journal_set(j->jn, "go_sent", "1") < 0) {
-        rename_back(j, away);
-        return -1;
-    }
-    if (xmig__write_all(x, t->wfd, XL_MIG_GO, XL_MIG_GO_LEN, "the go-ahead") <
-        0) {
-        /*
-         * Unlike xl, take the guest back: the go-ahead is one write of 44
-         * bytes, and a write that failed delivered at most a prefix of it,
-         * on which no receiver unpauses its copy.
-         */
-        rename_back(j, away);
-        return -1;
-    }
-    phase(j, "committed");
-    if (xmig__expect(x, t->rfd, XL_MIG_REPORT, XL_MIG_REPORT_LEN,
-                     REPORT_TIMEOUT_MS, "the receiver's report") < 0 ||
-        xmig__read_exact(x, t->rfd, &status, 1, REPORT_TIMEOUT_MS,
-                         "the receiver's status") < 0)
-        return state_unknown(j, away, "no report after the go-ahead");
-    xmig__journal_set(j->jn, "report", status == 0 ? "ok" : "failed");
-    j->r->downtime_s = since(j->t_suspend);
-    if (status != 0) {
-        /*
-         * xl's receiver destroys its copy and only then grants permission
-         * to resume; until that message its copy may still exist.
-         */
-        char what[80];
-
-        snprintf(what, sizeof(what),
-                 "the receiver failed (status %u) and granted no "
-                 "permission to resume",
-                 status);
-        phase(j, "permission");
-        if (xmig__expect(x, t->rfd, XL_MIG_GO, XL_MIG_GO_LEN,
-                         PERMISSION_TIMEOUT_MS,
-                         "the receiver's permission to resume") < 0)
-            return state_unknown(j, away, what);
-        xmig__journal_set(j->jn, "permission", "1");
-        finish_tail(j);
-        xmig__seterr(x, EREMOTEIO,
-                     "the receiver could not unpause the domain (status %u); "
-                     "it destroyed its copy",
-                     status);
-        rename_back(j, away);
-        return -1; /* give_back resumes it */
-    }
-    /* The guest is out of our hands: no mapping may outlive it. */
-    finish_tail(j);
-    j->suspended = false;
-    j->r->guest = XMIG_GUEST_DESTINATION;
-    if (x->ops->destroy(x, j->info.domid) < 0) {
-        snprintf(j->r->away_name, sizeof(j->r->away_name), "%s", away);
-        xmig__log(x, XMIG_LOG_WARN,
-                  "migrated, but the source copy stays, suspended, as "
-                  "domain %u '%s': %s",
-                  j->info.domid, away, x->err);
-    }
-    return 0;
 }
 
 static int check_domain(struct job *j)
@@ -650,8 +81,8 @@ static int save_done(struct job *j, struct xmig__savefile *sf)
 {
     xmig_xen *x = j->x;
 
-    j->r->downtime_s = since(j->t_suspend);
-    finish_tail(j);
+    j->r->downtime_s = xmig__job_since(j->t_suspend);
+    xmig__job_finish_tail(j);
     if (xmig__save_commit(x, sf) < 0)
         return -1;
     xmig__journal_set(j->jn, "saved", "1");
@@ -661,7 +92,7 @@ static int save_done(struct job *j, struct xmig__savefile *sf)
         /* Resumed by give_back: the image stays, as a checkpoint. */
         char why[160];
 
-        clip_err(x, why, sizeof(why));
+        xmig__job_clip_err(x, why, sizeof(why));
         xmig__seterr(x, errno ? errno : EIO,
                      "saved to '%s', but destroying domain %u failed (%s): "
                      "it runs here again, and the image stays",
@@ -696,7 +127,7 @@ static int run(struct job *j)
         xmig__seterr(x, ECANCELED, "cancelled");
         return -1;
     }
-    phase(j, "connect");
+    xmig__job_phase(j, "connect");
     if (save) {
         if (xmig__save_open(x, p->dest, &sf) < 0)
             return -1;
@@ -715,28 +146,27 @@ static int run(struct job *j)
         fd = t.wfd;
     }
     if (save && !sf.copies && p->engine == XMIG_ENGINE_LIBXC) {
-        if (relay_start(x, &rl, sf.fd, &fd) < 0)
+        if (xmig__relay_start(x, &rl, sf.fd, &fd) < 0)
             goto out;
         relaying = true;
     }
-    cost_begin(j);
-    if (write_framing(j, fd) < 0 || run_engine(j, fd) < 0 ||
-        write_end(j, fd) < 0)
+    xmig__job_cost_begin(j);
+    if (xmig__job_stream(j, fd) < 0)
         goto out;
     if (relaying) {
         relaying = false;
-        if (relay_finish(x, &rl, fd) < 0)
+        if (xmig__relay_finish(x, &rl, fd) < 0)
             goto out;
     }
     if (!j->tail)
-        cost_end(j); /* nothing is left mapped */
-    rc = save ? save_done(j, &sf) : handshake(j, &t);
+        xmig__job_cost_end(j); /* nothing is left mapped */
+    rc = save ? save_done(j, &sf) : xmig__job_handshake(j, &t);
 out:
     if (relaying)
-        relay_finish(x, &rl, fd);
-    give_back(j);
-    finish_tail(j);
-    cost_end(j);
+        xmig__relay_finish(x, &rl, fd);
+    xmig__job_give_back(j);
+    xmig__job_finish_tail(j);
+    xmig__job_cost_end(j);
     if (rc == 0 && j->suspended) {
         rc = -1; /* --keep, but the guest would not resume */
         j->r->guest = XMIG_GUEST_SOURCE;
@@ -775,15 +205,15 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
         xmig__seterr(x, ECANCELED, "cancelled");
     x->cancel = NULL;
     saved = errno;
-    r->total_s = since(j.t0);
+    r->total_s = xmig__job_since(j.t0);
     /* Swallow the SIGPIPEs a dead receiver raised, then unblock. */
     while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
         ;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    phase(&j, rc == 0 ? "done"
-              : saved == ECANCELED && r->guest == XMIG_GUEST_SOURCE
-                  ? "cancelled"
-                  : "failed");
+    xmig__job_phase(&j, rc == 0 ? "done"
+                        : saved == ECANCELED && r->guest == XMIG_GUEST_SOURCE
+                            ? "cancelled"
+                            : "failed");
     errno = saved;
     return rc;
 }

@@ -235,7 +235,7 @@ bool xmig__cancelled(xmig_xen *x);
 void xmig__cancel_attach(xmig_cancel *c, struct xmig__transport *t);
 void xmig__cancel_detach(xmig_cancel *c);
 
-/* handshake.c: the xl migrate protocol. */
+/* fdio.c: the receiver's pipes, with deadlines. */
 int xmig__read_exact(xmig_xen *x, int fd, void *buf, size_t len, int timeout_ms,
                      const char *what);
 int xmig__expect(xmig_xen *x, int fd, const char *msg, size_t len,
