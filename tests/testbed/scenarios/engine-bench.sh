@@ -16,6 +16,11 @@
 # included: the same for every sender.  The guest itself measures its
 # downtime (the longest stall it saw).
 #
+# One run of a sender varies with the guest's dirtying and the link more
+# than the senders differ: each runs XMIG_ENGINE_BENCH_ROUNDS times (2),
+# in turns, and the figures are the rounds' means (per GiB: all the CPU
+# time over all the bytes).
+#
 # Final lines, TYPE pv or pvh and METHOD xl libxc xmig noskip arena:
 #   trap_ratio_vs_xl      own engine's trapped PTE writes per page sent /
 #                         xl's, PV; trap_ratio_vs_xl_pvh the same for PVH
@@ -56,6 +61,8 @@ chmod +x "$RELAY_SSH"
 # --strategy arena, what the default was on a stock kernel before exit
 # (xmig is the default: exit here, where the dom0 kernel is stock).
 METHODS=(xl libxc xmig noskip arena)
+ROUNDS=${XMIG_ENGINE_BENCH_ROUNDS:-2}
+round=1
 declare -A R # R[type.method.field]
 
 # NS BYTES: seconds per GiB
@@ -104,9 +111,9 @@ run_one() { # TYPE METHOD
     for f in wall bytes pages ptwr mmu hcall sys cpu cpu_gib down; do
         tb_note "$f" "${R[$type.$method.$f]}"
         # Attempts run in subshells: the table below reads them back.
-        printf 'R[%s]=%q\n' "$type.$method.$f" "${R[$type.$method.$f]}" >>"$TB_TMP/engine-bench.R"
+        printf 'R[%s]=%q\n' "$type.$method.$f@$round" "${R[$type.$method.$f]}" >>"$TB_TMP/engine-bench.R"
     done
-    echo "$type $method: wall ${R[$type.$method.wall]} s, downtime ${R[$type.$method.down]} s," \
+    echo "$type $method round $round: wall ${R[$type.$method.wall]} s, downtime ${R[$type.$method.down]} s," \
         "pages ${R[$type.$method.pages]}, ptwr $w, mmu_update $m, hypercalls $h," \
         "dom0 sys ${R[$type.$method.sys]} s, dom0 CPU (Xen) ${R[$type.$method.cpu]} s," \
         "${R[$type.$method.cpu_gib]} s per GiB"
@@ -117,27 +124,52 @@ after() { # TYPE: the guest on host b is intact; then it goes away
     tb_on_peer tb_guest_destroy "$1"
 }
 
-one() { # TYPE METHOD
-    tb_step "create-$1-for-$2" tb_guest_create "$1" "$1" "$MIB"
-    tb_step "migrate-$1-$2" run_one "$1" "$2"
-    tb_step "verify-$1-$2" after "$1"
+one() { # TYPE METHOD ROUND
+    round=$3
+    tb_step "create-$1-for-$2-$3" tb_guest_create "$1" "$1" "$MIB"
+    tb_step "migrate-$1-$2-$3" run_one "$1" "$2"
+    tb_step "verify-$1-$2-$3" after "$1"
 }
 # Before a retry (lib.sh: tb_attempts; QEMU's emulated SVM has
 # triple-faulted PVH guests here): no copy of the guest on either host.
-gone() { # TYPE METHOD
+gone() { # TYPE METHOD ROUND
     tb_guest_gone "$1"
     tb_on_peer tb_guest_gone "$1" || true
     tb_on_peer tb_guest_gone "$1--incoming" || true
 }
 
 rm -f "$TB_TMP/engine-bench.R"
-for type in pv pvh; do
-    for method in "${METHODS[@]}"; do
-        tb_attempts 5 gone one "$type" "$method"
+for ((r = 1; r <= ROUNDS; r++)); do
+    for type in pv pvh; do
+        for method in "${METHODS[@]}"; do
+            tb_attempts 5 gone one "$type" "$method" "$r"
+        done
     done
 done
 # shellcheck disable=SC1091 # written by run_one
 . "$TB_TMP/engine-bench.R"
+
+# The rounds' sum of R[KEY@r].
+rounds_sum() { # KEY
+    local r
+    for ((r = 1; r <= ROUNDS; r++)); do echo "${R[$1@$r]}"; done |
+        awk '{ s += $1 } END { printf "%.6f", s }'
+}
+for type in pv pvh; do
+    for method in "${METHODS[@]}"; do
+        k=$type.$method
+        for f in wall down sys; do
+            R[$k.$f]=$(awk -v s="$(rounds_sum "$k.$f")" -v n="$ROUNDS" 'BEGIN { printf "%.3f", s / n }')
+        done
+        for f in bytes pages ptwr mmu hcall; do
+            R[$k.$f]=$(awk -v s="$(rounds_sum "$k.$f")" -v n="$ROUNDS" 'BEGIN { printf "%.0f", s / n }')
+        done
+        cpu=$(rounds_sum "$k.cpu")
+        R[$k.cpu]=$(awk -v s="$cpu" -v n="$ROUNDS" 'BEGIN { printf "%.3f", s / n }')
+        R[$k.cpu_gib]=$(awk -v c="$cpu" -v b="$(rounds_sum "$k.bytes")" \
+            'BEGIN { printf "%.4f", (b > 0 ? c / (b / 1073741824) : 0) }')
+    done
+done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 per_page() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b > 0 ? a / b : 0) }'; }
