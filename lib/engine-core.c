@@ -16,6 +16,14 @@
  */
 int xmig__engine_write(struct engine *e, struct iovec *iov, int cnt)
 {
+    /* Two writers at once would interleave records: refuse, do not
+       corrupt the stream. */
+    if (e->wk_busy) {
+        xmig__seterr(e->x, EBUSY,
+                     "internal error: a record written while the mapping "
+                     "worker writes one");
+        return -1;
+    }
     while (cnt > 0) {
         int n = cnt > IOV_MAX ? IOV_MAX : cnt;
         ssize_t r;

@@ -125,6 +125,9 @@ struct engine {
     bool suspended;
     bool logdirty;
     bool copy_writes; /* the sink refused writes from foreign pages */
+    /* Strategy exit: the worker is writing a record the job has not seen
+       the end of (engine-exit.c, "Overlap"); the stream is its alone. */
+    bool wk_busy;
     uint8_t *bounce;
 
     /* PV */

@@ -8,11 +8,21 @@
  * fork and writes them itself.
  *
  * Order in the stream.  The job writes every other record itself.  It
- * hands one batch at a time to the worker and waits for its answer before
- * it writes anything else, so the two never write at the same time and
- * the records stay in the order the job decides.  A stream (socket, pipe
- * or file) is one open file description shared by both processes: the
- * same file offset, the same shutdown() by a cancel.
+ * hands one batch at a time to the worker and reads its answer before it
+ * hands over the next or writes anything else, so the two never write at
+ * the same time and the records stay in the order the job decides.  A
+ * stream (socket, pipe or file) is one open file description shared by
+ * both processes: the same file offset, the same shutdown() by a cancel.
+ *
+ * Overlap.  The job does not wait for that answer at once: while the
+ * worker maps and writes a batch, the job reads the next batch's page
+ * types (for PVH/HVM the slowest call of the loop: Xen looks each gfn up)
+ * and frames, on another CPU where dom0 has one.  xmig__wk_settle() reads
+ * the answer: before the next request, before any record the job writes
+ * (xmig__engine_write refuses one while e->wk_busy), and at the end of
+ * each pass, so that a failed batch stops the job before it suspends the
+ * guest or starts another pass.  Nothing the job decides depends on the
+ * answer but whether the job goes on: a batch that failed fails the job.
  *
  * What the job sees.  It reads no guest page itself but PV page tables:
  * they are rewritten with pfns, which needs the m2p, and privcmd mappings
@@ -109,6 +119,8 @@ struct wk {
     size_t used;  /* pages of its space taken */
     unsigned int windows;
     bool quitting; /* asked to quit, not reaped yet */
+    bool pending;  /* a request posted, its answer not read */
+    unsigned int pend_nmap;
     bool died;     /* one died or failed by itself */
     char why[128]; /* ... how */
     uint64_t quit_ns;
@@ -297,24 +309,36 @@ void xmig__wk_quit(struct wk *w)
     w->quitting = true;
 }
 
-/* Quit and wait until its mappings are gone.  -1 if it had died. */
+/*
+ * Quit and wait until its mappings are gone.  -1 if it had died.  A
+ * request still unanswered belongs to a job that has failed (a job that
+ * goes on reads every answer before it writes or ends the stream): the
+ * worker is killed rather than waited for, since a receiver that stopped
+ * reading would hold its write, and the job's end, for ever.  Its exit
+ * unmaps by the same path; the record it was writing is cut short in a
+ * stream that is broken anyway.
+ */
 static int wk_stop(struct wk *w)
 {
     char why[128] = "";
+    bool killed = w->pid && w->pending;
     int rc;
 
     if (!w->pid)
         return 0;
+    if (killed)
+        kill(w->pid, SIGKILL);
+    w->pending = false;
     xmig__wk_quit(w);
     rc = wk_reap(w, why, sizeof(why));
     w->st.unmap_calls++;
     w->st.unmap_ns += xmig_now_ns() - w->quit_ns;
-    if (rc < 0) {
+    if (rc < 0 && !killed) {
         w->died = true;
         memcpy(w->why, why, sizeof(why));
         xmig__log(w->x, XMIG_LOG_WARN, "the mapping worker %s", why);
     }
-    return rc;
+    return killed ? 0 : rc;
 }
 
 /* The worker failed to answer: say why, reap it; errno is EPIPE. */
@@ -396,19 +420,41 @@ int xmig__wk_open(struct engine *e)
 }
 
 /*
- * Hand the request in ctl to the worker and check its answer.  A batch
- * that did not map stops the worker: what it did map goes now.
+ * Hand the request in ctl to the worker.  Its answer is read by
+ * wk_complete(), at once (wk_call) or once the job has readied its next
+ * batch (xmig__wk_settle).  The space it maps is taken now: the next
+ * batch maps after it.
  */
-static int wk_call(struct engine *e, unsigned int nmap)
+static int wk_post(struct engine *e, unsigned int nmap)
+{
+    struct wk *w = e->wk;
+
+    w->ctl->copied = e->copy_writes;
+    w->st.requests++;
+    w->pend_nmap = nmap;
+    if (nmap) {
+        w->used += nmap;
+        w->windows++;
+    }
+    if (!wk_send1(w->sock, 'B'))
+        return wk_fail(w, "sending the pages");
+    w->pending = true;
+    e->wk_busy = true;
+    return 0;
+}
+
+/* The answer to the request posted last.  A batch that did not map stops
+   the worker: what it did map goes now. */
+static int wk_complete(struct engine *e)
 {
     struct wk *w = e->wk;
     struct wk_ctl *c = w->ctl;
-    unsigned int i;
+    unsigned int i, nmap = w->pend_nmap;
     char ch;
 
-    c->copied = e->copy_writes;
-    w->st.requests++;
-    if (!wk_send1(w->sock, 'B') || wk_wait(w, &ch) < 0 || ch != 'D')
+    w->pending = false;
+    e->wk_busy = false;
+    if (wk_wait(w, &ch) < 0 || ch != 'D')
         return wk_fail(w, "sending the pages");
     if (c->copied && !e->copy_writes) {
         xmig__log(e->x, XMIG_LOG_INFO,
@@ -418,8 +464,6 @@ static int wk_call(struct engine *e, unsigned int nmap)
     e->st->bytes += c->written;
     e->st->write_ns += c->write_ns;
     if (nmap) {
-        w->used += nmap;
-        w->windows++;
         w->st.map_calls++;
         w->st.map_ns += c->map_ns;
     }
@@ -452,6 +496,18 @@ static int wk_call(struct engine *e, unsigned int nmap)
         return -1;
     }
     return 0;
+}
+
+static int wk_call(struct engine *e, unsigned int nmap)
+{
+    return wk_post(e, nmap) < 0 ? -1 : wk_complete(e);
+}
+
+int xmig__wk_settle(struct engine *e)
+{
+    if (!e->wk || !e->wk->pending)
+        return 0;
+    return wk_complete(e);
 }
 
 /* The record's header and page list into ctl; the pages it sends. */
@@ -491,6 +547,9 @@ int xmig__wk_send(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
     unsigned int i, j, nmap = 0, npt = 0, reused = 0, np;
     bool tables = e->ops->normalise_page != NULL;
 
+    /* The request area is the worker's until it has answered. */
+    if (xmig__wk_settle(e) < 0)
+        return -1;
     /* A full worker goes (and what it kept with it) before this batch. */
     if (w->pid && (w->used + nd > w->life || w->windows >= WK_LIFE_WINDOWS) &&
         wk_stop(w) < 0) {
@@ -527,10 +586,14 @@ int xmig__wk_send(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
     c->nmap = nmap;
     c->ncopy = npt;
     c->hlen = 0;
-    np = npt ? 0 : wk_record(e, pfns, n, types, src, nd);
-    if (wk_call(e, nmap) < 0)
+    /* Page tables: a round trip first, to map and copy them out. */
+    if (npt && wk_call(e, nmap) < 0)
         return -1;
-    /* Only now: a batch that failed to map is in no worker. */
+    /*
+     * Without page tables the batch is mapped and written by one request,
+     * answered later: these entries are taken before that answer.  A
+     * batch that fails fails the job, and the cache with it.
+     */
     for (i = 0; e->wcache && i < nd; i++) {
         if (src[i] >= c->at && src[i] < c->at + nmap) {
             struct wk_reuse *r = &e->wcache[pfns[idx[i]]];
@@ -541,32 +604,30 @@ int xmig__wk_send(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
         }
     }
     e->st->reused += reused;
-    if (npt) {
-        for (j = 0; j < npt; j++) {
-            unsigned int k = idx[pt[j]];
-            uint8_t *p = w->buf + (size_t)j * XMIG_PAGE_SIZE;
+    for (j = 0; j < npt; j++) {
+        unsigned int k = idx[pt[j]];
+        uint8_t *p = w->buf + (size_t)j * XMIG_PAGE_SIZE;
 
-            /* In place: each entry is read before it is written. */
-            if (e->ops->normalise_page(e, p, p, (uint32_t)types[k]) == 0) {
-                src[pt[j]] = WK_BUF | j;
-            } else if (errno == EAGAIN && !e->suspended) {
-                types[k] = xmig__engine_defer(e, pfns[k], whole);
-                src[pt[j]] = WK_NONE;
-            } else {
-                return -1;
-            }
+        /* In place: each entry is read before it is written. */
+        if (e->ops->normalise_page(e, p, p, (uint32_t)types[k]) == 0) {
+            src[pt[j]] = WK_BUF | j;
+        } else if (errno == EAGAIN && !e->suspended) {
+            types[k] = xmig__engine_defer(e, pfns[k], whole);
+            src[pt[j]] = WK_NONE;
+        } else {
+            return -1;
         }
-        np = wk_record(e, pfns, n, types, src, nd);
+    }
+    np = wk_record(e, pfns, n, types, src, nd);
+    if (npt) {
         c->nmap = 0;
         c->ncopy = 0;
-        if (wk_call(e, 0) < 0)
-            return -1;
     }
     for (i = 0; e->owed && i < nd; i++)
         if (src[i] != WK_NONE)
             bit_clear(e->owed, pfns[idx[i]]);
     e->st->pages += np;
-    return 0;
+    return wk_post(e, npt ? 0 : nmap);
 }
 
 int xmig__wk_close(struct wk *w, struct xmig_arena_stats *sum)

@@ -243,6 +243,8 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
      */
     if (e->wk && nd)
         return xmig__wk_send(e, pfns, n, frames, types, idx, nd, zero, whole);
+    if (xmig__wk_settle(e) < 0)
+        return -1;
 
 again:
     for (i = 0, nmap = 0, reused = 0; i < nd; i++) {
@@ -425,6 +427,9 @@ static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
         }
     }
     if (nb && send_batch(e, batch, nb, whole) < 0)
+        return -1;
+    /* The pass is out only once the worker has written its last batch. */
+    if (xmig__wk_settle(e) < 0)
         return -1;
     done += nb;
     if (e->hooks->progress)

@@ -7,7 +7,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -650,6 +653,109 @@ static void exit_holes(void)
     unlink(path);
 }
 
+struct overlap_job {
+    xmig_xen *x;
+    const char *path;
+    struct xmig_job_result r;
+    int rc;
+};
+
+static void *overlap_run(void *arg)
+{
+    struct overlap_job *o = arg;
+    struct xmig_job_params p;
+
+    xmig_job_params_default(&p);
+    p.kind = XMIG_JOB_SAVE;
+    p.engine = XMIG_ENGINE_XMIG;
+    p.arena.strategy = XMIG_STRATEGY_EXIT;
+    p.domain = "guest";
+    p.dest = o->path;
+    p.keep = true;
+    __atomic_store_n(&o->rc, xmig_job_run(o->x, &p, &o->r), __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/*
+ * Strategy exit overlaps: while the worker writes a batch, the job reads
+ * the next batch's page types.  The sink is a FIFO nobody reads yet, so
+ * the worker stays inside its write of the first 4 MiB record; the job
+ * must reach the second batch's type query all the same.  A job that
+ * waited for each answer would wait here until the reader starts.
+ * fail: that second query fails.  The job must then end at once, the
+ * worker stuck in its write killed, not waited for (a receiver that
+ * stopped reading would hold the job for ever), and the guest run here.
+ */
+static void exit_overlap(bool fail)
+{
+    struct dbl_config c = {.type = XMIG_DOM_PVH, .domid = 4, .nr_pfns = 4096};
+    struct overlap_job o = {.rc = -2};
+    char dir[] = "/tmp/xmig-test-engine-XXXXXX", path[64];
+    struct dbl_stats ds = {0};
+    struct timespec t0, t;
+    pthread_t th;
+    bool early = false;
+    uint8_t buf[65536];
+    uint64_t total = 0;
+    ssize_t got;
+    int fd;
+
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/fifo", dir);
+    ASSERT_INT_EQ(mkfifo(path, 0600), 0);
+    o.x = dbl_open(&c);
+    o.path = path;
+    if (fail)
+        dbl_fail_types_at(o.x, 2);
+    /* Open before the job: a FIFO without a reader is refused (ENXIO). */
+    fd = open(path, O_RDONLY | O_NONBLOCK);
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_INT_EQ(pthread_create(&th, NULL, overlap_run, &o), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        dbl_get_stats(o.x, &ds);
+        if (fail ? __atomic_load_n(&o.rc, __ATOMIC_ACQUIRE) != -2
+                 : ds.type_calls >= 2) {
+            early = true;
+            break;
+        }
+        usleep(10000);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (t.tv_sec - t0.tv_sec < 60);
+    /* Read it all (before the job opens the FIFO, read says 0 too). */
+    for (;;) {
+        bool done = __atomic_load_n(&o.rc, __ATOMIC_ACQUIRE) != -2;
+
+        while ((got = read(fd, buf, sizeof(buf))) > 0)
+            total += (uint64_t)got;
+        if (done)
+            break;
+        usleep(1000);
+    }
+    close(fd);
+    pthread_join(th, NULL);
+    /* fail: the job ended while the first record was unread; else the
+       second type query came then. */
+    ASSERT_TRUE(early);
+    if (fail) {
+        ASSERT_INT_EQ(o.rc, -1);
+        ASSERT_TRUE(strstr(xmig_xen_error(o.x), "page types") != NULL);
+        ASSERT_INT_EQ(o.r.guest, XMIG_GUEST_SOURCE);
+        ASSERT_TRUE(!dbl_guest(o.x)->suspended);
+        ASSERT_TRUE(total < 4096ULL * XMIG_PAGE_SIZE);
+    } else {
+        ASSERT_INT_EQ(o.rc, 0);
+        if (test_cur_failed)
+            printf("  error: %s\n", xmig_xen_error(o.x));
+        ASSERT_U64_EQ(ds.worker_maps, 1);
+        ASSERT_TRUE(total > 4096ULL * XMIG_PAGE_SIZE);
+        ASSERT_TRUE(o.r.engine.arena.requests >= 4);
+    }
+    xmig_xen_close(o.x);
+    unlink(path);
+    rmdir(dir);
+}
+
 /*
  * PV windows kept across passes are a VMA each.  At vm.max_map_count
  * (ENOMEM) the job gives them back and goes on per batch; a window that
@@ -1072,6 +1178,12 @@ int main(void)
     TEST_DONE();
     TEST_START("exit: records of holes alone need no worker");
     exit_holes();
+    TEST_DONE();
+    TEST_START("exit: the next batch's types read while the worker writes");
+    exit_overlap(false);
+    TEST_DONE();
+    TEST_START("exit: a failure meanwhile kills the writing worker, no wait");
+    exit_overlap(true);
     TEST_DONE();
     TEST_START("exit: every batch from 1 to 1024 pages");
     batches(XMIG_STRATEGY_EXIT);

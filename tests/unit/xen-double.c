@@ -36,6 +36,7 @@ struct dbl {
     xmig_pfn_t fail_frame;
     int fail_errno;
     int fail_next;
+    uint64_t fail_types_at; /* that page type query fails (EIO) */
     unsigned int reclaim_delay_us;
     /* Mappings (VMAs) alive now, and what bounds them. */
     struct {
@@ -339,6 +340,10 @@ static int dbl_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
     d->st.type_calls++;
     d->st.hypercalls++;
     pthread_mutex_unlock(&d->lock);
+    if (d->st.type_calls == d->fail_types_at) {
+        xmig__seterr(x, EIO, "domain %u: cannot read page types", domid);
+        return -1;
+    }
     if (d->dead) {
         xmig__seterr(x, ESRCH, "domain %u: cannot read page types", domid);
         return -1;
@@ -1042,6 +1047,11 @@ void dbl_fail_frame(xmig_xen *x, xmig_pfn_t frame, int errnum)
 void dbl_fail_next_map(xmig_xen *x, int errnum)
 {
     D(x)->fail_next = errnum;
+}
+
+void dbl_fail_types_at(xmig_xen *x, uint64_t call)
+{
+    D(x)->fail_types_at = call;
 }
 
 void dbl_set_vma_limit(xmig_xen *x, size_t n)

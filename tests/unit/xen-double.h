@@ -77,6 +77,8 @@ uint64_t dbl_frame_word(xmig_pfn_t frame);
 xmig_pfn_t dbl_pfn_to_frame(xmig_xen *x, xmig_pfn_t pfn);
 void dbl_fail_frame(xmig_xen *x, xmig_pfn_t frame, int errnum);
 void dbl_fail_next_map(xmig_xen *x, int errnum);
+/* The call-th page type query (counting from 1) fails with EIO. */
+void dbl_fail_types_at(xmig_xen *x, uint64_t call);
 /* At most n mappings alive at once (vm.max_map_count); 0: no limit. */
 void dbl_set_vma_limit(xmig_xen *x, size_t n);
 /* After n more new mappings, the next one fails once with ENOMEM. */
