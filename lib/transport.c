@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #include <unistd.h>
 
 #include "private.h"
+
+extern char **environ;
 
 static void transport_init(struct xmig__transport *t)
 {
@@ -40,37 +43,64 @@ static void transport_init(struct xmig__transport *t)
  * cancel can end it from another thread (shutdown) while a write blocks
  * on a receiver that stopped reading: the receiver sees EOF, as when the
  * stream ends, and is not killed (see xmig__transport_close()).
+ *
+ * posix_spawn, not fork: glibc's shares our memory until the exec
+ * (CLONE_VM|CLONE_VFORK).  A fork would write-protect every writable page
+ * we have, and in a PV dom0 each of those writes traps into Xen: in
+ * xmigd, every page of every job it runs.  The child starts with every
+ * signal at its default action, none blocked: one we ignore (SIGPIPE)
+ * must not stay ignored in the receiver, nor may a cancel's SIGTERM.
  */
 static int spawn(xmig_xen *x, const char *cmd, struct xmig__transport *t)
 {
+    char sh[] = "sh", c[] = "-c";
+    char *const argv[] = {sh, c, (char *)cmd, NULL};
     int to[2] = {-1, -1}, from[2] = {-1, -1};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t all, none;
     pid_t pid;
+    int err;
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to) < 0 ||
         pipe2(from, O_CLOEXEC) < 0) {
         xmig__seterr(x, errno, "socketpair/pipe: %s", strerror(errno));
         goto err;
     }
-    pid = fork();
-    if (pid < 0) {
-        xmig__seterr(x, errno, "fork: %s", strerror(errno));
+    sigfillset(&all);
+    sigemptyset(&none);
+    err = posix_spawn_file_actions_init(&fa);
+    if (!err) {
+        err = posix_spawnattr_init(&at);
+        if (err)
+            posix_spawn_file_actions_destroy(&fa);
+    }
+    if (err) {
+        xmig__seterr(x, err, "posix_spawn: %s", strerror(err));
         goto err;
     }
-    if (pid == 0) {
-        sigset_t none;
-
-        setpgid(0, 0);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        if (dup2(to[1], 0) < 0 || dup2(from[1], 1) < 0)
-            _exit(127);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
+    err = posix_spawn_file_actions_adddup2(&fa, to[1], 0);
+    if (!err)
+        err = posix_spawn_file_actions_adddup2(&fa, from[1], 1);
+    if (!err)
+        err = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+                                                POSIX_SPAWN_SETSIGMASK |
+                                                POSIX_SPAWN_SETSIGDEF);
+    if (!err)
+        err = posix_spawnattr_setpgroup(&at, 0);
+    if (!err)
+        err = posix_spawnattr_setsigmask(&at, &none);
+    if (!err)
+        err = posix_spawnattr_setsigdefault(&at, &all);
+    if (!err)
+        err = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (err) {
+        xmig__seterr(x, err, "cannot run /bin/sh for '%s': %s", cmd,
+                     strerror(err));
+        goto err;
     }
-    /* Also here, so that no signal to the group can come before it exists
-       (EACCES: the child has exec'd, so it did this itself). */
-    setpgid(pid, pid);
     close(to[1]);
     close(from[1]);
     t->wfd = to[0];
