@@ -74,23 +74,22 @@ run_one() { # TYPE METHOD
     rm -f "$RELAY_LOG"
     tb_guest_cmd "$g" stats '^stats' || return 1
     tb_guest_cmd "$g" gap '^gap' >/dev/null
-    tb_cost_start || return 1
     case $method in
     xl)
-        timeout 600 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
+        tb_cost timeout 600 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
             >"$TB_TMP/$g.xl.log" 2>&1 || { tail -n 5 "$TB_TMP/$g.xl.log"; rc=1; }
         ;;
     libxc | xmig | noskip | arena)
         local opts=(--engine "$method")
         [[ $method == noskip ]] && opts=(--engine xmig --no-skip)
         [[ $method == arena ]] && opts=(--engine xmig --strategy arena)
-        timeout 600 xmig migrate "$g" \
+        tb_cost timeout 600 xmig migrate "$g" \
             "exec:$PROBE relay $TB_PEER_IP $TB_MIGRATE_PORT 2>$RELAY_LOG" \
             "${opts[@]}" --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
         ;;
     esac
-    tb_cost_stop || return 1
     ((rc == 0)) || return 1
+    [[ -n $TB_COST_WALL ]] || { echo "no cost measured" >&2; return 1; }
     dt=$TB_COST_WALL w=$TB_COST_PTWR m=$TB_COST_MMU h=$TB_COST_HCALL
     cpu=$TB_COST_CPU_NS
     bytes=$(sed -n 's/^relay_sent_bytes=//p' "$RELAY_LOG")

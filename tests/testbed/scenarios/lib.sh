@@ -18,7 +18,7 @@
 #   tb_corrupt_if_asked NAME     with --corrupt, damage the guest's memory (see README)
 #   tb_perf_reset / tb_perf_read / tb_perf_note [PREFIX]    xenperf counters
 #   tb_dom0_cpu_ns               dom0's CPU time as Xen accounts it
-#   tb_cost_start / tb_cost_stop what a command between them cost dom0 (TB_COST_*)
+#   tb_cost CMD...             runs CMD, sets what it cost dom0 (TB_COST_*)
 #   tb_xl_save_restore NAME / tb_xl_migrate_local NAME / tb_xl_migrate_peer NAME
 #   tb_on_peer CMD...            run CMD (a lib.sh function or a command) on host b
 #
@@ -510,26 +510,20 @@ tb_perf_note() { # [PREFIX]
 # meanwhile counts too, this probe's own start and exit among it.
 tb_dom0_cpu_ns() { /host/root/usr/libexec/xmig/xmig-probe cputime 0; }
 
-# tb_cost_start, a command, tb_cost_stop: what the command cost dom0, in
-# TB_COST_WALL (µs), TB_COST_SYS (dom0's system time in s, /proc/stat),
-# TB_COST_CPU_NS (dom0's CPU time as Xen accounts it) and the xenperf
-# counters TB_COST_PTWR, TB_COST_MMU, TB_COST_HCALL (tb_perf_read).
-_tb_sys_ticks() { awk '/^cpu / { print $4 }' /proc/stat; }
-tb_cost_start() {
-    tb_perf_reset
-    _tb_cost_cpu=$(tb_dom0_cpu_ns) || return 1
-    _tb_cost_sys=$(_tb_sys_ticks)
-    _tb_cost_t0=$(_tb_now)
-}
-tb_cost_stop() {
-    local t1 s1 c1
-    t1=$(_tb_now)
-    s1=$(_tb_sys_ticks)
-    c1=$(tb_dom0_cpu_ns) || return 1
-    TB_COST_WALL=$((t1 - _tb_cost_t0))
-    TB_COST_SYS=$(awk -v a="$_tb_cost_sys" -v b="$s1" 'BEGIN { printf "%.2f", (b - a) / 100 }')
-    TB_COST_CPU_NS=$((c1 - _tb_cost_cpu))
-    read -r TB_COST_PTWR TB_COST_MMU TB_COST_HCALL < <(tb_perf_read)
+# tb_cost CMD [ARG...]: runs CMD (its status is tb_cost's) and sets what it
+# cost dom0: TB_COST_WALL (µs), TB_COST_SYS (dom0's system time in s,
+# /proc/stat), TB_COST_CPU_NS (dom0's CPU time as Xen accounts it) and the
+# xenperf counters TB_COST_PTWR, TB_COST_MMU, TB_COST_HCALL; all empty if
+# they could not be read.  xmig-probe measures and starts CMD without a
+# fork: this shell's command substitutions around CMD would each have
+# cost a trapped write per page of the shell (xmig-probe.c, "cost").
+tb_cost() {
+    local f=$TB_TMP/cost.out rc=0
+    TB_COST_WALL='' TB_COST_SYS='' TB_COST_CPU_NS='' TB_COST_PTWR='' TB_COST_MMU='' TB_COST_HCALL=''
+    /host/root/usr/libexec/xmig/xmig-probe cost "$f" -- "$@" || rc=$?
+    [[ -s $f ]] && read -r TB_COST_WALL TB_COST_SYS TB_COST_CPU_NS TB_COST_PTWR \
+        TB_COST_MMU TB_COST_HCALL <"$f"
+    return "$rc"
 }
 
 # ------------------------------------------------------- save / migrate --

@@ -35,15 +35,14 @@ METHODS=(xl libxc xmig)
 save_one() { # TYPE METHOD ROUND
     local g=$1 method=$2 img=$TB_TMP/$1.img json=$TB_OUT/save-bench-$1-$2-$3.json
     local t0 dt w m h cpu bytes rc=0
-    tb_cost_start || return 1
     case $method in
-    xl) timeout 600 xl save "$g" "$img" >"$TB_TMP/$g.save.log" 2>&1 ||
+    xl) tb_cost timeout 600 xl save "$g" "$img" >"$TB_TMP/$g.save.log" 2>&1 ||
             { tail -n 5 "$TB_TMP/$g.save.log"; rc=1; } ;;
-    *) timeout 600 xmig save "$g" "$img" --engine "$method" --json --direct \
+    *) tb_cost timeout 600 xmig save "$g" "$img" --engine "$method" --json --direct \
             >"$json" || { tail -n 3 "$json"; rc=1; } ;;
     esac
-    tb_cost_stop || return 1
     ((rc == 0)) || return 1
+    [[ -n $TB_COST_WALL ]] || { echo "no cost measured" >&2; return 1; }
     dt=$TB_COST_WALL w=$TB_COST_PTWR m=$TB_COST_MMU h=$TB_COST_HCALL
     cpu=$TB_COST_CPU_NS
     bytes=$(stat -c %s "$img") || return 1
