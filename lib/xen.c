@@ -3,6 +3,8 @@
  * The real backend: the only file that calls libxenctrl,
  * libxenforeignmemory, libxenstore and privcmd.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -22,14 +24,124 @@
 
 _Static_assert(sizeof(xen_pfn_t) == sizeof(xmig_pfn_t), "xen_pfn_t size");
 /*
- * Page types and log-dirty are domctls we build ourselves (xen.c,
- * xen-engine.c), in the layout of these headers; xc_domctl() stamps them
- * with libxenctrl's interface version (its soname is per release), and
- * Xen refuses any other, at run time, in the middle of a migration.  4.17
- * speaks 0x15: check the structures used before raising it.
+ * Page types, log-dirty and a PV vcpu's extra state are domctls we build
+ * ourselves (xen.c, xen-engine.c), in the layout of these headers;
+ * xc_domctl() stamps them with libxenctrl's interface version (its soname
+ * is per release), and Xen refuses any other, at run time, in the middle
+ * of a migration.  4.17 speaks 0x15, 4.20 0x17, and the structures used
+ * (getpageframeinfo3, shadow_op, ext_vcpucontext, vcpuextstate, vcpu_msrs)
+ * are the same in both: check them before adding a version.
  */
-_Static_assert(XEN_DOMCTL_INTERFACE_VERSION == 0x15,
-               "built for the domctl interface of Xen 4.17");
+_Static_assert(XEN_DOMCTL_INTERFACE_VERSION == 0x15 ||
+                   XEN_DOMCTL_INTERFACE_VERSION == 0x17,
+               "built for the domctl interface of Xen 4.17 or 4.20");
+
+/* What the backend reads of a domain's getdomaininfo. */
+struct xen_dominfo {
+    uint32_t domid;
+    bool hvm;
+    bool paused;
+    bool shutdown; /* not for a crash, as xc_domain_getinfo() had it */
+    bool dying;
+    unsigned int shutdown_reason;
+    uint32_t emulation_flags;
+    uint8_t handle[16];
+    uint64_t nr_pages;
+    uint64_t max_pages;
+    uint64_t shared_info_frame;
+    uint64_t cpu_time;
+    unsigned int max_vcpu_id;
+};
+
+/*
+ * dominfo_list(): the domains from `first` on, at most 64: how many, 0 or
+ * -1/ESRCH past the last one.  dominfo_get(): that domain, or -1.
+ */
+#if HAVE_DECL_XC_DOMAIN_GETINFO_SINGLE
+/*
+ * Xen 4.18 on: xc_domain_getinfo() is gone and the domctl answers for the
+ * domain asked only; the sysctl's list still starts at an id.
+ */
+static void dominfo_from(struct xen_dominfo *d, const xc_domaininfo_t *i)
+{
+    d->domid = i->domain;
+    d->hvm = i->flags & XEN_DOMINF_hvm_guest;
+    d->paused = i->flags & XEN_DOMINF_paused;
+    d->dying = i->flags & XEN_DOMINF_dying;
+    d->shutdown_reason = dominfo_shutdown_reason(i);
+    d->shutdown = (i->flags & XEN_DOMINF_shutdown) &&
+                  d->shutdown_reason != SHUTDOWN_crash;
+    d->emulation_flags = i->arch_config.emulation_flags;
+    memcpy(d->handle, i->handle, sizeof(d->handle));
+    d->nr_pages = i->tot_pages;
+    d->max_pages = i->max_pages;
+    d->shared_info_frame = i->shared_info_frame;
+    d->cpu_time = i->cpu_time;
+    d->max_vcpu_id = i->max_vcpu_id;
+}
+
+static int dominfo_list(xc_interface *xch, uint32_t first,
+                        struct xen_dominfo out[64])
+{
+    xc_domaininfo_t info[64];
+    int n, i;
+
+    n = xc_domain_getinfolist(xch, first, 64, info);
+    for (i = 0; i < n; i++)
+        dominfo_from(&out[i], &info[i]);
+    return n;
+}
+
+static int dominfo_get(xc_interface *xch, uint32_t domid, struct xen_dominfo *d)
+{
+    xc_domaininfo_t info;
+
+    if (xc_domain_getinfo_single(xch, domid, &info) < 0)
+        return -1;
+    dominfo_from(d, &info);
+    return 0;
+}
+#else
+static void dominfo_from(struct xen_dominfo *d, const xc_dominfo_t *i)
+{
+    d->domid = i->domid;
+    d->hvm = i->hvm;
+    d->paused = i->paused;
+    d->dying = i->dying;
+    d->shutdown_reason = i->shutdown_reason;
+    d->shutdown = i->shutdown;
+    d->emulation_flags = i->arch_config.emulation_flags;
+    memcpy(d->handle, i->handle, sizeof(d->handle));
+    d->nr_pages = i->nr_pages;
+    d->max_pages = i->max_memkb / (XMIG_PAGE_SIZE / 1024);
+    d->shared_info_frame = i->shared_info_frame;
+    d->cpu_time = i->cpu_time;
+    d->max_vcpu_id = i->max_vcpu_id;
+}
+
+static int dominfo_list(xc_interface *xch, uint32_t first,
+                        struct xen_dominfo out[64])
+{
+    xc_dominfo_t info[64];
+    int n, i;
+
+    n = xc_domain_getinfo(xch, first, 64, info);
+    for (i = 0; i < n; i++)
+        dominfo_from(&out[i], &info[i]);
+    return n;
+}
+
+/* The domctl answers with the next domain up when this one is gone. */
+static int dominfo_get(xc_interface *xch, uint32_t domid, struct xen_dominfo *d)
+{
+    xc_dominfo_t info;
+
+    if (xc_domain_getinfo(xch, domid, 1, &info) != 1 || info.domid != domid)
+        return -1;
+    dominfo_from(d, &info);
+    return 0;
+}
+#endif
 
 static void fwd_vmessage(xentoollog_logger *l, xentoollog_level level,
                          int errnoval, const char *context, const char *fmt,
@@ -86,12 +198,12 @@ static void xen_close(xmig_xen *x)
 static int xen_domain_ids(xmig_xen *x, uint32_t **ids_r, size_t *n_r)
 {
     struct xen_priv *p = priv(x);
-    xc_dominfo_t info[64];
+    struct xen_dominfo info[64];
     uint32_t next = 1, *ids = NULL, *t;
     size_t n = 0, cap = 0;
     int got, i;
 
-    while ((got = xc_domain_getinfo(p->xch, next, 64, info)) > 0) {
+    while ((got = dominfo_list(p->xch, next, info)) > 0) {
         for (i = 0; i < got; i++) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 64;
@@ -108,8 +220,8 @@ static int xen_domain_ids(xmig_xen *x, uint32_t **ids_r, size_t *n_r)
         next = info[got - 1].domid + 1;
     }
     /*
-     * xc_domain_getinfo() ends the list with -1/ESRCH when no domain is left
-     * at or above `next`, the usual way out of this loop.
+     * The list ends with 0, or -1/ESRCH up to Xen 4.17, when no domain is
+     * left at or above `next`: the usual way out of this loop.
      */
     if (got < 0 && errno != ESRCH) {
         free(ids);
@@ -124,7 +236,7 @@ static int xen_domain_ids(xmig_xen *x, uint32_t **ids_r, size_t *n_r)
 static int xen_domain_by_name(xmig_xen *x, const char *name, uint32_t *domid_r)
 {
     struct xen_priv *p = priv(x);
-    xc_dominfo_t info[64];
+    struct xen_dominfo info[64];
     uint32_t next = 0;
     int n, i;
 
@@ -135,7 +247,7 @@ static int xen_domain_by_name(xmig_xen *x, const char *name, uint32_t *domid_r)
                      strerror(errno));
         return -1;
     }
-    while ((n = xc_domain_getinfo(p->xch, next, 64, info)) > 0) {
+    while ((n = dominfo_list(p->xch, next, info)) > 0) {
         for (i = 0; i < n; i++) {
             char path[64], *val;
             unsigned int len;
@@ -161,20 +273,18 @@ static int xen_domain_info(xmig_xen *x, uint32_t domid,
                            struct xmig_dominfo *info_r)
 {
     struct xen_priv *p = priv(x);
-    xc_dominfo_t info;
+    struct xen_dominfo info;
     unsigned int width = 0;
     xen_pfn_t max_gpfn = 0;
 
-    if (xc_domain_getinfo(p->xch, domid, 1, &info) != 1 ||
-        info.domid != domid) {
+    if (dominfo_get(p->xch, domid, &info) < 0) {
         xmig__seterr(x, ESRCH, "domain %u does not exist", domid);
         return -1;
     }
     info_r->domid = domid;
     if (!info.hvm)
         info_r->type = XMIG_DOM_PV;
-    else if ((info.arch_config.emulation_flags & XEN_X86_EMU_ALL) ==
-             XEN_X86_EMU_LAPIC)
+    else if ((info.emulation_flags & XEN_X86_EMU_ALL) == XEN_X86_EMU_LAPIC)
         info_r->type = XMIG_DOM_PVH;
     else
         info_r->type = XMIG_DOM_HVM;
@@ -185,7 +295,7 @@ static int xen_domain_info(xmig_xen *x, uint32_t domid,
     memcpy(info_r->uuid, info.handle, sizeof(info_r->uuid));
     info_r->dying = info.dying;
     info_r->nr_pages = info.nr_pages;
-    info_r->max_pages = info.max_memkb / (XMIG_PAGE_SIZE / 1024);
+    info_r->max_pages = info.max_pages;
     info_r->shared_info_frame = info.shared_info_frame;
     info_r->max_vcpu_id = info.max_vcpu_id;
     if (info_r->type == XMIG_DOM_PV) {
@@ -434,10 +544,9 @@ out:
 
 static int xen_cpu_ns(xmig_xen *x, uint32_t domid, uint64_t *ns_r)
 {
-    xc_dominfo_t info;
+    struct xen_dominfo info;
 
-    if (xc_domain_getinfo(priv(x)->xch, domid, 1, &info) != 1 ||
-        info.domid != domid) {
+    if (dominfo_get(priv(x)->xch, domid, &info) < 0) {
         xmig__seterr(x, ESRCH, "domain %u does not exist", domid);
         return -1;
     }

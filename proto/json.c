@@ -3,9 +3,11 @@
  * JSON for the protocol, through json-c.  json-c parses; what RFC 8259 and
  * PROTOCOL.md §1 forbid but json-c lets through (duplicate member names,
  * lone surrogates, which it replaces with U+FFFD, raw control characters,
- * overlong UTF-8, numbers like "01" or "1.", integers beyond 64 bits) is
- * refused by a lexical pass over the raw line before json-c sees it, and
- * the limits by a walk over the tree after.
+ * overlong UTF-8, numbers like "01" or "1.", integers beyond 64 bits, and
+ * what json-c's JSON_TOKENER_STRICT would refuse: comments, single quotes,
+ * trailing commas, words in any case) is refused by a lexical pass over
+ * the raw line before json-c sees it, and the limits by a walk over the
+ * tree after.
  */
 #include <errno.h>
 #include <math.h>
@@ -105,7 +107,8 @@ struct lex {
     const unsigned char *s;
     size_t len;
     size_t i;
-    size_t colons; /* outside strings: one per object member */
+    size_t colons;      /* outside strings: one per object member */
+    unsigned char prev; /* the last punctuation, or 'v' after a value */
     char *err;
     size_t errlen;
 };
@@ -268,25 +271,49 @@ static int word(struct lex *lx)
                 "not a JSON value (only true, false and null are words)");
 }
 
+/* Between values: RFC 8259's whitespace and punctuation, nothing else. */
+static int punctuation(struct lex *lx)
+{
+    unsigned char c = lx->s[lx->i];
+
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+        lx->i++;
+        return 0;
+    }
+    if (!c || !strchr("{}[],:", c))
+        return fail(lx->err, lx->errlen, lx->i,
+                    c > ' ' && c < 0x7f ? "unexpected '%c'"
+                                        : "unexpected byte 0x%02x",
+                    c);
+    if ((c == ']' || c == '}') && lx->prev == ',')
+        return fail(lx->err, lx->errlen, lx->i, "trailing comma");
+    lx->colons += c == ':';
+    lx->prev = c;
+    lx->i++;
+    return 0;
+}
+
 static int lex(struct lex *lx)
 {
     unsigned char c;
+    int rc;
 
     while (lx->i < lx->len) {
         c = lx->s[lx->i];
         if (c == '"') {
-            if (string(lx) < 0)
-                return -1;
+            rc = string(lx);
         } else if (c == '-' || (c >= '0' && c <= '9')) {
-            if (number(lx) < 0)
-                return -1;
+            rc = number(lx);
         } else if (letter(c)) {
-            if (word(lx) < 0)
-                return -1;
+            rc = word(lx);
         } else {
-            lx->colons += c == ':';
-            lx->i++;
+            if (punctuation(lx) < 0)
+                return -1;
+            continue;
         }
+        if (rc < 0)
+            return -1;
+        lx->prev = 'v';
     }
     return 0;
 }
@@ -356,8 +383,13 @@ static int tokenize(const char *text, size_t len, int depth,
     tok = json_tokener_new_ex(depth);
     if (!tok)
         return fail(err, errlen, 0, "out of memory");
-    json_tokener_set_flags(tok,
-                           JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    /*
+     * Not JSON_TOKENER_STRICT: json-c 0.18 (Debian 13) refuses every byte
+     * above 0x7f in a string when strict (json-c issue #875, fixed in
+     * 0.19).  The lexical pass refuses what strict mode would; replies
+     * come from xmigd.
+     */
+    json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
     o = json_tokener_parse_ex(tok, text, (int)len);
     je = json_tokener_get_error(tok);
     end = json_tokener_get_parse_end(tok);

@@ -5,6 +5,8 @@
  * verify-stream-v2.  The double proves the encoding, not that Xen agrees:
  * the testbed does that.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -19,8 +21,9 @@
 #include "test.h"
 #include "xen-double.h"
 
-#define VERIFY "/usr/lib/xen-4.17/bin/verify-stream-v2"
-#define VERIFY_PATH "/usr/lib/xen-4.17/lib/python"
+/* The checker of the Xen release built against: its receivers' view. */
+#define VERIFY "/usr/lib/xen-" XMIG_XEN_RELEASE "/bin/verify-stream-v2"
+#define VERIFY_PATH "/usr/lib/xen-" XMIG_XEN_RELEASE "/lib/python"
 
 struct walk {
     unsigned int types[64]; /* order of the first record types */
@@ -1135,7 +1138,8 @@ int main(void)
 {
     if (access(VERIFY, X_OK) != 0) {
         /* Not a skip: the check is part of the test. */
-        printf("%s is missing: install xen-utils-4.17\n", VERIFY);
+        printf("%s is missing: install xen-utils-%s\n", VERIFY,
+               XMIG_XEN_RELEASE);
         printf("0 passed, 1 failed\n");
         return 1;
     }

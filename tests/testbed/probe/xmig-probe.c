@@ -94,6 +94,32 @@
 
 extern char **environ;
 
+/*
+ * Domains through xc_domain_getinfolist(), in every Xen release (4.18
+ * removed xc_domain_getinfo()).  As xc_domain_getinfo() had it, a crashed
+ * domain is not shut down.
+ */
+static unsigned int shutdown_reason(const xc_domaininfo_t *i)
+{
+    return (i->flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
+}
+
+static bool is_shutdown(const xc_domaininfo_t *i)
+{
+    return (i->flags & XEN_DOMINF_shutdown) &&
+           shutdown_reason(i) != SHUTDOWN_crash;
+}
+
+static bool is_suspended(const xc_domaininfo_t *i)
+{
+    return is_shutdown(i) && shutdown_reason(i) == SHUTDOWN_suspend;
+}
+
+static bool is_paused(const xc_domaininfo_t *i)
+{
+    return i->flags & XEN_DOMINF_paused;
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -111,17 +137,16 @@ static void nap(void)
 
 static int downtime(xc_interface *xch, uint32_t domid, double limit)
 {
-    static xc_dominfo_t info[MAXDOMS];
+    static xc_domaininfo_t info[MAXDOMS];
     bool paused_at_suspend[MAXDOMS] = {false};
     double t0 = now(), ts = 0;
     int n = 0, i;
 
     /* Phase 1: until the source is suspended. */
     while (now() - t0 < limit) {
-        n = xc_domain_getinfo(xch, 0, MAXDOMS, info);
+        n = xc_domain_getinfolist(xch, 0, MAXDOMS, info);
         for (i = 0; i < n; i++) {
-            if (info[i].domid == domid && info[i].shutdown &&
-                info[i].shutdown_reason == 2 /* SHUTDOWN_suspend */)
+            if (info[i].domain == domid && is_suspended(&info[i]))
                 ts = now();
         }
         if (ts > 0)
@@ -133,16 +158,16 @@ static int downtime(xc_interface *xch, uint32_t domid, double limit)
         return 1;
     }
     for (i = 0; i < n; i++)
-        if (info[i].domid < MAXDOMS && info[i].domid != domid &&
-            info[i].paused && !info[i].shutdown)
-            paused_at_suspend[info[i].domid] = true;
+        if (info[i].domain < MAXDOMS && info[i].domain != domid &&
+            is_paused(&info[i]) && !is_shutdown(&info[i]))
+            paused_at_suspend[info[i].domain] = true;
     /* Phase 2: until one of those runs. */
     while (now() - t0 < limit) {
-        n = xc_domain_getinfo(xch, 0, MAXDOMS, info);
+        n = xc_domain_getinfolist(xch, 0, MAXDOMS, info);
         for (i = 0; i < n; i++) {
-            uint32_t d = info[i].domid;
+            uint32_t d = info[i].domain;
 
-            if (d < MAXDOMS && !info[i].paused && !info[i].shutdown &&
+            if (d < MAXDOMS && !is_paused(&info[i]) && !is_shutdown(&info[i]) &&
                 paused_at_suspend[d]) {
                 printf("downtime_s=%.3f\n", now() - ts);
                 return 0;
@@ -521,9 +546,9 @@ out:
 
 static int dom0_cpu(xc_interface *xch, unsigned long long *ns)
 {
-    xc_dominfo_t info;
+    xc_domaininfo_t info;
 
-    if (xc_domain_getinfo(xch, 0, 1, &info) != 1 || info.domid != 0)
+    if (xc_domain_getinfolist(xch, 0, 1, &info) != 1 || info.domain != 0)
         return -1;
     *ns = info.cpu_time;
     return 0;
@@ -628,7 +653,7 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "resume") == 0)
         return resume((uint32_t)strtoul(argv[2], NULL, 10));
     xc_interface *xch;
-    xc_dominfo_t info;
+    xc_domaininfo_t info;
     uint32_t domid;
     int rc = 1;
 
@@ -641,18 +666,17 @@ int main(int argc, char **argv)
     xch = xc_interface_open(NULL, NULL, 0);
     if (!xch)
         return 1;
-    if (xc_domain_getinfo(xch, domid, 1, &info) != 1 || info.domid != domid) {
+    if (xc_domain_getinfolist(xch, domid, 1, &info) != 1 ||
+        info.domain != domid) {
         fprintf(stderr, "xmig-probe: domain %u does not exist\n", domid);
         goto out;
     }
     if (strcmp(argv[1], "state") == 0) {
-        const char *s = info.dying ? "dying"
-                        : info.shutdown
-                            ? (info.shutdown_reason == 2 /* suspend */
-                                   ? "suspended"
-                                   : "shutdown")
-                        : info.paused ? "paused"
-                                      : "running";
+        const char *s = (info.flags & XEN_DOMINF_dying) ? "dying"
+                        : is_shutdown(&info)
+                            ? (is_suspended(&info) ? "suspended" : "shutdown")
+                        : is_paused(&info) ? "paused"
+                                           : "running";
         printf("%s\n", s);
         rc = 0;
     } else if (strcmp(argv[1], "logdirty") == 0) {
