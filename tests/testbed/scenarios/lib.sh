@@ -164,13 +164,26 @@ tb_check() {
 _tb_attempt=       # BASH_SUBSHELL of the running attempt
 _tb_tf_base=0
 _tb_faults=0
-_tb_tf_count() { xl dmesg 2>/dev/null | grep -c 'Triple fault'; }
+# Both hosts' faults count: a guest migrated to host b faults there (a PVH
+# guest verified on b, then gone before its destroy, failed a run).
+_tb_tf_local() { xl dmesg 2>/dev/null | grep 'Triple fault' | sed 's/^(XEN) //'; }
+_tb_tf_lines() {
+    _tb_tf_local
+    # As an agent would (a failure says so, nothing more), and briefly:
+    # this runs while a step fails, and host b may be what broke.
+    [[ ${TB_HOSTS:-1} -gt 1 && -z ${_tb_agent:-} ]] &&
+        (_tb_agent=1 TB_PEER_TIMEOUT=60; tb_on_peer _tb_tf_local 2>/dev/null) |
+        sed 's/^/host b: /'
+    return 0
+}
+_tb_tf_count() { _tb_tf_lines | grep -c 'Triple fault'; }
 _tb_testbed_fault() {
-    local n
-    n=$(_tb_tf_count)
+    local lines n
+    lines=$(_tb_tf_lines)
+    n=$(grep -c 'Triple fault' <<<"$lines")
     (( n > _tb_tf_base )) || return 1
     printf 'testbed fault: Xen saw %d triple fault(s) of an HVM vCPU (%s): QEMU TCG SVM emulation\n' \
-        $((n - _tb_tf_base)) "$(xl dmesg | grep 'Triple fault' | tail -n 1 | sed 's/^(XEN) //')"
+        $((n - _tb_tf_base)) "$(tail -n 1 <<<"$lines")"
 }
 
 # The end of an attempt's subshell: what it recorded goes to the parent.
@@ -573,7 +586,7 @@ tb_on_peer() { # CMD... ; prints its output, returns its status
     local id t0=$SECONDS limit=${TB_PEER_TIMEOUT:-900} rc line
     [[ $TB_HOSTS -gt 1 ]] || tb_fail "tb_on_peer needs two hosts (# testbed: hosts=2)"
     _tb_peer_seq=$(( ${_tb_peer_seq:-0} + 1 ))
-    id=$$-$_tb_peer_seq
+    id=$$-$BASHPID-$_tb_peer_seq # unique in subshells too
     mkdir -p /host/peer
     { printf '%q ' "$@" >"/host/peer/.req.$id" && mv "/host/peer/.req.$id" "/host/peer/req.$id"; } ||
         tb_fail "cannot post a request to the peer"
