@@ -750,7 +750,9 @@ static void exit_overlap(bool fail)
         ASSERT_INT_EQ(o.rc, 0);
         if (test_cur_failed)
             printf("  error: %s\n", xmig_xen_error(o.x));
-        ASSERT_U64_EQ(ds.worker_maps, 1);
+        /* The worker had mapped the first batch, or not even that yet
+           (a loaded machine schedules the job first): never more. */
+        ASSERT_TRUE(ds.worker_maps <= 1);
         ASSERT_TRUE(total > 4096ULL * XMIG_PAGE_SIZE);
         ASSERT_TRUE(o.r.engine.arena.requests >= 4);
     }
