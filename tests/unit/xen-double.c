@@ -62,6 +62,18 @@ static struct dbl *D(xmig_xen *x)
     return x->priv;
 }
 
+/*
+ * Worker processes share the lock, and the engine SIGKILLs a worker of a
+ * failed job wherever it is: the lock is robust, or a worker killed
+ * inside it would hang the test.  What it counted there may be half
+ * done; the counters are for assertions about whole jobs.
+ */
+static void dbl_lock(struct dbl *d)
+{
+    if (pthread_mutex_lock(&d->lock) == EOWNERDEAD)
+        pthread_mutex_consistent(&d->lock);
+}
+
 static size_t slot_of(uintptr_t a)
 {
     return (size_t)((a >> 12) * 0x9e3779b97f4a7c15ULL >> 46) & (SET_SIZE - 1);
@@ -116,7 +128,7 @@ static int vma_add(struct dbl *d, void *addr, unsigned int n)
 
     if (foreign_process(d))
         return 0;
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     if ((d->vma_limit && d->nvma >= d->vma_limit) || d->vma_fail_after == 0) {
         if (d->vma_fail_after == 0)
             d->vma_fail_after = -1;
@@ -152,7 +164,7 @@ static void vma_del(struct dbl *d, void *addr, unsigned int n)
     uintptr_t a = (uintptr_t)addr, end = a + (size_t)n * PAGE;
     size_t i = 0;
 
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     while (i < d->nvma) {
         if (d->vma[i].addr >= a && d->vma[i].end <= end)
             d->vma[i] = d->vma[--d->nvma];
@@ -336,7 +348,7 @@ static int dbl_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
         errno = E2BIG;
         return -1;
     }
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     d->st.type_calls++;
     d->st.hypercalls++;
     pthread_mutex_unlock(&d->lock);
@@ -373,7 +385,7 @@ static void populate(xmig_xen *x, uint8_t *addr, unsigned int n,
     struct dbl *d = D(x);
     unsigned int i;
 
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     if (foreign_process(d)) {
         int fd, nfds = 0;
 
@@ -427,7 +439,7 @@ static bool fail_call(struct dbl *d)
 {
     bool fail;
 
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     fail = d->fail_next != 0;
     if (fail) {
         errno = d->fail_next;
@@ -443,7 +455,7 @@ static void *dbl_map(xmig_xen *x, uint32_t domid, unsigned int n,
     struct dbl *d = D(x);
     void *p;
 
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     d->st.map_calls++;
     pthread_mutex_unlock(&d->lock);
     if (fail_call(d))
@@ -472,7 +484,7 @@ static void forget(xmig_xen *x, void *addr, unsigned int n, bool trap)
     struct dbl *d = D(x);
     unsigned int i;
 
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     for (i = 0; i < n; i++) {
         if (set_del(d, (uintptr_t)addr + (size_t)i * PAGE) && trap) {
             d->st.traps++;
@@ -488,7 +500,7 @@ static int dbl_unmap(xmig_xen *x, void *addr, unsigned int n)
 {
     struct dbl *d = D(x);
 
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     d->st.unmap_calls++;
     pthread_mutex_unlock(&d->lock);
     forget(x, addr, n, true);
@@ -502,7 +514,7 @@ static int dbl_map_at(xmig_xen *x, uint32_t domid, void *addr, unsigned int n,
     struct dbl *d = D(x);
     void *p;
 
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     d->st.map_at_calls++;
     if (refill)
         d->st.refill_calls++;
@@ -530,7 +542,7 @@ static int dbl_reclaim(xmig_xen *x, void *addr, unsigned int n)
     struct dbl *d = D(x);
     void *p;
 
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     d->st.reclaim_calls++;
     pthread_mutex_unlock(&d->lock);
     if (d->reclaim_delay_us)
@@ -550,7 +562,7 @@ static int dbl_zap(xmig_xen *x, void *addr, unsigned int n)
         errno = ENOTTY;
         return -1;
     }
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     d->st.zap_calls++;
     pthread_mutex_unlock(&d->lock);
     if (d->reclaim_delay_us)
@@ -574,7 +586,7 @@ static void *dbl_hbuf_alloc(xmig_xen *x, size_t pages)
 
     if (p == MAP_FAILED)
         return NULL;
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     d->st.hbuf_allocs++;
     d->st.hbuf_pages += pages;
     pthread_mutex_unlock(&d->lock);
@@ -585,7 +597,7 @@ static void dbl_hbuf_free(xmig_xen *x, void *p, size_t pages)
 {
     struct dbl *d = D(x);
 
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     if (d->st.hbuf_pages < pages)
         abort(); /* freed what was never allocated */
     d->st.hbuf_pages -= pages;
@@ -605,7 +617,7 @@ static int dbl_perfc_reset(xmig_xen *x)
 
     if (!d->c.perfc)
         return no_perfc(x);
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     d->st.traps = d->st.hypercalls = d->mmu_updates = 0;
     pthread_mutex_unlock(&d->lock);
     return 0;
@@ -620,7 +632,7 @@ static int dbl_perfc_read(xmig_xen *x, unsigned int n, const char *const *names,
 
     if (!d->c.perfc)
         return no_perfc(x);
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     for (i = 0; i < n && rc == 0; i++) {
         if (strcmp(names[i], XMIG_PERFC_PTWR) == 0)
             vals[i] = d->st.traps;
@@ -646,7 +658,7 @@ static int dbl_cpu_ns(xmig_xen *x, uint32_t domid, uint64_t *ns_r)
         xmig__seterr(x, ESRCH, "domain %u: no CPU time in the double", domid);
         return -1;
     }
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     *ns_r = d->st.dom0_cpu_ns;
     pthread_mutex_unlock(&d->lock);
     return 0;
@@ -762,7 +774,7 @@ static int dbl_libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
     /* A full pass and what the live ones sent, mapped and unmapped per batch.
      */
     written += D(x)->c.nr_pfns - D(x)->c.nr_holes;
-    pthread_mutex_lock(&D(x)->lock);
+    dbl_lock(D(x));
     D(x)->st.dom0_cpu_ns +=
         written * (DBL_CPU_NS_PER_MAP + DBL_CPU_NS_PER_TRAP);
     D(x)->st.traps += written;
@@ -860,7 +872,7 @@ static int dbl_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
         return -1;
     d->st.hypercalls++;
     if (d->g.cleans++ == 0 && d->balloon < d->c.nr_pfns) {
-        pthread_mutex_lock(&d->lock);
+        dbl_lock(d);
         d->hole[d->balloon] = true;
         pthread_mutex_unlock(&d->lock);
     }
@@ -1025,6 +1037,7 @@ xmig_xen *dbl_open(const struct dbl_config *c)
     /* A worker process of the exit strategy takes it too. */
     pthread_mutexattr_init(&ma);
     pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
     pthread_mutex_init(&d->lock, &ma);
     pthread_mutexattr_destroy(&ma);
     for (i = 0; i < c->nr_holes; i++)
@@ -1071,7 +1084,7 @@ void dbl_kill_mapper(xmig_xen *x, unsigned int heir_ms)
 
 void dbl_kill_mapper_after(xmig_xen *x, unsigned int heir_ms, unsigned int skip)
 {
-    pthread_mutex_lock(&D(x)->lock);
+    dbl_lock(D(x));
     D(x)->kill_mapper = true;
     D(x)->kill_skip = skip;
     D(x)->heir_ms = heir_ms;
@@ -1085,7 +1098,7 @@ void dbl_set_reclaim_delay_us(xmig_xen *x, unsigned int us)
 
 void dbl_kill_domain(xmig_xen *x)
 {
-    pthread_mutex_lock(&D(x)->lock);
+    dbl_lock(D(x));
     D(x)->dead = true;
     pthread_mutex_unlock(&D(x)->lock);
 }
@@ -1099,7 +1112,7 @@ void dbl_destroy_begin(xmig_xen *x, bool keep_name, unsigned int polls)
 {
     struct dbl *d = D(x);
 
-    pthread_mutex_lock(&d->lock);
+    dbl_lock(d);
     d->destroying = true;
     d->destroying_name = keep_name;
     d->dying_in = polls ? polls : UINT_MAX;
@@ -1113,7 +1126,7 @@ void dbl_balloon_at_clean(xmig_xen *x, xmig_pfn_t pfn)
 
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s)
 {
-    pthread_mutex_lock(&D(x)->lock);
+    dbl_lock(D(x));
     *s = D(x)->st;
     pthread_mutex_unlock(&D(x)->lock);
 }
