@@ -524,9 +524,21 @@ static void cleanup(struct engine *e, struct xmig__tail **tail_r)
 {
     struct xmig__tail *tail = NULL;
 
-    /* Always: a PV guest left in log-dirty mode stays in shadow mode. */
-    if (e->logdirty && e->x->ops->logdirty_off(e->x, e->domid) < 0)
-        xmig__log(e->x, XMIG_LOG_ERROR, "%s", e->x->err);
+    /* Always: a PV guest left in log-dirty mode stays in shadow mode.  A
+       failure here is logged; the job's own error, if any, stays its
+       error (a guest that crashed fails this too, and that is not news). */
+    if (e->logdirty) {
+        char err[sizeof(e->x->err)];
+        int saved = errno;
+
+        memcpy(err, e->x->err, sizeof(err));
+        if (e->x->ops->logdirty_off(e->x, e->domid) < 0) {
+            xmig__log(e->x, XMIG_LOG_ERROR, "%s", e->x->err);
+            if (err[0])
+                memcpy(e->x->err, err, sizeof(err));
+        }
+        errno = saved;
+    }
     /* Every mapping goes, counted, before the arenas are freed. */
     while (e->nkept)
         xmig_arena_release(e->keep, e->kept[--e->nkept]);

@@ -39,6 +39,8 @@ const char *xmig_guest_where(enum xmig_guest g)
         return "source";
     case XMIG_GUEST_DESTINATION:
         return "destination";
+    case XMIG_GUEST_GONE:
+        return "gone";
     case XMIG_GUEST_UNKNOWN:
         break;
     }
@@ -178,6 +180,39 @@ out:
     return rc;
 }
 
+/*
+ * A failed job that left the guest here says so ("source"): true only if
+ * its domain still runs.  One that crashed, shut down or was destroyed
+ * meanwhile runs nowhere, and an admin told "still running here" would
+ * not go looking for it.  The job's own error stays first.
+ */
+static void check_gone(struct job *j)
+{
+    struct xmig_dominfo now;
+    char err[sizeof(j->x->err)];
+    int saved = errno;
+    bool gone;
+
+    if (j->r->guest != XMIG_GUEST_SOURCE || j->r->away_name[0] ||
+        !j->info.domid)
+        return;
+    memcpy(err, j->x->err, sizeof(err));
+    if (xmig_domain_info(j->x, j->info.domid, &now) < 0)
+        gone = errno == ESRCH;
+    else
+        gone = now.dying || (now.shutdown && !now.suspended) ||
+               memcmp(now.uuid, j->info.uuid, sizeof(now.uuid)) != 0;
+    memcpy(j->x->err, err, sizeof(err));
+    if (gone) {
+        j->r->guest = XMIG_GUEST_GONE;
+        xmig__seterr(j->x, saved,
+                     "%s; domain %u ended here during the job (it crashed, "
+                     "shut down or was destroyed): nothing runs the guest",
+                     err, j->info.domid);
+    }
+    errno = saved;
+}
+
 int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
                  struct xmig_job_result *r)
 {
@@ -195,6 +230,8 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
     j.t0 = xmig_now_ns();
     x->cancel = p->cancel;
     rc = run(&j);
+    if (rc < 0)
+        check_gone(&j);
     /* Kept if the guest may be the receiver's or would not resume. */
     xmig__journal_close(j.jn, r->guest != XMIG_GUEST_UNKNOWN && !j.suspended &&
                                   !r->away_name[0]);

@@ -363,9 +363,15 @@ enum xmig_guest {
      * only an admin who has checked both hosts may resume one of them.
      */
     XMIG_GUEST_UNKNOWN,
+    /*
+     * Its domain ended here while the job ran (it crashed, shut down or
+     * was destroyed by someone else) and no receiver took it over: the
+     * guest runs nowhere.
+     */
+    XMIG_GUEST_GONE,
 };
 
-/* "source", "destination", "unknown" */
+/* "source", "destination", "unknown", "gone" */
 const char *xmig_guest_where(enum xmig_guest g);
 
 struct xmig_job_result {

@@ -159,6 +159,7 @@ bool proto_job_result(struct json_object *job, struct xmig_job_params *p,
     r->downtime_s = proto_dbl(res, "downtime_s");
     r->guest = !strcmp(guest, "source")        ? XMIG_GUEST_SOURCE
                : !strcmp(guest, "destination") ? XMIG_GUEST_DESTINATION
+               : !strcmp(guest, "gone")        ? XMIG_GUEST_GONE
                                                : XMIG_GUEST_UNKNOWN;
     snprintf(r->away_name, sizeof(r->away_name), "%s",
              proto_str(res, "away_name"));

@@ -762,6 +762,45 @@ static void exit_overlap(bool fail)
 }
 
 /*
+ * The guest crashes (its domain ends) in the middle of a live save: the
+ * job fails with its own error, not with the clean-up's (log-dirty off
+ * fails on a domain that is gone), and says the guest runs nowhere, not
+ * "still running here".
+ */
+static void guest_crashes(enum xmig_domtype type)
+{
+    struct dbl_config c = {.type = type, .domid = 7, .nr_pfns = 8192};
+    char dir[] = "/tmp/xmig-test-engine-XXXXXX", path[64];
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    xmig_xen *x = dbl_open(&c);
+
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/image", dir);
+    dbl_kill_types_at(x, 3);
+    xmig_job_params_default(&p);
+    p.kind = XMIG_JOB_SAVE;
+    p.engine = XMIG_ENGINE_XMIG;
+    p.domain = "guest";
+    p.dest = path;
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ASSERT_INT_EQ(r.guest, XMIG_GUEST_GONE);
+    ASSERT_TRUE(strcmp(xmig_guest_where(r.guest), "gone") == 0);
+    /* The job's error first, then what became of the guest. */
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "cannot read page types") != NULL);
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "cannot read page types") <
+                strstr(xmig_xen_error(x), "; domain 7 ended here during the "
+                                          "job"));
+    ASSERT_TRUE(strstr(xmig_xen_error(x), "log-dirty") == NULL);
+    if (test_cur_failed)
+        printf("  error: %s\n", xmig_xen_error(x));
+    /* No partial image is left, and nothing else in the directory. */
+    ASSERT_TRUE(access(path, F_OK) < 0);
+    ASSERT_INT_EQ(rmdir(dir), 0);
+    xmig_xen_close(x);
+}
+
+/*
  * PV windows kept across passes are a VMA each.  At vm.max_map_count
  * (ENOMEM) the job gives them back and goes on per batch; a window that
  * cannot be kept once is mapped per batch, and the kept ones still serve.
@@ -1190,6 +1229,11 @@ int main(void)
     TEST_DONE();
     TEST_START("exit: a failure meanwhile kills the writing worker, no wait");
     exit_overlap(true);
+    TEST_DONE();
+    TEST_START("pv and pvh: the guest crashes during a live save: its "
+               "error, and 'gone'");
+    guest_crashes(XMIG_DOM_PV);
+    guest_crashes(XMIG_DOM_PVH);
     TEST_DONE();
     TEST_START("exit: every batch from 1 to 1024 pages");
     batches(XMIG_STRATEGY_EXIT);

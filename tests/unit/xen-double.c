@@ -37,6 +37,7 @@ struct dbl {
     int fail_errno;
     int fail_next;
     uint64_t fail_types_at; /* that page type query fails (EIO) */
+    uint64_t kill_types_at; /* the domain dies at that query (a crash) */
     unsigned int reclaim_delay_us;
     /* Mappings (VMAs) alive now, and what bounds them. */
     struct {
@@ -352,6 +353,8 @@ static int dbl_page_types(xmig_xen *x, uint32_t domid, unsigned int n,
     d->st.type_calls++;
     d->st.hypercalls++;
     pthread_mutex_unlock(&d->lock);
+    if (d->st.type_calls == d->kill_types_at)
+        d->dead = true;
     if (d->st.type_calls == d->fail_types_at) {
         xmig__seterr(x, EIO, "domain %u: cannot read page types", domid);
         return -1;
@@ -814,6 +817,11 @@ static int dbl_logdirty_enable(xmig_xen *x, uint32_t domid)
 
 static int dbl_logdirty_off(xmig_xen *x, uint32_t domid)
 {
+    if (D(x)->dead) {
+        xmig__seterr(x, ESRCH, "switching log-dirty mode off: %s",
+                     strerror(ESRCH));
+        return -1;
+    }
     D(x)->g.logdirty = false;
     return 0;
 }
@@ -1060,6 +1068,11 @@ void dbl_fail_frame(xmig_xen *x, xmig_pfn_t frame, int errnum)
 void dbl_fail_next_map(xmig_xen *x, int errnum)
 {
     D(x)->fail_next = errnum;
+}
+
+void dbl_kill_types_at(xmig_xen *x, uint64_t call)
+{
+    D(x)->kill_types_at = call;
 }
 
 void dbl_fail_types_at(xmig_xen *x, uint64_t call)

@@ -79,6 +79,8 @@ void dbl_fail_frame(xmig_xen *x, xmig_pfn_t frame, int errnum);
 void dbl_fail_next_map(xmig_xen *x, int errnum);
 /* The call-th page type query (counting from 1) fails with EIO. */
 void dbl_fail_types_at(xmig_xen *x, uint64_t call);
+/* The domain dies (as a crash would end it) at that page type query. */
+void dbl_kill_types_at(xmig_xen *x, uint64_t call);
 /* At most n mappings alive at once (vm.max_map_count); 0: no limit. */
 void dbl_set_vma_limit(xmig_xen *x, size_t n);
 /* After n more new mappings, the next one fails once with ENOMEM. */
