@@ -43,6 +43,14 @@
  *       reads the counters around a command forks several times in the
  *       window: about 1300 trapped writes per command in the testbed,
  *       whatever the command.
+ *   xmig-probe feed MIB pipe|socket -- CMD [ARG...]
+ *       writes MIB MiB to CMD's stdin and waits for CMD: what a sender
+ *       costs dom0 when sending costs nothing, the floor under every
+ *       sender's figure (CMD: the relay to host b's sink).  The stdin is a
+ *       pipe (as xl's to its ssh) or a socket (as xmig's to an exec:
+ *       receiver), and the data not all zeros.
+ *   xmig-probe sink
+ *       reads stdin to its end and prints sink_bytes=N on stderr.
  *   xmig-probe rxproxy [OPTION...] -- CMD [ARG...]
  *       a faulty receiver in front of a real one (CMD: xl migrate-receive),
  *       relaying both ways and misbehaving as told.  CMD runs in a session
@@ -615,6 +623,82 @@ static int cost(int argc, char **argv)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+static int feed(int argc, char **argv)
+{
+    static uint64_t buf[(4 << 20) / sizeof(uint64_t)];
+    unsigned long long left;
+    posix_spawn_file_actions_t fa;
+    bool sock;
+    char *end;
+    size_t i;
+    pid_t pid;
+    int fd[2], st, err;
+
+    if (argc < 6 || strcmp(argv[4], "--") != 0 ||
+        (strcmp(argv[3], "pipe") != 0 && strcmp(argv[3], "socket") != 0)) {
+        fprintf(stderr, "usage: xmig-probe feed MIB pipe|socket -- CMD...\n");
+        return 125;
+    }
+    errno = 0;
+    left = strtoull(argv[2], &end, 10) << 20;
+    if (errno || *end || !left) {
+        fprintf(stderr, "xmig-probe feed: bad size '%s'\n", argv[2]);
+        return 125;
+    }
+    sock = strcmp(argv[3], "socket") == 0;
+    for (i = 0; i < sizeof(buf) / sizeof(buf[0]); i++)
+        buf[i] = (i + 1) * 0x9e3779b97f4a7c15ULL;
+    signal(SIGPIPE, SIG_IGN);
+    if (sock ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) < 0
+             : pipe2(fd, O_CLOEXEC) < 0) {
+        perror("xmig-probe feed");
+        return 125;
+    }
+    /* The reading end is fd[0] for a pipe; either end for a socket. */
+    err = posix_spawn_file_actions_init(&fa);
+    if (!err)
+        err = posix_spawn_file_actions_adddup2(&fa, fd[0], 0);
+    if (!err)
+        err = posix_spawnp(&pid, argv[5], &fa, NULL, argv + 5, environ);
+    if (err) {
+        fprintf(stderr, "xmig-probe feed: %s: %s\n", argv[5], strerror(err));
+        return 127;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[0]);
+    while (left) {
+        size_t n = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+        ssize_t w = write(fd[1], buf, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            fprintf(stderr, "xmig-probe feed: write: %s\n", strerror(errno));
+            break;
+        }
+        left -= (unsigned long long)w;
+    }
+    close(fd[1]);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (left)
+        return 1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int sink(void)
+{
+    static char buf[1 << 20];
+    unsigned long long got = 0;
+    ssize_t n;
+
+    while ((n = read(0, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            got += (unsigned long long)n;
+    fprintf(stderr, "sink_bytes=%llu\n", got);
+    return n < 0;
+}
+
 static int resume(uint32_t domid)
 {
     xc_interface *xch = xc_interface_open(NULL, NULL, 0);
@@ -650,6 +734,10 @@ int main(int argc, char **argv)
         return rxproxy(argc, argv);
     if (argc > 1 && strcmp(argv[1], "cost") == 0)
         return cost(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "feed") == 0)
+        return feed(argc, argv);
+    if (argc == 2 && strcmp(argv[1], "sink") == 0)
+        return sink();
     if (argc == 3 && strcmp(argv[1], "resume") == 0)
         return resume((uint32_t)strtoul(argv[2], NULL, 10));
     xc_interface *xch;

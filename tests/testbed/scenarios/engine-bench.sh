@@ -37,6 +37,16 @@
 #   _arena (with --strategy arena) appended
 #   dom0_cpu_s_per_gib_TYPE_METHOD, traps_per_page_TYPE_METHOD,
 #   hypercalls_per_page_TYPE_METHOD       every sender's own figures
+#   dom0_cpu_s_per_gib_floor_HOP  the floor, HOP pipe or socket: dom0's
+#                         CPU per GiB when xmig-probe feed sends the bytes
+#                         (a write from memory, nothing mapped) through the
+#                         same relay to a sink on host b, once a round.
+#                         The relay, dom0's TCP stack and the emulated NIC
+#                         cost every sender that much; xl's stream reaches
+#                         the relay through a pipe, xmig's through a socket.
+#   cpu_ratio_vs_xl_above_floor   (own engine - socket floor) /
+#                         (xl - pipe floor), dom0 CPU per GiB, PV (_pvh:
+#                         PVH): what the senders themselves cost, compared
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -137,13 +147,37 @@ gone() { # TYPE METHOD ROUND
     tb_on_peer tb_guest_gone "$1--incoming" || true
 }
 
+# The floor: FLOOR_MIB through the relay to a sink on host b.
+FLOOR_MIB=192
+SINK_PORT=$((TB_MIGRATE_PORT + 1))
+sink_serve() { # on host b
+    setsid nc -ll -p "$SINK_PORT" -e "$PROBE" sink </dev/null >>"$TB_TMP/sink.log" 2>&1 &
+}
+floor() { # HOP ROUND
+    local bytes
+    rm -f "$RELAY_LOG"
+    tb_cost "$PROBE" feed "$FLOOR_MIB" "$1" -- \
+        sh -c "exec $PROBE relay $TB_PEER_IP $SINK_PORT 2>$RELAY_LOG" || return 1
+    [[ -n $TB_COST_CPU_NS ]] || { echo "no cost measured" >&2; return 1; }
+    bytes=$(sed -n 's/^relay_sent_bytes=//p' "$RELAY_LOG")
+    [[ $bytes == $((FLOOR_MIB << 20)) ]] ||
+        { echo "the relay carried '$bytes' bytes of $((FLOOR_MIB << 20))" >&2; return 1; }
+    printf 'R[%s]=%q\n' "floor.$1.cpu@$2" "$TB_COST_CPU_NS" "floor.$1.bytes@$2" "$bytes" \
+        >>"$TB_TMP/engine-bench.R"
+    echo "floor $1 round $2: dom0 CPU (Xen) $(awk -v n="$TB_COST_CPU_NS" 'BEGIN { printf "%.3f", n / 1e9 }') s," \
+        "$(per_gib "$TB_COST_CPU_NS" "$bytes") s per GiB, wall $(_tb_secs "$TB_COST_WALL") s"
+}
+
 rm -f "$TB_TMP/engine-bench.R"
+tb_step sink-on-peer tb_on_peer sink_serve
 for ((r = 1; r <= ROUNDS; r++)); do
     for type in pv pvh; do
         for method in "${METHODS[@]}"; do
             tb_attempts 5 gone one "$type" "$method" "$r"
         done
     done
+    tb_step "floor-pipe-$r" floor pipe "$r"
+    tb_step "floor-socket-$r" floor socket "$r"
 done
 # shellcheck disable=SC1091 # written by run_one
 . "$TB_TMP/engine-bench.R"
@@ -168,6 +202,11 @@ for type in pv pvh; do
         R[$k.cpu_gib]=$(awk -v c="$cpu" -v b="$(rounds_sum "$k.bytes")" \
             'BEGIN { printf "%.4f", (b > 0 ? c / (b / 1073741824) : 0) }')
     done
+done
+
+for hop in pipe socket; do
+    R[floor.$hop.cpu_gib]=$(awk -v c="$(rounds_sum "floor.$hop.cpu")" -v b="$(rounds_sum "floor.$hop.bytes")" \
+        'BEGIN { printf "%.4f", (b > 0 ? c / 1e9 / (b / 1073741824) : 0) }')
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
@@ -223,6 +262,15 @@ for method in "${METHODS[@]}"; do
     metric "time_ratio_vs_xl$sfx" "$(time_ratio pv "$method")"
     metric "time_ratio_vs_xl_pvh$sfx" "$(time_ratio pvh "$method")"
 done
+metric dom0_cpu_s_per_gib_floor_pipe "${R[floor.pipe.cpu_gib]}"
+metric dom0_cpu_s_per_gib_floor_socket "${R[floor.socket.cpu_gib]}"
+above_floor() { # TYPE
+    awk -v m="${R[$1.xmig.cpu_gib]}" -v x="${R[$1.xl.cpu_gib]}" \
+        -v fs="${R[floor.socket.cpu_gib]}" -v fp="${R[floor.pipe.cpu_gib]}" \
+        'BEGIN { printf "%.3f", (x > fp ? (m - fs) / (x - fp) : 0) }'
+}
+metric cpu_ratio_vs_xl_above_floor "$(above_floor pv)"
+metric cpu_ratio_vs_xl_above_floor_pvh "$(above_floor pvh)"
 for type in pv pvh; do
     for method in "${METHODS[@]}"; do
         metric "dom0_cpu_s_per_gib_${type}_$method" "${R[$type.$method.cpu_gib]}"
