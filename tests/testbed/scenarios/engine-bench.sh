@@ -8,7 +8,7 @@
 # 128 MiB PVH guest from host a to a stock `xl migrate-receive` on host b,
 # each guest dirtying a hot quarter of its memory.  Every sender goes
 # through the same relay (xmig-probe relay), which counts the bytes it
-# carried.  On the sending host: Xen's counters (reset before each run:
+# carried; one more, `xmig migrate` to tcp://, goes straight to host b.  On the sending host: Xen's counters (reset before each run:
 # trapped PTE writes, mmu_update calls, hypercalls), dom0's CPU time as
 # Xen accounts it (xmig-probe cputime 0: the time Xen spends emulating
 # dom0's trapped writes included, which no clock inside dom0 sees) and
@@ -21,7 +21,7 @@
 # in turns, and the figures are the rounds' means (per GiB: all the CPU
 # time over all the bytes).
 #
-# Final lines, TYPE pv or pvh and METHOD xl libxc xmig noskip arena:
+# Final lines, TYPE pv or pvh and METHOD xl libxc xmig noskip arena tcp:
 #   trap_ratio_vs_xl      own engine's trapped PTE writes per page sent /
 #                         xl's, PV; trap_ratio_vs_xl_pvh the same for PVH
 #   traps_vs_xl, pages_vs_xl      in all, PV
@@ -33,8 +33,8 @@
 #                         (skipping those dirtied again) its fixed costs
 #                         over fewer bytes; both are printed.
 #   time_ratio_vs_xl      xl's total time / ours, PV; time_ratio_vs_xl_pvh
-#   the same four ratios with _noskip (the own engine with --no-skip) and
-#   _arena (with --strategy arena) appended
+#   the same four ratios with _noskip (the own engine with --no-skip),
+#   _arena (with --strategy arena) and _tcp (to tcp://, no relay) appended
 #   dom0_cpu_s_per_gib_TYPE_METHOD, traps_per_page_TYPE_METHOD,
 #   hypercalls_per_page_TYPE_METHOD       every sender's own figures
 #   dom0_cpu_s_per_gib_floor_HOP  the floor, HOP pipe or socket: dom0's
@@ -70,7 +70,10 @@ chmod +x "$RELAY_SSH"
 # show what reusing mappings alone saves.  arena: the own engine with
 # --strategy arena, what the default was on a stock kernel before exit
 # (xmig is the default: exit here, where the dom0 kernel is stock).
-METHODS=(xl libxc xmig noskip arena)
+# tcp: the own engine straight to host b's receiver (tcp://), no relay:
+# what xl cannot do (its stream always goes through a child, ssh's
+# place), and what an admin's trusted migration network allows.
+METHODS=(xl libxc xmig noskip arena tcp)
 ROUNDS=${XMIG_ENGINE_BENCH_ROUNDS:-2}
 round=1
 declare -A R # R[type.method.field]
@@ -88,6 +91,13 @@ run_one() { # TYPE METHOD
     xl)
         tb_cost timeout 600 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
             >"$TB_TMP/$g.xl.log" 2>&1 || { tail -n 5 "$TB_TMP/$g.xl.log"; rc=1; }
+        ;;
+    tcp)
+        tb_cost timeout 600 xmig migrate "$g" "tcp://$TB_PEER_IP:$TB_MIGRATE_PORT" \
+            --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
+        # No relay to count them: the stream's bytes as the engine wrote
+        # them (the relay counts libxl's few framing bytes as well).
+        echo "relay_sent_bytes=$(sed -n 's/.*"bytes":\([0-9]*\).*/\1/p' "$json")" >"$RELAY_LOG"
         ;;
     libxc | xmig | noskip | arena)
         local opts=(--engine "$method")
@@ -250,7 +260,7 @@ metric pages_vs_xl "$(ratio "${R[pv.xmig.pages]}" "${R[pv.xl.pages]}")"
 for method in "${METHODS[@]}"; do
     case $method in
     xmig) sfx= ;;
-    noskip | arena) sfx=_$method ;;
+    noskip | arena | tcp) sfx=_$method ;;
     *) continue ;;
     esac
     metric "trap_ratio_vs_xl$sfx" "$(trap_ratio pv "$method")"
