@@ -66,6 +66,15 @@ save_one() { # TYPE METHOD ROUND
             v=$(grep -o "\"$f\":[0-9.e+-]*" "$json" | tail -n 1 | cut -d: -f2)
             tb_note "$f" "${v:-null}"
         done
+        # Where the rest of the time goes: when each phase began (s since
+        # the job started; done: the image renamed into place, the guest
+        # destroyed).
+        for f in connect stream suspend done; do
+            v=$(sed -n "s/.*\"t\":\([0-9.]*\),\"phase\":\"$f\".*/\1/p" "$json" | head -n 1)
+            tb_note "at_${f}_s" "${v:-null}"
+        done
+        v=$(grep -o '"total_s":[0-9.]*' "$json" | tail -n 1 | cut -d: -f2)
+        tb_note total_s "${v:-null}"
     fi
     echo "$g $method round $3: save $(_tb_secs $dt) s, ptwr $w, mmu_update $m," \
         "hypercalls $h, dom0 CPU (Xen) $(awk -v n="$cpu" 'BEGIN { printf "%.3f", n / 1e9 }') s"
