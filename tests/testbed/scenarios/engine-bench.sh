@@ -160,9 +160,8 @@ gone() { # TYPE METHOD ROUND
 # The floor: FLOOR_MIB through the relay to a sink on host b.
 FLOOR_MIB=192
 SINK_PORT=$((TB_MIGRATE_PORT + 1))
-sink_serve() { # on host b
-    setsid nc -ll -p "$SINK_PORT" -e "$PROBE" sink </dev/null >>"$TB_TMP/sink.log" 2>&1 &
-}
+# Host b runs a request with lib.sh's functions only, not this file's.
+sink_serve='setsid nc -ll -p "$1" -e "$2" sink </dev/null >/dev/null 2>&1 &'
 floor() { # HOP ROUND
     local bytes
     rm -f "$RELAY_LOG"
@@ -179,7 +178,7 @@ floor() { # HOP ROUND
 }
 
 rm -f "$TB_TMP/engine-bench.R"
-tb_step sink-on-peer tb_on_peer sink_serve
+tb_step sink-on-peer tb_on_peer sh -c "$sink_serve" sh "$SINK_PORT" "$PROBE"
 for ((r = 1; r <= ROUNDS; r++)); do
     for type in pv pvh; do
         for method in "${METHODS[@]}"; do
