@@ -844,6 +844,30 @@ static void test_tcp_fd_not_inherited(void)
 }
 
 /*
+ * The exec transport's stream holds one engine record in flight (4 MiB),
+ * or as much as wmem_max lets a process without CAP_NET_ADMIN have.  The
+ * kernel reports twice what was set.
+ */
+static void test_exec_sndbuf(void)
+{
+    struct xmig__transport t;
+    xmig_xen *x = pv_guest();
+    long wmem_max = 0;
+    int got = 0;
+    socklen_t len = sizeof(got);
+    FILE *f = fopen("/proc/sys/net/core/wmem_max", "r");
+
+    ASSERT_TRUE(f && fscanf(f, "%ld", &wmem_max) == 1);
+    fclose(f);
+    ASSERT_INT_EQ(xmig__transport_open(x, "exec:cat >/dev/null", NULL, &t), 0);
+    ASSERT_INT_EQ(getsockopt(t.wfd, SOL_SOCKET, SO_SNDBUF, &got, &len), 0);
+    if (got < 2 * (wmem_max < (4 << 20) ? (int)wmem_max : 4 << 20))
+        TEST_FAIL("send buffer %d bytes; wmem_max %ld", got, wmem_max);
+    xmig__transport_close(&t);
+    xmig_xen_close(x);
+}
+
+/*
  * Whether a busybox variant cannot run here.  tests/run-all installs
  * busybox and sets XMIG_TEST_NEED_BUSYBOX: there, no silent skip.
  */
@@ -1342,6 +1366,9 @@ int main(void)
     TEST_DONE();
     TEST_START("tcp: the socket is not inherited by other receivers");
     test_tcp_fd_not_inherited();
+    TEST_DONE();
+    TEST_START("exec: the stream holds a record in flight");
+    test_exec_sndbuf();
     TEST_DONE();
     TEST_START("exec: the receiver leads its group, default signals, none "
                "blocked");
