@@ -51,6 +51,14 @@
  *       receiver), and the data not all zeros.
  *   xmig-probe sink
  *       reads stdin to its end and prints sink_bytes=N on stderr.
+ *   xmig-probe writebench DIR MIB
+ *       what it costs dom0 to put MIB MiB into a new file in DIR, in the
+ *       ways a save could: write(2) into a fresh file, into one allocated
+ *       beforehand (fallocate), memcpy into a shared mapping of it; beside
+ *       a memcpy between anonymous buffers and one reading of Xen's
+ *       counters.  One line per case: "writebench CASE wall_ms=W
+ *       cpu_ms=C dom0_ms=D" (C: this process's user+system time; D:
+ *       dom0's CPU time as Xen accounts it).
  *   xmig-probe rxproxy [OPTION...] -- CMD [ARG...]
  *       a faulty receiver in front of a real one (CMD: xl migrate-receive),
  *       relaying both ways and misbehaving as told.  CMD runs in a session
@@ -89,6 +97,8 @@
 #include <signal.h>
 #include <grp.h>
 #include <spawn.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -699,6 +709,147 @@ static int sink(void)
     return n < 0;
 }
 
+struct wb_clock {
+    double wall;
+    double cpu;
+    unsigned long long dom0;
+};
+
+static void wb_start(xc_interface *xch, struct wb_clock *c)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    c->cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (dom0_cpu(xch, &c->dom0) < 0)
+        c->dom0 = 0;
+    c->wall = now();
+}
+
+static void wb_print(xc_interface *xch, const char *name,
+                     const struct wb_clock *c0)
+{
+    struct wb_clock c1;
+
+    c1.wall = now();
+    wb_start(xch, &c1);
+    printf("writebench %s wall_ms=%.2f cpu_ms=%.2f dom0_ms=%.2f\n", name,
+           (c1.wall - c0->wall) * 1e3, (c1.cpu - c0->cpu) * 1e3,
+           (double)(c1.dom0 - c0->dom0) / 1e6);
+    fflush(stdout);
+}
+
+static int wb_write(int fd, const char *buf, size_t chunk, size_t total)
+{
+    size_t off = 0;
+
+    while (off < total) {
+        ssize_t w = write(fd, buf, chunk);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+static int writebench(const char *dir, const char *mib)
+{
+    static const char *const names[] = {"writable pt emulations", "hypercalls"};
+    const size_t chunk = 4 << 20;
+    unsigned long long v[2];
+    struct wb_clock c;
+    char path[4096];
+    char *buf, *anon;
+    size_t total, i;
+    void *map;
+    int fd, rc = 1;
+    xc_interface *xch = xc_interface_open(NULL, NULL, 0);
+
+    total = (size_t)strtoul(mib, NULL, 10) << 20;
+    if (!xch || !total || total % chunk) {
+        fprintf(stderr, "usage: xmig-probe writebench DIR MIB (MIB: 4k)\n");
+        return 2;
+    }
+    snprintf(path, sizeof(path), "%s/writebench.img", dir);
+    buf = malloc(chunk);
+    anon = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!buf || anon == MAP_FAILED)
+        goto out;
+    for (i = 0; i < chunk; i++)
+        buf[i] = (char)(i * 131 + 7);
+
+    wb_start(xch, &c);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || wb_write(fd, buf, chunk, total) < 0)
+        goto fail;
+    close(fd);
+    wb_print(xch, "write-fresh", &c);
+    wb_start(xch, &c);
+    unlink(path);
+    wb_print(xch, "unlink", &c);
+
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    wb_start(xch, &c);
+    if (fd < 0 || fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)total) < 0)
+        goto fail;
+    wb_print(xch, "fallocate", &c);
+    wb_start(xch, &c);
+    if (wb_write(fd, buf, chunk, total) < 0)
+        goto fail;
+    wb_print(xch, "write-fallocated", &c);
+    close(fd);
+    unlink(path);
+
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)total) < 0)
+        goto fail;
+    wb_start(xch, &c);
+    map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        goto fail;
+    for (i = 0; i < total; i += chunk)
+        memcpy((char *)map + i, buf, chunk);
+    munmap(map, total);
+    wb_print(xch, "mmap-memcpy", &c);
+    close(fd);
+    unlink(path);
+
+    wb_start(xch, &c);
+    for (i = 0; i < total; i += chunk)
+        memcpy(anon + i, buf, chunk);
+    wb_print(xch, "memcpy-anon-fault", &c);
+    wb_start(xch, &c);
+    for (i = 0; i < total; i += chunk)
+        memcpy(anon + i, buf, chunk);
+    wb_print(xch, "memcpy-anon", &c);
+
+    wb_start(xch, &c);
+    if (perfc_read(xch, 2, names, v) < 0)
+        goto fail;
+    wb_print(xch, "perfc-read", &c);
+    wb_start(xch, &c);
+    for (i = 0; i < 10; i++)
+        dom0_cpu(xch, &v[0]);
+    wb_print(xch, "dominfo-x10", &c);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "xmig-probe writebench: %s\n", strerror(errno));
+    unlink(path);
+out:
+    free(buf);
+    if (anon != MAP_FAILED && anon)
+        munmap(anon, total);
+    if (xch)
+        xc_interface_close(xch);
+    return rc;
+}
+
 static int resume(uint32_t domid)
 {
     xc_interface *xch = xc_interface_open(NULL, NULL, 0);
@@ -736,6 +887,8 @@ int main(int argc, char **argv)
         return cost(argc, argv);
     if (argc > 1 && strcmp(argv[1], "feed") == 0)
         return feed(argc, argv);
+    if (argc == 4 && strcmp(argv[1], "writebench") == 0)
+        return writebench(argv[2], argv[3]);
     if (argc == 2 && strcmp(argv[1], "sink") == 0)
         return sink();
     if (argc == 3 && strcmp(argv[1], "resume") == 0)

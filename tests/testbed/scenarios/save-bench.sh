@@ -15,6 +15,11 @@
 # result says it cost.  Every image is restored by stock `xl restore` and
 # the guest verified at the end.
 #
+# First, the floor: xmig-probe writebench puts MIB MiB into dom0's tmpfs by
+# write(2) (fresh file, allocated file), by memcpy into a shared mapping,
+# and copies it between anonymous buffers; each with its wall time and
+# CPU (step write-floor).
+#
 # Final lines, TYPE pv or pvh, medians over the rounds:
 #   save_ratio_vs_xl_TYPE, save_ratio_vs_libxc_TYPE   the other sender's
 #       save time / the own engine's
@@ -69,7 +74,7 @@ save_one() { # TYPE METHOD ROUND
         # Where the rest of the time goes: when each phase began (s since
         # the job started; done: the image renamed into place, the guest
         # destroyed).
-        for f in connect stream suspend done; do
+        for f in connect stream suspend "done"; do
             v=$(sed -n "s/.*\"t\":\([0-9.]*\),\"phase\":\"$f\".*/\1/p" "$json" | head -n 1)
             tb_note "at_${f}_s" "${v:-null}"
         done
@@ -97,6 +102,22 @@ bench() { # TYPE
     tb_step "destroy-$1" tb_guest_destroy "$1"
 }
 gone() { tb_guest_gone "$1"; }
+
+# What dom0 pays to put an image's bytes into its tmpfs at all, whoever
+# writes them, and what the ways a sender could write them cost.
+write_floor() {
+    local line k f v
+    /host/root/usr/libexec/xmig/xmig-probe writebench "$TB_TMP" "$MIB" >"$TB_TMP/writebench" ||
+        return 1
+    cat "$TB_TMP/writebench"
+    while read -r _ k line; do
+        for f in $line; do
+            v=${f#*=}
+            tb_note "${k//-/_}_${f%%=*}" "$v"
+        done
+    done <"$TB_TMP/writebench"
+}
+tb_step write-floor write_floor
 
 : >"$TB_TMP/save-bench.times"
 for type in pv pvh; do
