@@ -189,28 +189,26 @@ out:
 static void check_gone(struct job *j)
 {
     struct xmig_dominfo now;
-    char err[sizeof(j->x->err)];
-    int saved = errno;
+    struct xmig__errkeep k;
     bool gone;
 
     if (j->r->guest != XMIG_GUEST_SOURCE || j->r->away_name[0] ||
         !j->info.domid)
         return;
-    memcpy(err, j->x->err, sizeof(err));
+    xmig__err_keep(j->x, &k);
     if (xmig_domain_info(j->x, j->info.domid, &now) < 0)
         gone = errno == ESRCH;
     else
         gone = now.dying || (now.shutdown && !now.suspended) ||
                memcmp(now.uuid, j->info.uuid, sizeof(now.uuid)) != 0;
-    memcpy(j->x->err, err, sizeof(err));
+    xmig__err_back(j->x, &k);
     if (gone) {
         j->r->guest = XMIG_GUEST_GONE;
-        xmig__seterr(j->x, saved,
+        xmig__seterr(j->x, k.errnum,
                      "%s; domain %u ended here during the job (it crashed, "
                      "shut down or was destroyed): nothing runs the guest",
-                     err, j->info.domid);
+                     k.err, j->info.domid);
     }
-    errno = saved;
 }
 
 int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,

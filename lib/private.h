@@ -161,6 +161,8 @@ struct xmig__hbuf {
     size_t pages;
 };
 
+#define XMIG__ERR_LEN 512
+
 struct xmig_xen {
     const struct xmig_xen_ops *ops;
     xmig_cancel *cancel; /* of the job running on this handle, if any */
@@ -171,8 +173,22 @@ struct xmig_xen {
     /* Like err and cancel, for the one thread that uses the handle. */
     struct xmig__hbuf hbuf[XMIG__HBUF_N];
     uint64_t hcall_buffers; /* of more than a page, allocated so far */
-    char err[512];
+    char err[XMIG__ERR_LEN];
 };
+
+/*
+ * A job's first error outlives the clean-up and checks that follow it:
+ * they may fail on their own account, and say so in the log.
+ */
+struct xmig__errkeep {
+    char err[XMIG__ERR_LEN];
+    int errnum;
+};
+void xmig__err_keep(const xmig_xen *x, struct xmig__errkeep *k);
+/* The kept message and errno, whatever failed since. */
+void xmig__err_back(xmig_xen *x, const struct xmig__errkeep *k);
+/* The same, but a newer message stays if none was kept: the only news. */
+void xmig__err_first(xmig_xen *x, const struct xmig__errkeep *k);
 
 /* xen.c core helpers (core.c) */
 xmig_xen *xmig__xen_new(const struct xmig_xen_ops *ops, void *priv,

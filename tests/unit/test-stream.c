@@ -518,6 +518,22 @@ static void test_save(bool keep)
     p.domain = "nosuch";
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
     ASSERT_TRUE(strstr(xmig_xen_error(x), "not found") != NULL);
+
+    /* --keep, and the guest will not resume: a failure that says why. */
+    if (keep) {
+        char kept[] = "/tmp/xmig-test-save-XXXXXX";
+
+        fd = mkstemp(kept);
+        close(fd);
+        p.domain = "9";
+        p.dest = kept;
+        dbl_guest(x)->refuse_resume = true;
+        ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+        ASSERT_TRUE(strstr(xmig_xen_error(x), "resume refused") != NULL);
+        ASSERT_INT_EQ(r.guest, XMIG_GUEST_SOURCE);
+        ASSERT_TRUE(dbl_guest(x)->suspended && !dbl_guest(x)->destroyed);
+        unlink(kept);
+    }
     xmig_xen_close(x);
 }
 
