@@ -135,6 +135,8 @@ static int run(struct job *j)
             return -1;
         if (sf.tmp)
             xmig__journal_set(j->jn, "tmp", sf.tmp);
+        /* Each page with data: its 4 KiB and its pfn in a PAGE_DATA record. */
+        xmig__save_reserve(&sf, j->info.nr_pages * (XMIG_PAGE_SIZE + 8));
         fd = sf.fd;
     } else {
         if (xmig__transport_open(x, p->dest, p->ssh_command, &t) < 0)

@@ -6,7 +6,9 @@
 #ifndef XMIG_PRIVATE_H
 #define XMIG_PRIVATE_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 
 #include "xmig.h"
@@ -238,8 +240,21 @@ struct xmig__savefile {
     bool sink;        /* an existing FIFO or device, written in place */
     bool copies;      /* its filesystem copies what it is given (tmpfs,
                          ext4, xfs, btrfs; a pipe or a device) */
+    bool tmpfs;
+    /* The reserving thread, while reserving is set (savefile.c). */
+    pthread_t reserver;
+    bool reserving;
+    atomic_bool reserve_stop;
+    atomic_llong reserved; /* bytes from 0 that it allocated */
+    long long reserve_len;
 };
 int xmig__save_open(xmig_xen *x, const char *path, struct xmig__savefile *f);
+/*
+ * Allocates about bytes for the image on another thread while the job
+ * goes on; tmpfs only, a hint that can fail.  save_commit gives back
+ * what the image did not use.
+ */
+void xmig__save_reserve(struct xmig__savefile *f, uint64_t bytes);
 /* On disk, then in place of path; a failure leaves path as it was. */
 int xmig__save_commit(xmig_xen *x, struct xmig__savefile *f);
 /* Closes; removes the temporary file unless it was committed. */

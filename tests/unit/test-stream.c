@@ -537,6 +537,46 @@ static void test_save(bool keep)
     xmig_xen_close(x);
 }
 
+/*
+ * On tmpfs an image's pages are allocated ahead of its writes, and what it
+ * did not use is given back when it takes its place.
+ */
+static void test_save_reserve(void)
+{
+    char path[] = "/dev/shm/xmig-test-reserve-XXXXXX";
+    struct xmig__savefile f;
+    xmig_xen *x = pv_guest();
+    struct stat st;
+    int fd = mkstemp(path), i;
+
+    close(fd);
+    unlink(path);
+    if (stat("/dev/shm", &st) < 0) {
+        TEST_FAIL("%s", "no /dev/shm: the test needs a tmpfs");
+        return;
+    }
+    ASSERT_INT_EQ(xmig__save_open(x, path, &f), 0);
+    ASSERT_TRUE(f.tmpfs);
+    xmig__save_reserve(&f, 1 << 20);
+    for (i = 0; i < 500 && atomic_load(&f.reserved) < 1 << 20; i++)
+        usleep(10000);
+    ASSERT_INT_EQ(fstat(f.fd, &st), 0);
+    ASSERT_INT_EQ(st.st_size, 0);
+    if (st.st_blocks * 512 < 1 << 20)
+        TEST_FAIL("%lld bytes allocated, not 1 MiB",
+                  (long long)st.st_blocks * 512);
+    ASSERT_INT_EQ(write(f.fd, "0123456789", 10), 10);
+    ASSERT_INT_EQ(xmig__save_commit(x, &f), 0);
+    xmig__save_close(&f);
+    ASSERT_INT_EQ(stat(path, &st), 0);
+    ASSERT_INT_EQ(st.st_size, 10);
+    if (st.st_blocks * 512 > 4096)
+        TEST_FAIL("%lld bytes still allocated for 10",
+                  (long long)st.st_blocks * 512);
+    unlink(path);
+    xmig_xen_close(x);
+}
+
 static int save_to(xmig_xen *x, const char *path, struct xmig_job_result *r)
 {
     struct xmig_job_params p;
@@ -1375,6 +1415,9 @@ int main(void)
     TEST_DONE();
     TEST_START("save --keep: resumes instead of destroying");
     test_save(true);
+    TEST_DONE();
+    TEST_START("save to tmpfs: pages allocated ahead, the rest given back");
+    test_save_reserve();
     TEST_DONE();
     /* Destinations, fds and process groups (issue #12). */
     TEST_START("destinations: nothing reaches ssh as an option; after --");
