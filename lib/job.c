@@ -78,13 +78,17 @@ static int check_domain(struct job *j)
     return 0;
 }
 
-/* The image is complete and in place: the guest is in it now. */
+/*
+ * The image is complete and in place: the guest is in it now.  The exit
+ * worker, told to go, unmaps the guest's pages meanwhile; waiting for it
+ * comes last (run()): a domain is destroyed whoever still maps its pages,
+ * which go when the last mapping does.
+ */
 static int save_done(struct job *j, struct xmig__savefile *sf)
 {
     xmig_xen *x = j->x;
 
     j->r->downtime_s = xmig__job_since(j->t_suspend);
-    xmig__job_finish_tail(j);
     if (xmig__save_commit(x, sf) < 0)
         return -1;
     xmig__journal_set(j->jn, "saved", "1");
