@@ -48,7 +48,7 @@
  *       costs dom0 when sending costs nothing, the floor under every
  *       sender's figure (CMD: the relay to host b's sink).  The stdin is a
  *       pipe (as xl's to its ssh) or a socket (as xmig's to an exec:
- *       receiver), and the data not all zeros.
+ *       receiver, with its 4 MiB send buffer), and the data not all zeros.
  *   xmig-probe sink
  *       reads stdin to its end and prints sink_bytes=N on stderr.
  *   xmig-probe writebench DIR MIB
@@ -663,6 +663,14 @@ static int feed(int argc, char **argv)
              : pipe2(fd, O_CLOEXEC) < 0) {
         perror("xmig-probe feed");
         return 125;
+    }
+    /* xmig's transport: a socket holding a 4 MiB record (transport.c). */
+    if (sock) {
+        int size = 4 << 20;
+
+        if (setsockopt(fd[1], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) <
+            0)
+            setsockopt(fd[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
     }
     /* The reading end is fd[0] for a pipe; either end for a socket. */
     err = posix_spawn_file_actions_init(&fa);
