@@ -1165,17 +1165,16 @@ bool xmig_domain_vanished(xmig_xen *x, const struct xmig_dominfo *before,
     const struct timespec poll = {0, VANISH_POLL_MS * 1000000L};
     bool teardown = errnum == EBUSY || errnum == ESRCH || errnum == EINVAL ||
                     errnum == ENOENT;
-    char err[sizeof(x->err)];
-    int waited = 0, saved = errno;
+    struct xmig__errkeep k;
+    int waited = 0;
     bool gone;
 
-    memcpy(err, x->err, sizeof(err));
+    xmig__err_keep(x, &k);
     while (!(gone = gone_now(x, before)) && teardown &&
            waited < VANISH_WAIT_MS) {
         nanosleep(&poll, NULL);
         waited += VANISH_POLL_MS;
     }
-    memcpy(x->err, err, sizeof(err));
-    errno = saved;
+    xmig__err_back(x, &k);
     return gone;
 }

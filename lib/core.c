@@ -132,6 +132,25 @@ void xmig__seterr(xmig_xen *x, int errnum, const char *fmt, ...)
     errno = errnum;
 }
 
+void xmig__err_keep(const xmig_xen *x, struct xmig__errkeep *k)
+{
+    k->errnum = errno;
+    memcpy(k->err, x->err, sizeof(k->err));
+}
+
+void xmig__err_back(xmig_xen *x, const struct xmig__errkeep *k)
+{
+    memcpy(x->err, k->err, sizeof(x->err));
+    errno = k->errnum;
+}
+
+void xmig__err_first(xmig_xen *x, const struct xmig__errkeep *k)
+{
+    if (k->err[0])
+        memcpy(x->err, k->err, sizeof(x->err));
+    errno = k->errnum;
+}
+
 /*
  * Why a write to the receiver failed.  A receiver that exits with bytes
  * unread resets a socket (ECONNRESET) where it breaks a pipe (EPIPE): the
@@ -274,12 +293,11 @@ int xmig_perfc_read(xmig_xen *x, const char *name, uint64_t *val_r)
 void xmig_cost_read(xmig_xen *x, struct xmig_cost *now)
 {
     static const char *const names[] = {XMIG_PERFC_PTWR, XMIG_PERFC_HYPERCALLS};
-    char err[sizeof(x->err)];
+    struct xmig__errkeep k;
     uint64_t ns, v[2];
-    int saved = errno;
 
     /* A job's failure keeps its own message, whatever cannot be read. */
-    memcpy(err, x->err, sizeof(err));
+    xmig__err_keep(x, &k);
     now->dom0_cpu_ns =
         x->ops->cpu_ns(x, 0, &ns) == 0 && ns <= INT64_MAX ? (int64_t)ns : -1;
     if (x->ops->perfc_read(x, 2, names, v) == 0 && v[0] <= INT64_MAX &&
@@ -289,8 +307,7 @@ void xmig_cost_read(xmig_xen *x, struct xmig_cost *now)
     } else {
         now->traps = now->hypercalls = -1;
     }
-    memcpy(x->err, err, sizeof(err));
-    errno = saved;
+    xmig__err_back(x, &k);
 }
 
 static int64_t spent(int64_t before, int64_t after)

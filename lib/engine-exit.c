@@ -123,7 +123,6 @@ struct wk {
     unsigned int pend_nmap;
     bool died;     /* one died or failed by itself */
     char why[128]; /* ... how */
-    uint64_t quit_ns;
     struct xmig_arena_stats st;
 };
 
@@ -302,7 +301,6 @@ void xmig__wk_quit(struct wk *w)
 {
     if (!w || !w->pid || w->quitting)
         return;
-    w->quit_ns = xmig_now_ns();
     wk_send1(w->sock, 'Q');
     close(w->sock);
     w->sock = -1;
@@ -322,6 +320,8 @@ static int wk_stop(struct wk *w)
 {
     char why[128] = "";
     bool killed = w->pid && w->pending;
+    /* What the job waits for: a worker told to go long ago costs nothing. */
+    uint64_t t0 = xmig_now_ns();
     int rc;
 
     if (!w->pid)
@@ -332,7 +332,7 @@ static int wk_stop(struct wk *w)
     xmig__wk_quit(w);
     rc = wk_reap(w, why, sizeof(why));
     w->st.unmap_calls++;
-    w->st.unmap_ns += xmig_now_ns() - w->quit_ns;
+    w->st.unmap_ns += xmig_now_ns() - t0;
     if (rc < 0 && !killed) {
         w->died = true;
         memcpy(w->why, why, sizeof(why));

@@ -528,16 +528,12 @@ static void cleanup(struct engine *e, struct xmig__tail **tail_r)
        failure here is logged; the job's own error, if any, stays its
        error (a guest that crashed fails this too, and that is not news). */
     if (e->logdirty) {
-        char err[sizeof(e->x->err)];
-        int saved = errno;
+        struct xmig__errkeep k;
 
-        memcpy(err, e->x->err, sizeof(err));
-        if (e->x->ops->logdirty_off(e->x, e->domid) < 0) {
+        xmig__err_keep(e->x, &k);
+        if (e->x->ops->logdirty_off(e->x, e->domid) < 0)
             xmig__log(e->x, XMIG_LOG_ERROR, "%s", e->x->err);
-            if (err[0])
-                memcpy(e->x->err, err, sizeof(err));
-        }
-        errno = saved;
+        xmig__err_first(e->x, &k);
     }
     /* Every mapping goes, counted, before the arenas are freed. */
     while (e->nkept)
@@ -558,16 +554,14 @@ static void cleanup(struct engine *e, struct xmig__tail **tail_r)
         (e->keep && xmig_arena_drain(e->keep) < 0))
         xmig__log(e->x, XMIG_LOG_ERROR, "unmapping guest memory failed");
     if (e->wk) {
-        char err[sizeof(e->x->err)];
-        int saved = errno;
+        struct xmig__errkeep k;
 
         /* A failed job leaves no worker: it is reaped here.  The job's
            error stays: a dead worker has said so already. */
-        memcpy(err, e->x->err, sizeof(err));
+        xmig__err_keep(e->x, &k);
         if (xmig__wk_close(e->wk, &e->st->arena) < 0 && tail_r)
             xmig__log(e->x, XMIG_LOG_ERROR, "%s", e->x->err);
-        memcpy(e->x->err, err, sizeof(err));
-        errno = saved;
+        xmig__err_back(e->x, &k);
     }
     add_stats(&e->st->arena, e->arena);
     add_stats(&e->st->arena, e->keep);

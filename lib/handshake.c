@@ -28,14 +28,14 @@ static unsigned int ready_timeout_s(const struct xmig_job_params *p)
 static void rename_back(struct job *j, const char *away)
 {
     xmig_xen *x = j->x;
-    char err[sizeof(x->err)], why[160];
-
+    struct xmig__errkeep k;
+    char why[160];
     int saved;
 
-    memcpy(err, x->err, sizeof(err));
+    xmig__err_keep(x, &k);
     if (x->ops->rename(x, j->info.domid, away, j->info.name) == 0) {
         j->r->away_name[0] = 0;
-        memcpy(x->err, err, sizeof(err));
+        xmig__err_back(x, &k);
         return;
     }
     saved = errno ? errno : EIO;
@@ -43,11 +43,10 @@ static void rename_back(struct job *j, const char *away)
     snprintf(j->r->away_name, sizeof(j->r->away_name), "%s", away);
     xmig__log(x, XMIG_LOG_ERROR, "domain %u keeps the name '%s': %s",
               j->info.domid, away, why);
-    memcpy(x->err, err, sizeof(err));
     xmig__seterr(x, saved,
                  "%s; renaming domain %u back to '%s' failed (%s): it runs "
                  "as '%s'",
-                 err, j->info.domid, j->info.name, why, away);
+                 k.err, j->info.domid, j->info.name, why, away);
 }
 
 /*

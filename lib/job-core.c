@@ -52,25 +52,27 @@ void xmig__job_cost_end(struct job *j)
 /* Waits for the kept mappings to be gone; keeps the first error message. */
 void xmig__job_finish_tail(struct job *j)
 {
-    char err[sizeof(j->x->err)];
+    struct xmig__errkeep k;
 
     if (!j->tail)
         return;
-    memcpy(err, j->x->err, sizeof(err));
+    xmig__err_keep(j->x, &k);
     if (xmig__engine_tail_close(j->tail, &j->r->engine) < 0)
         xmig__log(j->x, XMIG_LOG_ERROR, "%s", j->x->err);
     j->tail = NULL;
-    memcpy(j->x->err, err, sizeof(err));
+    xmig__err_back(j->x, &k);
     xmig__job_cost_end(j);
 }
 
-/* Undo whatever was done to the source; keeps the first error message. */
+/*
+ * Undo whatever was done to the source; keeps the first error message.  A
+ * job that had none (save --keep) fails with the resume's.
+ */
 void xmig__job_give_back(struct job *j)
 {
-    char err[sizeof(j->x->err)];
-    int saved = errno;
+    struct xmig__errkeep k;
 
-    memcpy(err, j->x->err, sizeof(err));
+    xmig__err_keep(j->x, &k);
     if (j->suspended) {
         xmig__job_phase(j, "resume");
         if (j->x->ops->resume(j->x, j->info.domid) == 0)
@@ -78,8 +80,7 @@ void xmig__job_give_back(struct job *j)
         else
             xmig__log(j->x, XMIG_LOG_ERROR, "%s", j->x->err);
     }
-    memcpy(j->x->err, err, sizeof(err));
-    errno = saved;
+    xmig__err_first(j->x, &k);
 }
 
 /* The handle's error, cut to fit inside a longer message. */

@@ -78,13 +78,17 @@ static int check_domain(struct job *j)
     return 0;
 }
 
-/* The image is complete and in place: the guest is in it now. */
+/*
+ * The image is complete and in place: the guest is in it now.  The exit
+ * worker, told to go, unmaps the guest's pages meanwhile; waiting for it
+ * comes last (run()): a domain is destroyed whoever still maps its pages,
+ * which go when the last mapping does.
+ */
 static int save_done(struct job *j, struct xmig__savefile *sf)
 {
     xmig_xen *x = j->x;
 
     j->r->downtime_s = xmig__job_since(j->t_suspend);
-    xmig__job_finish_tail(j);
     if (xmig__save_commit(x, sf) < 0)
         return -1;
     xmig__journal_set(j->jn, "saved", "1");
@@ -135,6 +139,8 @@ static int run(struct job *j)
             return -1;
         if (sf.tmp)
             xmig__journal_set(j->jn, "tmp", sf.tmp);
+        /* Each page with data: its 4 KiB and its pfn in a PAGE_DATA record. */
+        xmig__save_reserve(&sf, j->info.nr_pages * (XMIG_PAGE_SIZE + 8));
         fd = sf.fd;
     } else {
         if (xmig__transport_open(x, p->dest, p->ssh_command, &t) < 0)
@@ -189,28 +195,26 @@ out:
 static void check_gone(struct job *j)
 {
     struct xmig_dominfo now;
-    char err[sizeof(j->x->err)];
-    int saved = errno;
+    struct xmig__errkeep k;
     bool gone;
 
     if (j->r->guest != XMIG_GUEST_SOURCE || j->r->away_name[0] ||
         !j->info.domid)
         return;
-    memcpy(err, j->x->err, sizeof(err));
+    xmig__err_keep(j->x, &k);
     if (xmig_domain_info(j->x, j->info.domid, &now) < 0)
         gone = errno == ESRCH;
     else
         gone = now.dying || (now.shutdown && !now.suspended) ||
                memcmp(now.uuid, j->info.uuid, sizeof(now.uuid)) != 0;
-    memcpy(j->x->err, err, sizeof(err));
+    xmig__err_back(j->x, &k);
     if (gone) {
         j->r->guest = XMIG_GUEST_GONE;
-        xmig__seterr(j->x, saved,
+        xmig__seterr(j->x, k.errnum,
                      "%s; domain %u ended here during the job (it crashed, "
                      "shut down or was destroyed): nothing runs the guest",
-                     err, j->info.domid);
+                     k.err, j->info.domid);
     }
-    errno = saved;
 }
 
 int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,

@@ -6,7 +6,9 @@
 #ifndef XMIG_PRIVATE_H
 #define XMIG_PRIVATE_H
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 
 #include "xmig.h"
@@ -161,6 +163,8 @@ struct xmig__hbuf {
     size_t pages;
 };
 
+#define XMIG__ERR_LEN 512
+
 struct xmig_xen {
     const struct xmig_xen_ops *ops;
     xmig_cancel *cancel; /* of the job running on this handle, if any */
@@ -171,8 +175,22 @@ struct xmig_xen {
     /* Like err and cancel, for the one thread that uses the handle. */
     struct xmig__hbuf hbuf[XMIG__HBUF_N];
     uint64_t hcall_buffers; /* of more than a page, allocated so far */
-    char err[512];
+    char err[XMIG__ERR_LEN];
 };
+
+/*
+ * A job's first error outlives the clean-up and checks that follow it:
+ * they may fail on their own account, and say so in the log.
+ */
+struct xmig__errkeep {
+    char err[XMIG__ERR_LEN];
+    int errnum;
+};
+void xmig__err_keep(const xmig_xen *x, struct xmig__errkeep *k);
+/* The kept message and errno, whatever failed since. */
+void xmig__err_back(xmig_xen *x, const struct xmig__errkeep *k);
+/* The same, but a newer message stays if none was kept: the only news. */
+void xmig__err_first(xmig_xen *x, const struct xmig__errkeep *k);
 
 /* xen.c core helpers (core.c) */
 xmig_xen *xmig__xen_new(const struct xmig_xen_ops *ops, void *priv,
@@ -222,8 +240,21 @@ struct xmig__savefile {
     bool sink;        /* an existing FIFO or device, written in place */
     bool copies;      /* its filesystem copies what it is given (tmpfs,
                          ext4, xfs, btrfs; a pipe or a device) */
+    bool tmpfs;
+    /* The reserving thread, while reserving is set (savefile.c). */
+    pthread_t reserver;
+    bool reserving;
+    atomic_bool reserve_stop;
+    atomic_llong reserved; /* bytes from 0 that it allocated */
+    long long reserve_len;
 };
 int xmig__save_open(xmig_xen *x, const char *path, struct xmig__savefile *f);
+/*
+ * Allocates about bytes for the image on another thread while the job
+ * goes on; tmpfs only, a hint that can fail.  save_commit gives back
+ * what the image did not use.
+ */
+void xmig__save_reserve(struct xmig__savefile *f, uint64_t bytes);
 /* On disk, then in place of path; a failure leaves path as it was. */
 int xmig__save_commit(xmig_xen *x, struct xmig__savefile *f);
 /* Closes; removes the temporary file unless it was committed. */

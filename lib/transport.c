@@ -35,6 +35,22 @@ static void transport_init(struct xmig__transport *t)
 }
 
 /*
+ * An AF_UNIX stream holds at most the writer's send buffer (about 208 KiB
+ * by default) in flight: the command (ssh, a relay) then reads a fifth of
+ * a 1 MiB record per wakeup, and each pause of ours to map or read page
+ * types drains it.  4 MiB, one engine record, if we may (root may exceed
+ * wmem_max); otherwise as much as wmem_max allows.  Only a hint: the
+ * stream is correct at any size.
+ */
+static void widen(int fd)
+{
+    int size = 4 << 20;
+
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
+/*
  * The child's stdin is our stream, its stdout the receiver's answers.  It
  * leads a process group of its own: whatever the command starts (a shell
  * that does not exec its last command, a pipeline) holds our pipe too, and
@@ -103,6 +119,7 @@ static int spawn(xmig_xen *x, const char *cmd, struct xmig__transport *t)
     }
     close(to[1]);
     close(from[1]);
+    widen(to[0]);
     t->wfd = to[0];
     t->rfd = from[0];
     t->pid = pid;

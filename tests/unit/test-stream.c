@@ -518,6 +518,62 @@ static void test_save(bool keep)
     p.domain = "nosuch";
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
     ASSERT_TRUE(strstr(xmig_xen_error(x), "not found") != NULL);
+
+    /* --keep, and the guest will not resume: a failure that says why. */
+    if (keep) {
+        char kept[] = "/tmp/xmig-test-save-XXXXXX";
+
+        fd = mkstemp(kept);
+        close(fd);
+        p.domain = "9";
+        p.dest = kept;
+        dbl_guest(x)->refuse_resume = true;
+        ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+        ASSERT_TRUE(strstr(xmig_xen_error(x), "resume refused") != NULL);
+        ASSERT_INT_EQ(r.guest, XMIG_GUEST_SOURCE);
+        ASSERT_TRUE(dbl_guest(x)->suspended && !dbl_guest(x)->destroyed);
+        unlink(kept);
+    }
+    xmig_xen_close(x);
+}
+
+/*
+ * On tmpfs an image's pages are allocated ahead of its writes, and what it
+ * did not use is given back when it takes its place.
+ */
+static void test_save_reserve(void)
+{
+    char path[] = "/dev/shm/xmig-test-reserve-XXXXXX";
+    struct xmig__savefile f;
+    xmig_xen *x = pv_guest();
+    struct stat st;
+    int fd = mkstemp(path), i;
+
+    close(fd);
+    unlink(path);
+    if (stat("/dev/shm", &st) < 0) {
+        TEST_FAIL("%s", "no /dev/shm: the test needs a tmpfs");
+        return;
+    }
+    ASSERT_INT_EQ(xmig__save_open(x, path, &f), 0);
+    ASSERT_TRUE(f.tmpfs);
+    xmig__save_reserve(&f, 1 << 20);
+    for (i = 0; i < 500 && atomic_load(&f.reserved) < 1 << 20; i++)
+        usleep(10000);
+    ASSERT_INT_EQ(fstat(f.fd, &st), 0);
+    ASSERT_INT_EQ(st.st_size, 0);
+    if (st.st_blocks * 512 < 1 << 20)
+        TEST_FAIL("%lld bytes allocated, not 1 MiB",
+                  (long long)st.st_blocks * 512);
+    ASSERT_INT_EQ(write(f.fd, "0123456789", 10), 10);
+    ASSERT_INT_EQ(xmig__save_commit(x, &f), 0);
+    xmig__save_close(&f);
+    ASSERT_INT_EQ(stat(path, &st), 0);
+    ASSERT_INT_EQ(st.st_size, 10);
+    if (st.st_blocks * 512 > 4096)
+        TEST_FAIL("%lld bytes still allocated for 10",
+                  (long long)st.st_blocks * 512);
+    unlink(path);
     xmig_xen_close(x);
 }
 
@@ -840,6 +896,30 @@ static void test_tcp_fd_not_inherited(void)
     xmig__transport_close(&tcp);
     receiver_stop(&rx.r);
     unlink(list);
+    xmig_xen_close(x);
+}
+
+/*
+ * The exec transport's stream holds one engine record in flight (4 MiB),
+ * or as much as wmem_max lets a process without CAP_NET_ADMIN have.  The
+ * kernel reports twice what was set.
+ */
+static void test_exec_sndbuf(void)
+{
+    struct xmig__transport t;
+    xmig_xen *x = pv_guest();
+    long wmem_max = 0;
+    int got = 0;
+    socklen_t len = sizeof(got);
+    FILE *f = fopen("/proc/sys/net/core/wmem_max", "r");
+
+    ASSERT_TRUE(f && fscanf(f, "%ld", &wmem_max) == 1);
+    fclose(f);
+    ASSERT_INT_EQ(xmig__transport_open(x, "exec:cat >/dev/null", NULL, &t), 0);
+    ASSERT_INT_EQ(getsockopt(t.wfd, SOL_SOCKET, SO_SNDBUF, &got, &len), 0);
+    if (got < 2 * (wmem_max < (4 << 20) ? (int)wmem_max : 4 << 20))
+        TEST_FAIL("send buffer %d bytes; wmem_max %ld", got, wmem_max);
+    xmig__transport_close(&t);
     xmig_xen_close(x);
 }
 
@@ -1336,12 +1416,18 @@ int main(void)
     TEST_START("save --keep: resumes instead of destroying");
     test_save(true);
     TEST_DONE();
+    TEST_START("save to tmpfs: pages allocated ahead, the rest given back");
+    test_save_reserve();
+    TEST_DONE();
     /* Destinations, fds and process groups (issue #12). */
     TEST_START("destinations: nothing reaches ssh as an option; after --");
     test_ssh_destinations();
     TEST_DONE();
     TEST_START("tcp: the socket is not inherited by other receivers");
     test_tcp_fd_not_inherited();
+    TEST_DONE();
+    TEST_START("exec: the stream holds a record in flight");
+    test_exec_sndbuf();
     TEST_DONE();
     TEST_START("exec: the receiver leads its group, default signals, none "
                "blocked");

@@ -724,6 +724,10 @@ static int dbl_resume(xmig_xen *x, uint32_t domid)
         xmig__seterr(x, EINVAL, "resume of a running domain");
         return -1;
     }
+    if (g->refuse_resume) {
+        xmig__seterr(x, EIO, "domain %u: resume refused", domid);
+        return -1;
+    }
     g->suspended = false;
     g->resumes++;
     return 0;

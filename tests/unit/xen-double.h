@@ -63,6 +63,7 @@ struct dbl_guest {
     bool refuse_suspend;
     bool refuse_rename_back; /* from NAME--migratedaway */
     bool refuse_destroy;
+    bool refuse_resume;
     uint8_t uuid[16];
     unsigned int suspends;
     unsigned int resumes;

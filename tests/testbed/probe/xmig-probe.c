@@ -43,6 +43,22 @@
  *       reads the counters around a command forks several times in the
  *       window: about 1300 trapped writes per command in the testbed,
  *       whatever the command.
+ *   xmig-probe feed MIB pipe|socket -- CMD [ARG...]
+ *       writes MIB MiB to CMD's stdin and waits for CMD: what a sender
+ *       costs dom0 when sending costs nothing, the floor under every
+ *       sender's figure (CMD: the relay to host b's sink).  The stdin is a
+ *       pipe (as xl's to its ssh) or a socket (as xmig's to an exec:
+ *       receiver, with its 4 MiB send buffer), and the data not all zeros.
+ *   xmig-probe sink
+ *       reads stdin to its end and prints sink_bytes=N on stderr.
+ *   xmig-probe writebench DIR MIB
+ *       what it costs dom0 to put MIB MiB into a new file in DIR, in the
+ *       ways a save could: write(2) into a fresh file, into one allocated
+ *       beforehand (fallocate), memcpy into a shared mapping of it; beside
+ *       a memcpy between anonymous buffers and one reading of Xen's
+ *       counters.  One line per case: "writebench CASE wall_ms=W
+ *       cpu_ms=C dom0_ms=D" (C: this process's user+system time; D:
+ *       dom0's CPU time as Xen accounts it).
  *   xmig-probe rxproxy [OPTION...] -- CMD [ARG...]
  *       a faulty receiver in front of a real one (CMD: xl migrate-receive),
  *       relaying both ways and misbehaving as told.  CMD runs in a session
@@ -81,6 +97,8 @@
 #include <signal.h>
 #include <grp.h>
 #include <spawn.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -615,6 +633,231 @@ static int cost(int argc, char **argv)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+static int feed(int argc, char **argv)
+{
+    static uint64_t buf[(4 << 20) / sizeof(uint64_t)];
+    unsigned long long left;
+    posix_spawn_file_actions_t fa;
+    bool sock;
+    char *end;
+    size_t i;
+    pid_t pid;
+    int fd[2], st, err;
+
+    if (argc < 6 || strcmp(argv[4], "--") != 0 ||
+        (strcmp(argv[3], "pipe") != 0 && strcmp(argv[3], "socket") != 0)) {
+        fprintf(stderr, "usage: xmig-probe feed MIB pipe|socket -- CMD...\n");
+        return 125;
+    }
+    errno = 0;
+    left = strtoull(argv[2], &end, 10) << 20;
+    if (errno || *end || !left) {
+        fprintf(stderr, "xmig-probe feed: bad size '%s'\n", argv[2]);
+        return 125;
+    }
+    sock = strcmp(argv[3], "socket") == 0;
+    for (i = 0; i < sizeof(buf) / sizeof(buf[0]); i++)
+        buf[i] = (i + 1) * 0x9e3779b97f4a7c15ULL;
+    signal(SIGPIPE, SIG_IGN);
+    if (sock ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) < 0
+             : pipe2(fd, O_CLOEXEC) < 0) {
+        perror("xmig-probe feed");
+        return 125;
+    }
+    /* xmig's transport: a socket holding a 4 MiB record (transport.c). */
+    if (sock) {
+        int size = 4 << 20;
+
+        if (setsockopt(fd[1], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) <
+            0)
+            setsockopt(fd[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    }
+    /* The reading end is fd[0] for a pipe; either end for a socket. */
+    err = posix_spawn_file_actions_init(&fa);
+    if (!err)
+        err = posix_spawn_file_actions_adddup2(&fa, fd[0], 0);
+    if (!err)
+        err = posix_spawnp(&pid, argv[5], &fa, NULL, argv + 5, environ);
+    if (err) {
+        fprintf(stderr, "xmig-probe feed: %s: %s\n", argv[5], strerror(err));
+        return 127;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[0]);
+    while (left) {
+        size_t n = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+        ssize_t w = write(fd[1], buf, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            fprintf(stderr, "xmig-probe feed: write: %s\n", strerror(errno));
+            break;
+        }
+        left -= (unsigned long long)w;
+    }
+    close(fd[1]);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (left)
+        return 1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int sink(void)
+{
+    static char buf[1 << 20];
+    unsigned long long got = 0;
+    ssize_t n;
+
+    while ((n = read(0, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            got += (unsigned long long)n;
+    fprintf(stderr, "sink_bytes=%llu\n", got);
+    return n < 0;
+}
+
+struct wb_clock {
+    double wall;
+    double cpu;
+    unsigned long long dom0;
+};
+
+static void wb_start(xc_interface *xch, struct wb_clock *c)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    c->cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (dom0_cpu(xch, &c->dom0) < 0)
+        c->dom0 = 0;
+    c->wall = now();
+}
+
+static void wb_print(xc_interface *xch, const char *name,
+                     const struct wb_clock *c0)
+{
+    struct wb_clock c1;
+
+    c1.wall = now();
+    wb_start(xch, &c1);
+    printf("writebench %s wall_ms=%.2f cpu_ms=%.2f dom0_ms=%.2f\n", name,
+           (c1.wall - c0->wall) * 1e3, (c1.cpu - c0->cpu) * 1e3,
+           (double)(c1.dom0 - c0->dom0) / 1e6);
+    fflush(stdout);
+}
+
+static int wb_write(int fd, const char *buf, size_t chunk, size_t total)
+{
+    size_t off = 0;
+
+    while (off < total) {
+        ssize_t w = write(fd, buf, chunk);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+static int writebench(const char *dir, const char *mib)
+{
+    static const char *const names[] = {"writable pt emulations", "hypercalls"};
+    const size_t chunk = 4 << 20;
+    unsigned long long v[2];
+    struct wb_clock c;
+    char path[4096];
+    char *buf, *anon;
+    size_t total, i;
+    void *map;
+    int fd, rc = 1;
+    xc_interface *xch = xc_interface_open(NULL, NULL, 0);
+
+    total = (size_t)strtoul(mib, NULL, 10) << 20;
+    if (!xch || !total || total % chunk) {
+        fprintf(stderr, "usage: xmig-probe writebench DIR MIB (MIB: 4k)\n");
+        return 2;
+    }
+    snprintf(path, sizeof(path), "%s/writebench.img", dir);
+    buf = malloc(chunk);
+    anon = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!buf || anon == MAP_FAILED)
+        goto out;
+    for (i = 0; i < chunk; i++)
+        buf[i] = (char)(i * 131 + 7);
+
+    wb_start(xch, &c);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || wb_write(fd, buf, chunk, total) < 0)
+        goto fail;
+    close(fd);
+    wb_print(xch, "write-fresh", &c);
+    wb_start(xch, &c);
+    unlink(path);
+    wb_print(xch, "unlink", &c);
+
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    wb_start(xch, &c);
+    if (fd < 0 || fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)total) < 0)
+        goto fail;
+    wb_print(xch, "fallocate", &c);
+    wb_start(xch, &c);
+    if (wb_write(fd, buf, chunk, total) < 0)
+        goto fail;
+    wb_print(xch, "write-fallocated", &c);
+    close(fd);
+    unlink(path);
+
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)total) < 0)
+        goto fail;
+    wb_start(xch, &c);
+    map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        goto fail;
+    for (i = 0; i < total; i += chunk)
+        memcpy((char *)map + i, buf, chunk);
+    munmap(map, total);
+    wb_print(xch, "mmap-memcpy", &c);
+    close(fd);
+    unlink(path);
+
+    wb_start(xch, &c);
+    for (i = 0; i < total; i += chunk)
+        memcpy(anon + i, buf, chunk);
+    wb_print(xch, "memcpy-anon-fault", &c);
+    wb_start(xch, &c);
+    for (i = 0; i < total; i += chunk)
+        memcpy(anon + i, buf, chunk);
+    wb_print(xch, "memcpy-anon", &c);
+
+    wb_start(xch, &c);
+    if (perfc_read(xch, 2, names, v) < 0)
+        goto fail;
+    wb_print(xch, "perfc-read", &c);
+    wb_start(xch, &c);
+    for (i = 0; i < 10; i++)
+        dom0_cpu(xch, &v[0]);
+    wb_print(xch, "dominfo-x10", &c);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "xmig-probe writebench: %s\n", strerror(errno));
+    unlink(path);
+out:
+    free(buf);
+    if (anon != MAP_FAILED && anon)
+        munmap(anon, total);
+    if (xch)
+        xc_interface_close(xch);
+    return rc;
+}
+
 static int resume(uint32_t domid)
 {
     xc_interface *xch = xc_interface_open(NULL, NULL, 0);
@@ -650,6 +893,12 @@ int main(int argc, char **argv)
         return rxproxy(argc, argv);
     if (argc > 1 && strcmp(argv[1], "cost") == 0)
         return cost(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "feed") == 0)
+        return feed(argc, argv);
+    if (argc == 4 && strcmp(argv[1], "writebench") == 0)
+        return writebench(argv[2], argv[3]);
+    if (argc == 2 && strcmp(argv[1], "sink") == 0)
+        return sink();
     if (argc == 3 && strcmp(argv[1], "resume") == 0)
         return resume((uint32_t)strtoul(argv[2], NULL, 10));
     xc_interface *xch;

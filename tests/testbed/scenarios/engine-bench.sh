@@ -8,7 +8,7 @@
 # 128 MiB PVH guest from host a to a stock `xl migrate-receive` on host b,
 # each guest dirtying a hot quarter of its memory.  Every sender goes
 # through the same relay (xmig-probe relay), which counts the bytes it
-# carried.  On the sending host: Xen's counters (reset before each run:
+# carried; one more, `xmig migrate` to tcp://, goes straight to host b.  On the sending host: Xen's counters (reset before each run:
 # trapped PTE writes, mmu_update calls, hypercalls), dom0's CPU time as
 # Xen accounts it (xmig-probe cputime 0: the time Xen spends emulating
 # dom0's trapped writes included, which no clock inside dom0 sees) and
@@ -21,7 +21,7 @@
 # in turns, and the figures are the rounds' means (per GiB: all the CPU
 # time over all the bytes).
 #
-# Final lines, TYPE pv or pvh and METHOD xl libxc xmig noskip arena:
+# Final lines, TYPE pv or pvh and METHOD xl libxc xmig noskip arena tcp:
 #   trap_ratio_vs_xl      own engine's trapped PTE writes per page sent /
 #                         xl's, PV; trap_ratio_vs_xl_pvh the same for PVH
 #   traps_vs_xl, pages_vs_xl      in all, PV
@@ -33,10 +33,22 @@
 #                         (skipping those dirtied again) its fixed costs
 #                         over fewer bytes; both are printed.
 #   time_ratio_vs_xl      xl's total time / ours, PV; time_ratio_vs_xl_pvh
-#   the same four ratios with _noskip (the own engine with --no-skip) and
-#   _arena (with --strategy arena) appended
+#   the same four ratios with _noskip (the own engine with --no-skip),
+#   _arena (with --strategy arena) and _tcp (to tcp://, no relay) appended
 #   dom0_cpu_s_per_gib_TYPE_METHOD, traps_per_page_TYPE_METHOD,
 #   hypercalls_per_page_TYPE_METHOD       every sender's own figures
+#   dom0_cpu_s_per_gib_floor_HOP  the floor, HOP pipe or socket: dom0's
+#                         CPU per GiB when xmig-probe feed sends the bytes
+#                         (a write from memory, nothing mapped) through the
+#                         same relay to a sink on host b, once a round.
+#                         The relay, dom0's TCP stack and the emulated NIC
+#                         cost every sender that much; xl's stream reaches
+#                         the relay through a pipe, xmig's through a socket
+#                         with a 4 MiB send buffer, as xmig's transport.
+#                         The floors are context, not a sender's baseline:
+#                         a migration's fixed costs (suspend, libxl, the
+#                         guest's teardown) come on top, spread over the
+#                         bytes each sender chose to send.
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -60,7 +72,10 @@ chmod +x "$RELAY_SSH"
 # show what reusing mappings alone saves.  arena: the own engine with
 # --strategy arena, what the default was on a stock kernel before exit
 # (xmig is the default: exit here, where the dom0 kernel is stock).
-METHODS=(xl libxc xmig noskip arena)
+# tcp: the own engine straight to host b's receiver (tcp://), no relay:
+# what xl cannot do (its stream always goes through a child, ssh's
+# place), and what an admin's trusted migration network allows.
+METHODS=(xl libxc xmig noskip arena tcp)
 ROUNDS=${XMIG_ENGINE_BENCH_ROUNDS:-2}
 round=1
 declare -A R # R[type.method.field]
@@ -69,7 +84,9 @@ declare -A R # R[type.method.field]
 per_gib() { awk -v n="$1" -v b="$2" 'BEGIN { printf "%.4f", (b > 0 ? n / 1e9 / (b / 1073741824) : 0) }'; }
 
 run_one() { # TYPE METHOD
-    local type=$1 method=$2 g=$1 json=$TB_OUT/engine-bench-$1-$2.json
+    # The result and events go to tmpfs, as xl's log does, and are kept
+    # after: a write to the 9p share costs a trip through QEMU.
+    local type=$1 method=$2 g=$1 json=$TB_TMP/engine-bench-$1-$2.json
     local dt w m h cpu bytes gap rc=0
     rm -f "$RELAY_LOG"
     tb_guest_cmd "$g" stats '^stats' || return 1
@@ -78,6 +95,13 @@ run_one() { # TYPE METHOD
     xl)
         tb_cost timeout 600 xl migrate -s "$RELAY_SSH" "$g" "$TB_PEER_IP" \
             >"$TB_TMP/$g.xl.log" 2>&1 || { tail -n 5 "$TB_TMP/$g.xl.log"; rc=1; }
+        ;;
+    tcp)
+        tb_cost timeout 600 xmig migrate "$g" "tcp://$TB_PEER_IP:$TB_MIGRATE_PORT" \
+            --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
+        # No relay to count them: the stream's bytes as the engine wrote
+        # them (the relay counts libxl's few framing bytes as well).
+        echo "relay_sent_bytes=$(sed -n 's/.*"bytes":\([0-9]*\).*/\1/p' "$json")" >"$RELAY_LOG"
         ;;
     libxc | xmig | noskip | arena)
         local opts=(--engine "$method")
@@ -88,6 +112,7 @@ run_one() { # TYPE METHOD
             "${opts[@]}" --json --direct >"$json" || { tail -n 3 "$json"; rc=1; }
         ;;
     esac
+    [[ $method == xl ]] || cp "$json" "$TB_OUT/"
     ((rc == 0)) || return 1
     [[ -n $TB_COST_WALL ]] || { echo "no cost measured" >&2; return 1; }
     dt=$TB_COST_WALL w=$TB_COST_PTWR m=$TB_COST_MMU h=$TB_COST_HCALL
@@ -137,13 +162,36 @@ gone() { # TYPE METHOD ROUND
     tb_on_peer tb_guest_gone "$1--incoming" || true
 }
 
+# The floor: FLOOR_MIB through the relay to a sink on host b.
+FLOOR_MIB=192
+SINK_PORT=$((TB_MIGRATE_PORT + 1))
+# Host b runs a request with lib.sh's functions only, not this file's.
+sink_serve='setsid nc -ll -p "$1" -e "$2" sink </dev/null >/dev/null 2>&1 &'
+floor() { # HOP ROUND
+    local bytes
+    rm -f "$RELAY_LOG"
+    tb_cost "$PROBE" feed "$FLOOR_MIB" "$1" -- \
+        sh -c "exec $PROBE relay $TB_PEER_IP $SINK_PORT 2>$RELAY_LOG" || return 1
+    [[ -n $TB_COST_CPU_NS ]] || { echo "no cost measured" >&2; return 1; }
+    bytes=$(sed -n 's/^relay_sent_bytes=//p' "$RELAY_LOG")
+    [[ $bytes == $((FLOOR_MIB << 20)) ]] ||
+        { echo "the relay carried '$bytes' bytes of $((FLOOR_MIB << 20))" >&2; return 1; }
+    printf 'R[%s]=%q\n' "floor.$1.cpu@$2" "$TB_COST_CPU_NS" "floor.$1.bytes@$2" "$bytes" \
+        >>"$TB_TMP/engine-bench.R"
+    echo "floor $1 round $2: dom0 CPU (Xen) $(awk -v n="$TB_COST_CPU_NS" 'BEGIN { printf "%.3f", n / 1e9 }') s," \
+        "$(per_gib "$TB_COST_CPU_NS" "$bytes") s per GiB, wall $(_tb_secs "$TB_COST_WALL") s"
+}
+
 rm -f "$TB_TMP/engine-bench.R"
+tb_step sink-on-peer tb_on_peer sh -c "$sink_serve" sh "$SINK_PORT" "$PROBE"
 for ((r = 1; r <= ROUNDS; r++)); do
     for type in pv pvh; do
         for method in "${METHODS[@]}"; do
             tb_attempts 5 gone one "$type" "$method" "$r"
         done
     done
+    tb_step "floor-pipe-$r" floor pipe "$r"
+    tb_step "floor-socket-$r" floor socket "$r"
 done
 # shellcheck disable=SC1091 # written by run_one
 . "$TB_TMP/engine-bench.R"
@@ -168,6 +216,11 @@ for type in pv pvh; do
         R[$k.cpu_gib]=$(awk -v c="$cpu" -v b="$(rounds_sum "$k.bytes")" \
             'BEGIN { printf "%.4f", (b > 0 ? c / (b / 1073741824) : 0) }')
     done
+done
+
+for hop in pipe socket; do
+    R[floor.$hop.cpu_gib]=$(awk -v c="$(rounds_sum "floor.$hop.cpu")" -v b="$(rounds_sum "floor.$hop.bytes")" \
+        'BEGIN { printf "%.4f", (b > 0 ? c / 1e9 / (b / 1073741824) : 0) }')
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
@@ -211,7 +264,7 @@ metric pages_vs_xl "$(ratio "${R[pv.xmig.pages]}" "${R[pv.xl.pages]}")"
 for method in "${METHODS[@]}"; do
     case $method in
     xmig) sfx= ;;
-    noskip | arena) sfx=_$method ;;
+    noskip | arena | tcp) sfx=_$method ;;
     *) continue ;;
     esac
     metric "trap_ratio_vs_xl$sfx" "$(trap_ratio pv "$method")"
@@ -223,6 +276,8 @@ for method in "${METHODS[@]}"; do
     metric "time_ratio_vs_xl$sfx" "$(time_ratio pv "$method")"
     metric "time_ratio_vs_xl_pvh$sfx" "$(time_ratio pvh "$method")"
 done
+metric dom0_cpu_s_per_gib_floor_pipe "${R[floor.pipe.cpu_gib]}"
+metric dom0_cpu_s_per_gib_floor_socket "${R[floor.socket.cpu_gib]}"
 for type in pv pvh; do
     for method in "${METHODS[@]}"; do
         metric "dom0_cpu_s_per_gib_${type}_$method" "${R[$type.$method.cpu_gib]}"

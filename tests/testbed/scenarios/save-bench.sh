@@ -15,6 +15,11 @@
 # result says it cost.  Every image is restored by stock `xl restore` and
 # the guest verified at the end.
 #
+# First, the floor: xmig-probe writebench puts MIB MiB into dom0's tmpfs by
+# write(2) (fresh file, allocated file), by memcpy into a shared mapping,
+# and copies it between anonymous buffers; each with its wall time and
+# CPU (step write-floor).
+#
 # Final lines, TYPE pv or pvh, medians over the rounds:
 #   save_ratio_vs_xl_TYPE, save_ratio_vs_libxc_TYPE   the other sender's
 #       save time / the own engine's
@@ -33,7 +38,9 @@ METHODS=(xl libxc xmig)
 
 
 save_one() { # TYPE METHOD ROUND
-    local g=$1 method=$2 img=$TB_TMP/$1.img json=$TB_OUT/save-bench-$1-$2-$3.json
+    # The result and events go to tmpfs, as xl's log does, and are kept
+    # after: a write to the 9p share costs a trip through QEMU.
+    local g=$1 method=$2 img=$TB_TMP/$1.img json=$TB_TMP/save-bench-$1-$2-$3.json
     local t0 dt w m h cpu bytes rc=0
     case $method in
     xl) tb_cost timeout 600 xl save "$g" "$img" >"$TB_TMP/$g.save.log" 2>&1 ||
@@ -41,6 +48,7 @@ save_one() { # TYPE METHOD ROUND
     *) tb_cost timeout 600 xmig save "$g" "$img" --engine "$method" --json --direct \
             >"$json" || { tail -n 3 "$json"; rc=1; } ;;
     esac
+    [[ $method == xl ]] || cp "$json" "$TB_OUT/"
     ((rc == 0)) || return 1
     [[ -n $TB_COST_WALL ]] || { echo "no cost measured" >&2; return 1; }
     dt=$TB_COST_WALL w=$TB_COST_PTWR m=$TB_COST_MMU h=$TB_COST_HCALL
@@ -66,6 +74,15 @@ save_one() { # TYPE METHOD ROUND
             v=$(grep -o "\"$f\":[0-9.e+-]*" "$json" | tail -n 1 | cut -d: -f2)
             tb_note "$f" "${v:-null}"
         done
+        # Where the rest of the time goes: when each phase began (s since
+        # the job started; done: the image renamed into place, the guest
+        # destroyed).
+        for f in connect stream suspend "done"; do
+            v=$(sed -n "s/.*\"t\":\([0-9.]*\),\"phase\":\"$f\".*/\1/p" "$json" | head -n 1)
+            tb_note "at_${f}_s" "${v:-null}"
+        done
+        v=$(grep -o '"total_s":[0-9.]*' "$json" | tail -n 1 | cut -d: -f2)
+        tb_note total_s "${v:-null}"
     fi
     echo "$g $method round $3: save $(_tb_secs $dt) s, ptwr $w, mmu_update $m," \
         "hypercalls $h, dom0 CPU (Xen) $(awk -v n="$cpu" 'BEGIN { printf "%.3f", n / 1e9 }') s"
@@ -88,6 +105,22 @@ bench() { # TYPE
     tb_step "destroy-$1" tb_guest_destroy "$1"
 }
 gone() { tb_guest_gone "$1"; }
+
+# What dom0 pays to put an image's bytes into its tmpfs at all, whoever
+# writes them, and what the ways a sender could write them cost.
+write_floor() {
+    local line k f v
+    /host/root/usr/libexec/xmig/xmig-probe writebench "$TB_TMP" "$MIB" >"$TB_TMP/writebench" ||
+        return 1
+    cat "$TB_TMP/writebench"
+    while read -r _ k line; do
+        for f in $line; do
+            v=${f#*=}
+            tb_note "${k//-/_}_${f%%=*}" "$v"
+        done
+    done <"$TB_TMP/writebench"
+}
+tb_step write-floor write_floor
 
 : >"$TB_TMP/save-bench.times"
 for type in pv pvh; do
