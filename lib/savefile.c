@@ -30,14 +30,16 @@
 /*
  * Whether writes to fd copy from the caller's pages.  9p and FUSE direct
  * I/O pin them instead, which fails with EFAULT for foreign mappings; so
- * may filesystems not listed here.
+ * may filesystems not listed here.  A regular file says whether it is on
+ * tmpfs in *tmpfs_r.
  */
-static bool file_copies(int fd)
+static bool file_copies(int fd, bool *tmpfs_r)
 {
     static const unsigned long copying[] = {
-        TMPFS_MAGIC, 0x0000ef53, /* ext2, ext3, ext4 */
-        0x58465342,              /* xfs */
-        0x9123683e,              /* btrfs */
+        TMPFS_MAGIC, /* tmpfs */
+        0x0000ef53,  /* ext2, ext3, ext4 */
+        0x58465342,  /* xfs */
+        0x9123683e,  /* btrfs */
     };
     struct statfs sfs;
     struct stat st;
@@ -49,6 +51,7 @@ static bool file_copies(int fd)
         return true;
     if (!S_ISREG(st.st_mode) || fstatfs(fd, &sfs) < 0)
         return false;
+    *tmpfs_r = (unsigned long)sfs.f_type == TMPFS_MAGIC;
     for (i = 0; i < sizeof(copying) / sizeof(copying[0]); i++) {
         if ((unsigned long)sfs.f_type == copying[i])
             return true;
@@ -86,7 +89,6 @@ static int open_sink(xmig_xen *x, const char *path, mode_t type,
 int xmig__save_open(xmig_xen *x, const char *path, struct xmig__savefile *f)
 {
     char *dir_copy = NULL, *base_copy = NULL;
-    struct statfs sfs;
     struct stat st;
     int rc = -1;
 
@@ -133,9 +135,7 @@ int xmig__save_open(xmig_xen *x, const char *path, struct xmig__savefile *f)
         f->tmp = NULL;
         goto out;
     }
-    f->copies = file_copies(f->fd);
-    f->tmpfs =
-        fstatfs(f->fd, &sfs) == 0 && (unsigned long)sfs.f_type == TMPFS_MAGIC;
+    f->copies = file_copies(f->fd, &f->tmpfs);
     rc = 0;
 out:
     free(dir_copy);
