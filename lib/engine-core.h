@@ -74,6 +74,13 @@ struct engine_ops {
      * p2m says otherwise (engine.c, send_batch, says why only PV).
      */
     bool keep_maps;
+    /*
+     * The pfn space is mostly holes (PVH/HVM: the specials sit below
+     * 4 GiB, whatever the memory): the first pass looks for pages from
+     * both ends and stops once it has found all Xen counts (engine.c,
+     * sweep_ends).
+     */
+    bool sparse;
     /* Fills in p2m_size, and whatever else the guest type keeps. */
     int (*setup)(struct engine *e);
     /* Records before the CPU policy and STATIC_DATA_END. */
@@ -129,6 +136,12 @@ struct engine {
        the end of (engine-exit.c, "Overlap"); the stream is its alone. */
     bool wk_busy;
     uint8_t *bounce;
+
+    /* ops->sparse: gfns found holding data, in any pass, and how many. */
+    uint64_t *seen;
+    uint64_t nseen;
+    uint64_t final_data;   /* ... of those asked about once suspended */
+    size_t gap_lo, gap_hi; /* the first pass left these out */
 
     /* PV */
     xmig_pfn_t *p2m;

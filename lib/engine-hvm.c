@@ -92,6 +92,7 @@ static void hvm_cleanup(struct engine *e)
 
 const struct engine_ops xmig__engine_ops_hvm = {
     .dhdr_type = DHDR_TYPE_X86_HVM,
+    .sparse = true,
     .setup = hvm_setup,
     .static_data = hvm_none,
     .start_of_stream = hvm_none,

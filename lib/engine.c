@@ -218,6 +218,13 @@ static int send_batch(struct engine *e, const xmig_pfn_t *pfns, unsigned int n,
 
         if (frames[i] == XMIG_INVALID_FRAME)
             t = PFINFO_XTAB;
+        if (e->seen && type_has_data(t)) {
+            if (!bit_test(e->seen, pfns[i])) {
+                bit_set(e->seen, pfns[i]);
+                e->nseen++;
+            }
+            e->final_data += e->suspended;
+        }
         if (hollow && type_has_data(t) && bit_test(hollow, pfns[i])) {
             t = PFINFO_XALLOC;
             bit_set(e->owed, pfns[i]);
@@ -373,6 +380,114 @@ static int peek(struct engine *e)
     return e->x->ops->logdirty_peek(e->x, e->domid, e->redirtied, e->p2m_size);
 }
 
+/* One pass's walk over the pfns: the batch it is filling. */
+struct walk {
+    xmig_pfn_t batch[XMIG_MAX_BATCH];
+    unsigned int nb, max;
+    const uint64_t *bm;   /* the pfns to send; NULL: all */
+    const uint64_t *skip; /* pfns dirtied again since the pass began */
+    bool whole;           /* see send_pages */
+    uint64_t done, total;
+};
+
+static int walk_flush(struct engine *e, struct walk *w)
+{
+    if (!w->nb)
+        return 0;
+    if (send_batch(e, w->batch, w->nb, w->whole) < 0 || peek(e) < 0)
+        return -1;
+    w->done += w->nb;
+    w->nb = 0;
+    if (e->hooks->progress)
+        e->hooks->progress(e->hooks->arg, w->done, w->total);
+    return 0;
+}
+
+static int walk_range(struct engine *e, struct walk *w, size_t from, size_t to)
+{
+    size_t pfn;
+
+    for (pfn = from; pfn < to; pfn++) {
+        if (w->bm && !(w->bm[pfn / 64] >> (pfn % 64) & 1)) {
+            if (!w->bm[pfn / 64])
+                pfn |= 63; /* skip an empty word */
+            continue;
+        }
+        if (w->skip && bit_test(w->skip, pfn)) {
+            e->st->skipped++;
+            if (!w->whole) {
+                w->done++;
+                continue;
+            }
+        }
+        w->batch[w->nb++] = pfn;
+        if (w->nb == w->max && walk_flush(e, w) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * Looking for pages from both ends.  A PVH or HVM guest's gfns run from 0
+ * to its special pages below 4 GiB (the console and store rings, ACPI
+ * tables): a 128 MiB PVH guest has 32784 pages among 1044480 gfns.  Stock
+ * asks Xen the type of every one, 1020 queries, and writes 8 MiB of
+ * records that say "hole".  This first pass goes up from gfn 0 while the
+ * blocks hold pages (the guest's memory starts there), then takes blocks
+ * from the top and the bottom in turns, and stops once it has found as
+ * many pages as Xen counts for the domain: [gap_lo, gap_hi), between, it
+ * never looks at.  A guest whose memory fills its gfns is swept whole, in
+ * stock's order.
+ *
+ * That is safe because of what check_gap proves once the guest is
+ * suspended: a gfn reads as data (getpageframeinfo3 says neither XTAB nor
+ * BROKEN) only when it maps a page the domain owns and that is not Xen's
+ * (shared info, grant frames), or one shared by mem_sharing; Xen maps a
+ * page at one gfn at most (p2m_add_page() unmaps it from the old one);
+ * and owned pages are what Xen counts in tot_pages, shared ones in
+ * shr_pages.  So if the gfns known to hold data still do and add up to
+ * tot_pages + shr_pages, no other gfn holds any.  A domU has no foreign
+ * mappings in its p2m: those are for a domain privileged over another
+ * (dom0, a device model's stub domain), which is not migrated by itself.
+ * Whatever does not add up (a page ballooned into the gap meanwhile, or
+ * pages the domain owns outside its p2m) is not left to reasoning: the gap
+ * is swept then, as stock would have in the first pass.
+ */
+static int sweep_ends(struct engine *e, struct walk *w)
+{
+    size_t blk = w->max, lo = 0, hi = (e->p2m_size + blk - 1) / blk;
+    uint64_t want = e->info.nr_pages + e->info.nr_shared;
+    bool up = true, top = false;
+
+    while (lo < hi) {
+        size_t b = top ? --hi : lo++;
+        size_t end = (b + 1) * blk < e->p2m_size ? (b + 1) * blk : e->p2m_size;
+        uint64_t had = e->nseen;
+
+        if (walk_range(e, w, b * blk, end) < 0 || walk_flush(e, w) < 0)
+            return -1;
+        if (up && e->nseen == had)
+            up = false;
+        top = !up && !top;
+        if (e->nseen >= want && lo < hi) {
+            struct xmig_dominfo now;
+
+            /* The count moves while the guest balloons. */
+            if (e->x->ops->domain_info(e->x, e->domid, &now) < 0)
+                return -1;
+            want = now.nr_pages + now.nr_shared;
+            if (e->nseen >= want)
+                break;
+        }
+    }
+    /* Blocks lo to hi - 1 are left; none if lo == hi. */
+    e->gap_lo = lo * blk;
+    e->gap_hi = hi * blk < e->p2m_size ? hi * blk : e->p2m_size;
+    if (e->gap_hi < e->gap_lo)
+        e->gap_hi = e->gap_lo;
+    return 0;
+}
+
 /*
  * Send every pfn set in bm (or all when bm is NULL), in batches of the
  * arena's size: it maps no more than that at once.
@@ -391,50 +506,96 @@ static int peek(struct engine *e)
  */
 static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
 {
-    xmig_pfn_t batch[XMIG_MAX_BATCH];
-    const uint64_t *skip = e->suspended ? NULL : e->redirtied;
-    unsigned int nb = 0, max = e->ap.batch;
-    bool whole = !bm && max >= ENGINE_SUPERPAGE;
-    uint64_t done = 0;
-    size_t pfn;
+    struct walk w = {
+        .max = e->ap.batch,
+        .bm = bm,
+        .skip = e->suspended ? NULL : e->redirtied,
+        .whole = !bm && e->ap.batch >= ENGINE_SUPERPAGE,
+        .total = total,
+    };
+    int rc;
 
-    if (whole)
-        max -= max % ENGINE_SUPERPAGE;
+    if (w.whole)
+        w.max -= w.max % ENGINE_SUPERPAGE;
     e->peek_ns = 0;
     if (peek(e) < 0)
         return -1;
-    for (pfn = 0; pfn < e->p2m_size; pfn++) {
-        if (bm && !(bm[pfn / 64] >> (pfn % 64) & 1)) {
-            if (!bm[pfn / 64])
-                pfn |= 63; /* skip an empty word */
-            continue;
-        }
-        if (skip && bit_test(skip, pfn)) {
-            e->st->skipped++;
-            if (!whole) {
-                done++;
-                continue;
-            }
-        }
-        batch[nb++] = pfn;
-        if (nb == max) {
-            if (send_batch(e, batch, nb, whole) < 0 || peek(e) < 0)
-                return -1;
-            done += nb;
-            nb = 0;
-            if (e->hooks->progress)
-                e->hooks->progress(e->hooks->arg, done, total);
-        }
-    }
-    if (nb && send_batch(e, batch, nb, whole) < 0)
+    if (!bm && e->seen)
+        rc = sweep_ends(e, &w);
+    else
+        rc = walk_range(e, &w, 0, e->p2m_size);
+    if (rc < 0 || walk_flush(e, &w) < 0)
         return -1;
     /* The pass is out only once the worker has written its last batch. */
-    if (xmig__wk_settle(e) < 0)
+    return xmig__wk_settle(e);
+}
+
+/*
+ * Once suspended, after the last pass: the proof that the gap of the first
+ * pass holds no page (sweep_ends), or else the gap sent.  final: the pfns
+ * that pass sent, whose types were read then (NULL: every gfn looked at,
+ * as in a save, whose one pass runs suspended).  The gfns known to hold
+ * data that it did not send are asked about now.
+ */
+static int count_data(struct engine *e, xmig_pfn_t *t, unsigned int n,
+                      uint64_t *have)
+{
+    uint64_t t0 = xmig_now_ns();
+    unsigned int i;
+
+    if (e->x->ops->page_types(e->x, e->domid, n, t) < 0)
         return -1;
-    done += nb;
-    if (e->hooks->progress)
-        e->hooks->progress(e->hooks->arg, done, total);
+    e->st->types_ns += xmig_now_ns() - t0;
+    for (i = 0; i < n; i++)
+        *have += type_has_data((uint32_t)t[i]);
     return 0;
+}
+
+static int check_gap(struct engine *e, uint64_t *final)
+{
+    xmig_pfn_t t[XMIG_MAX_BATCH];
+    uint64_t have = e->final_data, want;
+    struct xmig_dominfo now;
+    size_t pfn, lo = e->gap_lo, hi = e->gap_hi;
+    unsigned int n = 0;
+
+    if (!e->seen || lo >= hi)
+        return 0;
+    for (pfn = 0; final && pfn < e->p2m_size; pfn++) {
+        uint64_t left = e->seen[pfn / 64] & ~final[pfn / 64];
+
+        if (!(left >> (pfn % 64))) {
+            pfn |= 63; /* none left in this word */
+            continue;
+        }
+        if (!(left >> (pfn % 64) & 1))
+            continue;
+        t[n++] = pfn;
+        if (n == XMIG_MAX_BATCH) {
+            if (count_data(e, t, n, &have) < 0)
+                return -1;
+            n = 0;
+        }
+    }
+    if (n && count_data(e, t, n, &have) < 0)
+        return -1;
+    if (e->x->ops->domain_info(e->x, e->domid, &now) < 0)
+        return -1;
+    want = now.nr_pages + now.nr_shared;
+    if (have == want) {
+        e->st->unswept = hi - lo;
+        return 0;
+    }
+    xmig__log(e->x, XMIG_LOG_INFO,
+              "domain %u: %llu gfns hold data, Xen counts %llu pages: "
+              "sending gfns %#zx-%#zx, which the first pass left out",
+              e->domid, (unsigned long long)have, (unsigned long long)want, lo,
+              hi - 1);
+    memset(e->dirty, 0, (e->p2m_size + 63) / 64 * 8);
+    for (pfn = lo; pfn < hi; pfn++)
+        bit_set(e->dirty, pfn);
+    e->gap_lo = e->gap_hi = 0;
+    return send_pages(e, e->dirty, hi - lo);
 }
 
 static int refresh(struct engine *e)
@@ -506,7 +667,9 @@ static int send_live(struct engine *e)
     for (i = 0; i < words; i++)
         e->dirty[i] |= e->deferred[i] | (e->owed ? e->owed[i] : 0);
     e->st->deferred = e->nr_deferred;
-    return send_pages(e, e->dirty, count + e->nr_deferred);
+    if (send_pages(e, e->dirty, count + e->nr_deferred) < 0)
+        return -1;
+    return check_gap(e, e->dirty);
 
 abort:
     xmig__seterr(e->x, EBUSY, "the pre-copy policy gave up");
@@ -574,6 +737,7 @@ static void cleanup(struct engine *e, struct xmig__tail **tail_r)
     xmig__nofork_free(e->deferred);
     xmig__nofork_free(e->redirtied);
     xmig__nofork_free(e->owed);
+    xmig__nofork_free(e->seen);
     xmig__nofork_free(e->bounce);
     free(e->cache);
     xmig__nofork_free(e->wcache);
@@ -660,7 +824,10 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
     e.deferred = xmig__nofork_alloc(words * 8);
     e.bounce = xmig__nofork_alloc(ENGINE_BOUNCE);
     e.ptbuf = xmig__nofork_alloc(sizeof(*e.ptbuf) * XMIG_MAX_BATCH);
-    if (!e.dirty || !e.deferred || !e.bounce || !e.ptbuf) {
+    if (e.ops->sparse)
+        e.seen = xmig__nofork_alloc(words * 8);
+    if (!e.dirty || !e.deferred || !e.bounce || !e.ptbuf ||
+        (e.ops->sparse && !e.seen)) {
         xmig__seterr(x, ENOMEM, "out of memory");
         goto out;
     }
@@ -708,7 +875,7 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
             goto out;
     } else {
         if (suspend(&e) < 0 || refresh(&e) < 0 ||
-            send_pages(&e, NULL, e.p2m_size) < 0)
+            send_pages(&e, NULL, e.p2m_size) < 0 || check_gap(&e, NULL) < 0)
             goto out;
     }
     if (e.ops->end_of_checkpoint(&e) < 0 ||

@@ -48,6 +48,7 @@ struct xen_dominfo {
     uint8_t handle[16];
     uint64_t nr_pages;
     uint64_t max_pages;
+    uint64_t shr_pages;
     uint64_t shared_info_frame;
     uint64_t cpu_time;
     unsigned int max_vcpu_id;
@@ -75,6 +76,7 @@ static void dominfo_from(struct xen_dominfo *d, const xc_domaininfo_t *i)
     memcpy(d->handle, i->handle, sizeof(d->handle));
     d->nr_pages = i->tot_pages;
     d->max_pages = i->max_pages;
+    d->shr_pages = i->shr_pages;
     d->shared_info_frame = i->shared_info_frame;
     d->cpu_time = i->cpu_time;
     d->max_vcpu_id = i->max_vcpu_id;
@@ -114,6 +116,7 @@ static void dominfo_from(struct xen_dominfo *d, const xc_dominfo_t *i)
     memcpy(d->handle, i->handle, sizeof(d->handle));
     d->nr_pages = i->nr_pages;
     d->max_pages = i->max_memkb / (XMIG_PAGE_SIZE / 1024);
+    d->shr_pages = i->nr_shared_pages;
     d->shared_info_frame = i->shared_info_frame;
     d->cpu_time = i->cpu_time;
     d->max_vcpu_id = i->max_vcpu_id;
@@ -296,6 +299,7 @@ static int xen_domain_info(xmig_xen *x, uint32_t domid,
     info_r->dying = info.dying;
     info_r->nr_pages = info.nr_pages;
     info_r->max_pages = info.max_pages;
+    info_r->nr_shared = info.shr_pages;
     info_r->shared_info_frame = info.shared_info_frame;
     info_r->max_vcpu_id = info.max_vcpu_id;
     if (info_r->type == XMIG_DOM_PV) {

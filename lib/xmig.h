@@ -73,6 +73,8 @@ struct xmig_dominfo {
     unsigned int guest_width; /* bytes per guest word (PV: 4 or 8) */
     uint64_t nr_pages;        /* populated pages, as Xen counts them */
     uint64_t max_pages;       /* the most it may have (xl's maxmem) */
+    uint64_t nr_shared;       /* its gfns backed by pages shared with other
+                                 domains (mem_sharing), in neither count */
     xmig_pfn_t max_gpfn;      /* highest gfn (HVM/PVH) */
     xmig_pfn_t shared_info_frame;
     unsigned int max_vcpu_id;
@@ -254,6 +256,8 @@ struct xmig_engine_stats {
     uint64_t reused;   /* pages read through a mapping kept from a pass */
     uint64_t deferred; /* PV page tables sent again after suspend */
     uint64_t skipped;  /* left to a later pass: dirtied again meanwhile */
+    uint64_t unswept;  /* PVH/HVM: gfns never asked about, shown to hold
+                          no page (engine.c, sweep_ends) */
     uint64_t types_ns; /* asking Xen for page types */
     uint64_t write_ns; /* writing the stream (the sink's pace included) */
     /*

@@ -111,6 +111,7 @@ void proto_result(struct json_object *o, enum xmig_engine engine,
     proto_add_uint(o, "reused", e->reused);
     proto_add_uint(o, "deferred", e->deferred);
     proto_add_uint(o, "skipped", e->skipped);
+    proto_add_uint(o, "unswept", e->unswept);
     proto_add_uint(o, "map_calls", e->arena.map_calls);
     proto_add_uint(o, "unmap_calls", e->arena.unmap_calls);
     proto_add_fixed(o, "map_s", (double)e->arena.map_ns / 1e9, 6);
@@ -168,6 +169,7 @@ bool proto_job_result(struct json_object *job, struct xmig_job_params *p,
     r->engine.reused = (uint64_t)proto_int(res, "reused");
     r->engine.deferred = (uint64_t)proto_int(res, "deferred");
     r->engine.skipped = (uint64_t)proto_int(res, "skipped");
+    r->engine.unswept = (uint64_t)proto_int(res, "unswept");
     r->engine.arena.map_calls = (uint64_t)proto_int(res, "map_calls");
     r->engine.arena.unmap_calls = (uint64_t)proto_int(res, "unmap_calls");
     r->engine.arena.map_ns = ns(res, "map_s");

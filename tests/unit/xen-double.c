@@ -55,6 +55,7 @@ struct dbl {
     bool destroying_name;   /* ... and left its xenstore entries */
     unsigned int dying_in;  /* domain_info calls until Xen says dying */
     xmig_pfn_t balloon;     /* becomes a hole at the first CLEAN, or ~0 */
+    xmig_pfn_t populate;    /* a hole that gets a page then, or ~0 */
     struct dbl_guest g;
 };
 
@@ -282,7 +283,7 @@ static void dbl_close(xmig_xen *x)
     pthread_mutex_destroy(&d->lock);
     free(d->vma);
     free(d->set);
-    free(d->hole);
+    munmap(d->hole, d->c.nr_pfns ? d->c.nr_pfns : 1);
     munmap(d->gen, gen_len(d->c.nr_pfns));
     munmap(d, sizeof(*d));
 }
@@ -311,6 +312,7 @@ static int dbl_domain_info(xmig_xen *x, uint32_t domid,
                            struct xmig_dominfo *info_r)
 {
     struct dbl *d = D(x);
+    size_t i;
 
     if (domid != d->c.domid || d->dead) {
         xmig__seterr(x, ESRCH, "domain %u does not exist", domid);
@@ -321,8 +323,12 @@ static int dbl_domain_info(xmig_xen *x, uint32_t domid,
     info_r->domid = domid;
     info_r->type = d->c.type;
     info_r->guest_width = 8;
-    info_r->nr_pages = d->c.nr_pfns - d->c.nr_holes;
+    /* As Xen's tot_pages: what the guest has now, and owned elsewhere. */
+    info_r->nr_pages = d->c.extra_pages;
+    for (i = 0; i < d->c.nr_pfns; i++)
+        info_r->nr_pages += !d->hole[i];
     info_r->max_pages = d->c.max_pages ? d->c.max_pages : d->c.nr_pfns;
+    info_r->nr_shared = 0;
     info_r->max_gpfn = d->c.nr_pfns - 1;
     info_r->shared_info_frame = SHINFO_MFN;
     if (!d->destroying || d->destroying_name)
@@ -883,9 +889,13 @@ static int dbl_logdirty_clean(xmig_xen *x, uint32_t domid, uint64_t *bitmap,
     if (n < 0)
         return -1;
     d->st.hypercalls++;
-    if (d->g.cleans++ == 0 && d->balloon < d->c.nr_pfns) {
+    if (d->g.cleans++ == 0) {
         dbl_lock(d);
-        d->hole[d->balloon] = true;
+        if (d->balloon < d->c.nr_pfns)
+            d->hole[d->balloon] = true;
+        /* Not marked dirty, as Xen 4.17 does not mark a gfn populated. */
+        if (d->populate < d->c.nr_pfns)
+            d->hole[d->populate] = false;
         pthread_mutex_unlock(&d->lock);
     }
     *dirty_r = (uint64_t)n;
@@ -1034,7 +1044,11 @@ xmig_xen *dbl_open(const struct dbl_config *c)
         return NULL;
     d->c = *c;
     d->pid = getpid();
-    d->hole = calloc(c->nr_pfns ? c->nr_pfns : 1, sizeof(*d->hole));
+    /* Shared too: the guest balloons while an exit worker maps it. */
+    d->hole = mmap(NULL, c->nr_pfns ? c->nr_pfns : 1, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (d->hole == MAP_FAILED)
+        d->hole = NULL;
     d->gen = mmap(NULL, gen_len(c->nr_pfns), PROT_READ | PROT_WRITE,
                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (d->gen == MAP_FAILED)
@@ -1042,6 +1056,7 @@ xmig_xen *dbl_open(const struct dbl_config *c)
     d->set = calloc(SET_SIZE, sizeof(*d->set));
     d->fail_frame = XMIG_INVALID_FRAME;
     d->balloon = XMIG_INVALID_FRAME;
+    d->populate = XMIG_INVALID_FRAME;
     d->vma_fail_after = -1;
     strcpy(d->g.name, "guest");
     for (i = 0; i < sizeof(d->g.uuid); i++)
@@ -1139,6 +1154,11 @@ void dbl_destroy_begin(xmig_xen *x, bool keep_name, unsigned int polls)
 void dbl_balloon_at_clean(xmig_xen *x, xmig_pfn_t pfn)
 {
     D(x)->balloon = pfn;
+}
+
+void dbl_populate_at_clean(xmig_xen *x, xmig_pfn_t pfn)
+{
+    D(x)->populate = pfn;
 }
 
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s)

@@ -23,6 +23,9 @@ struct dbl_config {
     uint64_t max_pages; /* xl's maxmem; 0: nr_pfns */
     uint64_t max_pfn;   /* PV: what shared info claims; 0: nr_pfns */
     bool perfc;         /* Xen has software counters */
+    /* Pages the domain owns that no pfn maps (Xen counts them all the
+       same: an HVM guest's ioreq pages while a server is active). */
+    uint64_t extra_pages;
 };
 
 /*
@@ -106,6 +109,8 @@ void dbl_kill_domain(xmig_xen *x);
 void dbl_destroy_begin(xmig_xen *x, bool keep_name, unsigned int polls);
 /* The guest balloons pfn out (it becomes a hole) at the first CLEAN. */
 void dbl_balloon_at_clean(xmig_xen *x, xmig_pfn_t pfn);
+/* A hole gets a page at the first CLEAN, which does not mark it dirty. */
+void dbl_populate_at_clean(xmig_xen *x, xmig_pfn_t pfn);
 void dbl_get_stats(xmig_xen *x, struct dbl_stats *s);
 /* How often the guest wrote pfn (word 1 of its page says the same). */
 uint32_t dbl_pfn_gen(xmig_xen *x, xmig_pfn_t pfn);

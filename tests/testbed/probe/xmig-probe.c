@@ -59,6 +59,12 @@
  *       counters.  One line per case: "writebench CASE wall_ms=W
  *       cpu_ms=C dom0_ms=D" (C: this process's user+system time; D:
  *       dom0's CPU time as Xen accounts it).
+ *   xmig-probe gfns DOMID
+ *       every gfn from 0 to the domain's highest, its type read from Xen
+ *       1024 at a time, as a sender's first pass does: prints the runs of
+ *       gfns that hold data ("data FIRST-LAST"), then "gfns_data=N
+ *       tot_pages=T max_gpfn=M queries=Q sweep_ms=W dom0_ms=D" (W: wall
+ *       time of the sweep, D: dom0's CPU time as Xen accounts it).
  *   xmig-probe rxproxy [OPTION...] -- CMD [ARG...]
  *       a faulty receiver in front of a real one (CMD: xl migrate-receive),
  *       relaying both ways and misbehaving as told.  CMD runs in a session
@@ -858,6 +864,78 @@ out:
     return rc;
 }
 
+/*
+ * The layout of a PVH/HVM guest's gfns and what reading it costs: whether
+ * the gfns holding data add up to the pages Xen counts for the domain.
+ */
+static int gfns(uint32_t domid)
+{
+    xc_interface *xch = xc_interface_open(NULL, NULL, 0);
+    DECLARE_HYPERCALL_BUFFER(xen_pfn_t, arr);
+    struct xen_domctl d = {.cmd = XEN_DOMCTL_getpageframeinfo3,
+                           .domain = (domid_t)domid};
+    unsigned long long data = 0, queries = 0, c0, c1;
+    xen_pfn_t max_gpfn, gfn, run = ~0UL;
+    xc_domaininfo_t info;
+    double t0, t1;
+    int rc = 1;
+
+    if (!xch)
+        return 1;
+    arr = xc_hypercall_buffer_alloc(xch, arr, 1024 * sizeof(*arr));
+    if (!arr || xc_domain_maximum_gpfn(xch, domid, &max_gpfn) < 0 ||
+        xc_domain_getinfolist(xch, domid, 1, &info) != 1 ||
+        info.domain != domid || dom0_cpu(xch, &c0) < 0) {
+        fprintf(stderr, "xmig-probe: domain %u: %s\n", domid, strerror(errno));
+        goto out;
+    }
+    t0 = now();
+    for (gfn = 0; gfn <= max_gpfn; gfn += 1024) {
+        unsigned int i,
+            n = max_gpfn - gfn + 1 < 1024 ? max_gpfn - gfn + 1 : 1024;
+
+        for (i = 0; i < n; i++)
+            arr[i] = gfn + i;
+        d.u.getpageframeinfo3.num = n;
+        set_xen_guest_handle(d.u.getpageframeinfo3.array, arr);
+        if (xc_domctl(xch, &d) < 0) {
+            fprintf(stderr, "xmig-probe: page types at %#lx: %s\n",
+                    (unsigned long)gfn, strerror(errno));
+            goto out;
+        }
+        queries++;
+        for (i = 0; i < n; i++) {
+            uint32_t t = (uint32_t)arr[i] & XEN_DOMCTL_PFINFO_LTAB_MASK;
+            bool has = t != XEN_DOMCTL_PFINFO_XTAB &&
+                       t != XEN_DOMCTL_PFINFO_BROKEN &&
+                       t != XEN_DOMCTL_PFINFO_XALLOC;
+
+            if (has && run == ~0UL)
+                run = gfn + i;
+            if (!has && run != ~0UL) {
+                printf("data %#lx-%#lx\n", (unsigned long)run,
+                       (unsigned long)(gfn + i - 1));
+                run = ~0UL;
+            }
+            data += has;
+        }
+    }
+    t1 = now();
+    if (run != ~0UL)
+        printf("data %#lx-%#lx\n", (unsigned long)run, (unsigned long)max_gpfn);
+    if (dom0_cpu(xch, &c1) < 0)
+        goto out;
+    printf("gfns_data=%llu tot_pages=%llu max_gpfn=%#lx queries=%llu "
+           "sweep_ms=%.1f dom0_ms=%.1f\n",
+           data, (unsigned long long)info.tot_pages, (unsigned long)max_gpfn,
+           queries, (t1 - t0) * 1e3, (c1 - c0) / 1e6);
+    rc = 0;
+out:
+    xc_hypercall_buffer_free(xch, arr);
+    xc_interface_close(xch);
+    return rc;
+}
+
 static int resume(uint32_t domid)
 {
     xc_interface *xch = xc_interface_open(NULL, NULL, 0);
@@ -899,6 +977,8 @@ int main(int argc, char **argv)
         return writebench(argv[2], argv[3]);
     if (argc == 2 && strcmp(argv[1], "sink") == 0)
         return sink();
+    if (argc == 3 && strcmp(argv[1], "gfns") == 0)
+        return gfns((uint32_t)strtoul(argv[2], NULL, 10));
     if (argc == 3 && strcmp(argv[1], "resume") == 0)
         return resume((uint32_t)strtoul(argv[2], NULL, 10));
     xc_interface *xch;

@@ -70,7 +70,7 @@ save_one() { # TYPE METHOD ROUND
                 (p > 0 ? w / p : 0), (p > 0 ? h / p : 0) }' >>"$TB_TMP/save-bench.times"
     if [[ $method == xmig ]]; then
         local f v
-        for f in map_s unmap_s types_s write_s dom0_cpu_s traps hypercalls; do
+        for f in map_s unmap_s types_s write_s unswept dom0_cpu_s traps hypercalls; do
             v=$(grep -o "\"$f\":[0-9.e+-]*" "$json" | tail -n 1 | cut -d: -f2)
             tb_note "$f" "${v:-null}"
         done
@@ -93,9 +93,24 @@ save_one() { # TYPE METHOD ROUND
     rm -f "$img"
 }
 
+# A PVH guest's gfns: where its pages lie, whether those holding data add
+# up to the pages Xen counts (what lets the own engine's first pass stop
+# early, lib/engine.c sweep_ends), and what asking about every gfn costs.
+layout() { # NAME
+    local id out f
+    id=$(xl domid "$1") || return 1
+    out=$(/host/root/usr/libexec/xmig/xmig-probe gfns "$id") || return 1
+    echo "$out"
+    for f in $(tail -n 1 <<<"$out"); do
+        tb_note "${f%%=*}" "${f#*=}"
+    done
+    [[ $out == *"gfns_data="* ]]
+}
+
 bench() { # TYPE
     local r m
     tb_step "create-$1" tb_guest_create "$1" "$1" "$MIB"
+    [[ $1 == pv ]] || tb_step "layout-$1" layout "$1"
     for ((r = 1; r <= ROUNDS; r++)); do
         for m in "${METHODS[@]}"; do
             tb_step "save-$1-$m-$r" save_one "$1" "$m" "$r"
