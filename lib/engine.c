@@ -456,8 +456,13 @@ static int walk_range(struct engine *e, struct walk *w, size_t from, size_t to)
 static int sweep_ends(struct engine *e, struct walk *w)
 {
     size_t blk = w->max, lo = 0, hi = (e->p2m_size + blk - 1) / blk;
-    uint64_t want = e->info.nr_pages + e->info.nr_shared;
+    struct xmig_dominfo now;
+    uint64_t want;
     bool up = true, top = false;
+
+    if (e->x->ops->domain_info(e->x, e->domid, &now) < 0)
+        return -1;
+    want = now.nr_pages + now.nr_shared;
 
     while (lo < hi) {
         size_t b = top ? --hi : lo++;
@@ -470,8 +475,6 @@ static int sweep_ends(struct engine *e, struct walk *w)
             up = false;
         top = !up && !top;
         if (e->nseen >= want && lo < hi) {
-            struct xmig_dominfo now;
-
             /* The count moves while the guest balloons. */
             if (e->x->ops->domain_info(e->x, e->domid, &now) < 0)
                 return -1;
@@ -526,6 +529,9 @@ static int send_pages(struct engine *e, const uint64_t *bm, uint64_t total)
         rc = walk_range(e, &w, 0, e->p2m_size);
     if (rc < 0 || walk_flush(e, &w) < 0)
         return -1;
+    /* Stopped early: the pass was what it looked at. */
+    if (w.done < w.total && !bm && e->seen && e->hooks->progress)
+        e->hooks->progress(e->hooks->arg, w.done, w.done);
     /* The pass is out only once the worker has written its last batch. */
     return xmig__wk_settle(e);
 }
