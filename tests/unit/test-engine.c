@@ -546,19 +546,37 @@ static void xalloc_then_ballooned(enum xmig_domtype type,
     ASSERT_U64_EQ(r.engine.pages, w.pages);
 }
 
+/* A save that keeps the guest; batch 0: the default. */
+static int save_job_with(xmig_xen *x, unsigned int batch, bool live,
+                         enum xmig_strategy strategy, const char *path,
+                         struct xmig_job_result *r)
+{
+    struct xmig_job_params p;
+    int rc;
+
+    xmig_job_params_default(&p);
+    p.kind = XMIG_JOB_SAVE;
+    p.engine = XMIG_ENGINE_XMIG;
+    if (batch)
+        p.arena.batch = batch;
+    p.arena.strategy = strategy;
+    p.domain = "guest";
+    p.dest = path;
+    p.live = live;
+    p.keep = true;
+    rc = xmig_job_run(x, &p, r);
+    if (rc < 0)
+        printf("  error: %s\n", xmig_xen_error(x));
+    return rc;
+}
+
 static int save_job(xmig_xen *x, unsigned int batch, const char *path,
                     struct xmig_job_result *r)
 {
     struct xmig_job_params p;
 
     xmig_job_params_default(&p);
-    p.kind = XMIG_JOB_SAVE;
-    p.engine = XMIG_ENGINE_XMIG;
-    p.arena.batch = batch;
-    p.domain = "guest";
-    p.dest = path;
-    p.keep = true;
-    return xmig_job_run(x, &p, r);
+    return save_job_with(x, batch, p.live, p.arena.strategy, path, r);
 }
 
 /*
@@ -633,23 +651,12 @@ static void sweep_ends(bool live, enum xmig_strategy strategy, bool extra)
 {
     char path[] = "/tmp/xmig-test-engine-XXXXXX";
     xmig_xen *x = extra ? sparse_pvh(1) : pvh_layout();
-    struct xmig_job_params p;
     struct xmig_job_result r;
     struct dbl_stats ds;
     int fd = mkstemp(path);
 
     close(fd);
-    xmig_job_params_default(&p);
-    p.kind = XMIG_JOB_SAVE;
-    p.engine = XMIG_ENGINE_XMIG;
-    p.arena.strategy = strategy;
-    p.domain = "guest";
-    p.dest = path;
-    p.live = live;
-    p.keep = true;
-    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), 0);
-    if (test_cur_failed)
-        printf("  error: %s\n", xmig_xen_error(x));
+    ASSERT_INT_EQ(save_job_with(x, 0, live, strategy, path, &r), 0);
     dbl_get_stats(x, &ds);
     if (extra) {
         ASSERT_U64_EQ(r.engine.unswept, 0);
@@ -679,23 +686,12 @@ static void sweep_ends_populated(enum xmig_strategy strategy)
 {
     char path[] = "/tmp/xmig-test-engine-XXXXXX";
     xmig_xen *x = pvh_layout();
-    struct xmig_job_params p;
     struct xmig_job_result r;
     int fd = mkstemp(path);
 
     close(fd);
     dbl_populate_at_clean(x, 20000);
-    xmig_job_params_default(&p);
-    p.kind = XMIG_JOB_SAVE;
-    p.engine = XMIG_ENGINE_XMIG;
-    p.arena.strategy = strategy;
-    p.domain = "guest";
-    p.dest = path;
-    p.live = true;
-    p.keep = true;
-    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), 0);
-    if (test_cur_failed)
-        printf("  error: %s\n", xmig_xen_error(x));
+    ASSERT_INT_EQ(save_job_with(x, 0, true, strategy, path, &r), 0);
     ASSERT_U64_EQ(r.engine.unswept, 0);
     pvh_layout_arrived(x, path, 20000);
     if (test_cur_failed)
@@ -724,8 +720,6 @@ static void hcall_buffers(void)
         struct dbl_stats ds;
 
         ASSERT_INT_EQ(save_job(x, sizes[i], path, &r), 0);
-        if (test_cur_failed)
-            printf("  error: %s\n", xmig_xen_error(x));
         dbl_get_stats(x, &ds);
         ASSERT_U64_EQ(r.engine.hcall_buffers, 2);
         ASSERT_U64_EQ(ds.hbuf_allocs, 2);
