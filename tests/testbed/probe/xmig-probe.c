@@ -159,22 +159,47 @@ static void nap(void)
     nanosleep(&ts, NULL);
 }
 
+/* Dying, or shut down for good: a crash too (is_shutdown leaves it out). */
+static bool is_gone(const xc_domaininfo_t *i)
+{
+    return (i->flags & XEN_DOMINF_dying) ||
+           ((i->flags & XEN_DOMINF_shutdown) &&
+            shutdown_reason(i) != SHUTDOWN_suspend);
+}
+
+/*
+ * Ends as soon as there is nothing left to wait for: a guest that crashed
+ * (a testbed fault), or a migration that failed, would otherwise hold a
+ * scenario for the whole limit.
+ */
 static int downtime(xc_interface *xch, uint32_t domid, double limit)
 {
     static xc_domaininfo_t info[MAXDOMS];
     bool paused_at_suspend[MAXDOMS] = {false};
     double t0 = now(), ts = 0;
-    int n = 0, i;
+    int n = 0, i, left;
 
     /* Phase 1: until the source is suspended. */
     while (now() - t0 < limit) {
+        bool there = false;
+
         n = xc_domain_getinfolist(xch, 0, MAXDOMS, info);
         for (i = 0; i < n; i++) {
-            if (info[i].domain == domid && is_suspended(&info[i]))
+            if (info[i].domain != domid)
+                continue;
+            there = true;
+            if (is_suspended(&info[i]))
                 ts = now();
+            else if (is_gone(&info[i]))
+                there = false;
         }
         if (ts > 0)
             break;
+        if (n > 0 && !there) {
+            fprintf(stderr, "xmig-probe: domain %u ended before it suspended\n",
+                    domid);
+            return 1;
+        }
         nap();
     }
     if (ts == 0) {
@@ -185,17 +210,24 @@ static int downtime(xc_interface *xch, uint32_t domid, double limit)
         if (info[i].domain < MAXDOMS && info[i].domain != domid &&
             is_paused(&info[i]) && !is_shutdown(&info[i]))
             paused_at_suspend[info[i].domain] = true;
-    /* Phase 2: until one of those runs. */
+    /* Phase 2: until one of those runs, while any of them is left. */
     while (now() - t0 < limit) {
         n = xc_domain_getinfolist(xch, 0, MAXDOMS, info);
-        for (i = 0; i < n; i++) {
+        for (i = 0, left = 0; i < n; i++) {
             uint32_t d = info[i].domain;
 
-            if (d < MAXDOMS && !is_paused(&info[i]) && !is_shutdown(&info[i]) &&
-                paused_at_suspend[d]) {
+            if (d >= MAXDOMS || !paused_at_suspend[d] || is_gone(&info[i]))
+                continue;
+            if (!is_paused(&info[i]) && !is_shutdown(&info[i])) {
                 printf("downtime_s=%.3f\n", now() - ts);
                 return 0;
             }
+            left++;
+        }
+        if (n > 0 && !left) {
+            fprintf(stderr, "xmig-probe: every domain paused at the suspend "
+                            "ended without running\n");
+            return 1;
         }
         nap();
     }
