@@ -131,6 +131,7 @@ struct engine {
     uint64_t *owed;
     bool suspended;
     bool logdirty;
+    bool dm_logdirty; /* QEMU told to log its writes */
     bool copy_writes; /* the sink refused writes from foreign pages */
     /* Strategy exit: the worker is writing a record the job has not seen
        the end of (engine-exit.c, "Overlap"); the stream is its alone. */

@@ -693,6 +693,15 @@ static void cleanup(struct engine *e, struct xmig__tail **tail_r)
 {
     struct xmig__tail *tail = NULL;
 
+    /* QEMU first, as libxenguest does: its log goes into Xen's. */
+    if (e->dm_logdirty) {
+        struct xmig__errkeep k;
+
+        xmig__err_keep(e->x, &k);
+        if (e->x->ops->dm_logdirty(e->x, e->domid, false) < 0)
+            xmig__log(e->x, XMIG_LOG_ERROR, "%s", e->x->err);
+        xmig__err_first(e->x, &k);
+    }
     /* Always: a PV guest left in log-dirty mode stays in shadow mode.  A
        failure here is logged; the job's own error, if any, stays its
        error (a guest that crashed fails this too, and that is not news). */
@@ -825,6 +834,12 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
         *tail_r = NULL;
     if (e.ops->setup(&e) < 0)
         goto out;
+    /* Live or not, from the start, as libxenguest's x86_hvm_setup. */
+    if (hooks->dm) {
+        if (x->ops->dm_logdirty(x, e.domid, true) < 0)
+            goto out;
+        e.dm_logdirty = true;
+    }
     words = (e.p2m_size + 63) / 64;
     e.dirty = xmig__nofork_alloc(words * 8);
     e.deferred = xmig__nofork_alloc(words * 8);

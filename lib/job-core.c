@@ -79,6 +79,9 @@ void xmig__job_give_back(struct job *j)
             j->suspended = false;
         else
             xmig__log(j->x, XMIG_LOG_ERROR, "%s", j->x->err);
+        /* QEMU's saved state, if the suspend got that far: stale now. */
+        if (j->info.type == XMIG_DOM_HVM)
+            j->x->ops->dm_discard(j->x, j->info.domid);
     }
     xmig__err_first(j->x, &k);
 }

@@ -107,6 +107,12 @@ static int hook_suspend(void *arg)
         end_pass(j, -1);
     xmig__job_phase(j, "suspend");
     j->t_suspend = xmig_now_ns();
+    /*
+     * libxl has QEMU write its state into this file without truncating
+     * it: a longer one left by an earlier save would leave its tail there.
+     */
+    if (j->info.type == XMIG_DOM_HVM)
+        j->x->ops->dm_discard(j->x, j->info.domid);
     if (j->x->ops->suspend(j->x, j->info.domid) < 0)
         return -1;
     j->suspended = true;
@@ -138,17 +144,43 @@ out:
     xmig_buf_dispose(&b);
     return rc;
 }
+/*
+ * After the libxc stream, as libxl writes them: an HVM guest's device
+ * model (its xenstore keys, if any, then its state), then END.
+ */
 static int write_end(struct job *j, int fd)
 {
-    struct xmig_buf b;
-    int rc;
+    struct xmig_buf b, xs;
+    void *state = NULL;
+    size_t len = 0;
+    int rc = -1;
 
     xmig_buf_init(&b);
-    if (xmig_stream_libxl_record(&b, LIBXL_REC_END, NULL, 0) < 0) {
-        xmig__seterr(j->x, ENOMEM, "out of memory");
-        return -1;
+    xmig_buf_init(&xs);
+    if (j->info.type == XMIG_DOM_HVM) {
+        if (j->x->ops->dm_state(j->x, j->info.domid, &xs, &state, &len) < 0)
+            goto out;
+        if (len > UINT32_MAX - 8 || xs.len > UINT32_MAX - 8) {
+            xmig__seterr(j->x, EFBIG, "domain %u: device model state too big",
+                         j->info.domid);
+            goto out;
+        }
+        if ((xs.len &&
+             xmig_stream_libxl_emulator(&b, LIBXL_REC_EMULATOR_XENSTORE_DATA,
+                                        xs.p, (uint32_t)xs.len) < 0) ||
+            xmig_stream_libxl_emulator(&b, LIBXL_REC_EMULATOR_CONTEXT, state,
+                                       (uint32_t)len) < 0)
+            goto nomem;
     }
+    if (xmig_stream_libxl_record(&b, LIBXL_REC_END, NULL, 0) < 0)
+        goto nomem;
     rc = xmig__write_all(j->x, fd, b.p, b.len, "the end of the stream");
+    goto out;
+nomem:
+    xmig__seterr(j->x, ENOMEM, "out of memory");
+out:
+    free(state);
+    xmig_buf_dispose(&xs);
     xmig_buf_dispose(&b);
     return rc;
 }
@@ -161,6 +193,8 @@ static int run_engine(struct job *j, int fd)
         .progress = hook_progress,
         .arg = j,
         .skip_redirtied = j->p->policy.skip_redirtied,
+        .dm = j->info.type == XMIG_DOM_HVM,
+        .x = j->x,
     };
     int rc;
 

@@ -64,13 +64,8 @@ static int check_domain(struct job *j)
         xmig__seterr(x, EINVAL, "domain %u is shutting down", domid);
         return -1;
     }
-    if (j->info.type == XMIG_DOM_HVM) {
-        xmig__seterr(x, EOPNOTSUPP,
-                     "domain %u is HVM: its device model state "
-                     "is not supported yet",
-                     domid);
+    if (j->info.type == XMIG_DOM_HVM && x->ops->dm_check(x, domid) < 0)
         return -1;
-    }
     if (!j->info.name[0]) {
         xmig__seterr(x, EINVAL, "domain %u has no name in xenstore", domid);
         return -1;

@@ -14,6 +14,8 @@
 #include "xmig.h"
 
 /* What the libxc engine calls back into while it runs. */
+struct xmig_buf;
+
 struct xmig__save_hooks {
     /* 0 once the guest has suspended, -1 if it did not. */
     int (*suspend)(void *arg);
@@ -24,6 +26,10 @@ struct xmig__save_hooks {
     void (*progress)(void *arg, unsigned long done, unsigned long total);
     void *arg;
     bool skip_redirtied; /* see struct xmig_policy */
+    /* An HVM guest: QEMU in dom0 logs its own writes while the stream
+       runs (ops->dm_logdirty), as libxenguest has libxl do. */
+    bool dm;
+    xmig_xen *x; /* for dm */
 };
 
 #define XMIG_POLICY_ABORT (-1)
@@ -105,6 +111,21 @@ struct xmig_xen_ops {
     /* libxenguest's engine: the libxc stream v3 onto fd. */
     int (*libxc_save)(xmig_xen *x, uint32_t domid, int fd, bool live,
                       const struct xmig__save_hooks *hooks);
+
+    /* --- an HVM guest's device model (xen-dm.c) --- */
+    /* 0 if xmig can save it: QEMU upstream, in dom0. */
+    int (*dm_check)(xmig_xen *x, uint32_t domid);
+    /* Whether QEMU reports its own writes to guest memory to the log. */
+    int (*dm_logdirty)(xmig_xen *x, uint32_t domid, bool enable);
+    /*
+     * Once suspended: the EMULATOR_XENSTORE_DATA body appended to xs (may
+     * stay empty), and the device state QEMU saved (malloc'd).  The saved
+     * state's file is gone afterwards, as after dm_discard.
+     */
+    int (*dm_state)(xmig_xen *x, uint32_t domid, struct xmig_buf *xs,
+                    void **state_r, size_t *len_r);
+    /* The saved state of a suspend that was undone. */
+    void (*dm_discard)(xmig_xen *x, uint32_t domid);
 
     /*
      * --- what xmig's own engine reads; blobs are malloc'd, caller frees ---

@@ -105,3 +105,18 @@ int xmig_stream_libxl_record(struct xmig_buf *b, uint32_t type,
         return -1;
     return xmig_buf_put(b, zero, (8 - (len & 7)) & 7);
 }
+
+int xmig_stream_libxl_emulator(struct xmig_buf *b, uint32_t type,
+                               const void *body, uint32_t len)
+{
+    static const uint8_t zero[8];
+    uint32_t total = len + 8;
+
+    if (len > UINT32_MAX - 8)
+        return -1;
+    if (xmig_buf_put_le32(b, type) < 0 || xmig_buf_put_le32(b, total) < 0 ||
+        xmig_buf_put_le32(b, LIBXL_EMULATOR_QEMU_UPSTREAM) < 0 ||
+        xmig_buf_put_le32(b, 0) < 0 || xmig_buf_put(b, body, len) < 0)
+        return -1;
+    return xmig_buf_put(b, zero, (8 - (total & 7)) & 7);
+}

@@ -47,6 +47,8 @@ int xmig_buf_put_be64(struct xmig_buf *b, uint64_t v);
 #define LIBXL_REC_LIBXC_CONTEXT 1
 #define LIBXL_REC_EMULATOR_XENSTORE_DATA 2
 #define LIBXL_REC_EMULATOR_CONTEXT 3
+/* libxl__sr_emulator_hdr.id: the device model of an HVM guest */
+#define LIBXL_EMULATOR_QEMU_UPSTREAM 2
 
 /* The xl header carrying the domain's JSON configuration (NUL included). */
 int xmig_stream_xl_header(struct xmig_buf *b, const char *json);
@@ -55,5 +57,11 @@ int xmig_stream_libxl_header(struct xmig_buf *b);
 /* A libxl record: type, length, body, zero padding to 8 bytes. */
 int xmig_stream_libxl_record(struct xmig_buf *b, uint32_t type,
                              const void *body, uint32_t len);
+/*
+ * An EMULATOR_* record of QEMU upstream (index 0): the emulator
+ * sub-header, then body; len + 8 must fit the record's length.
+ */
+int xmig_stream_libxl_emulator(struct xmig_buf *b, uint32_t type,
+                               const void *body, uint32_t len);
 
 #endif

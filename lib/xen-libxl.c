@@ -208,10 +208,14 @@ static int cb_policy(struct precopy_stats stats, void *data)
                      stats.dirty_count);
 }
 
-/* PVH has no device model to tell; HVM is refused before we get here. */
+/* Called for PVH too, which has no device model to tell. */
 static int cb_qemu_logdirty(uint32_t domid, unsigned int enable, void *data)
 {
-    return 0;
+    const struct xmig__save_hooks *h = data;
+
+    if (!h->dm)
+        return 0;
+    return h->x->ops->dm_logdirty(h->x, domid, enable != 0) < 0 ? -1 : 0;
 }
 
 int xmig__libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,

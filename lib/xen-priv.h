@@ -55,6 +55,13 @@ int xmig__libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
                      const struct xmig__save_hooks *hooks);
 void xmig__libxl_close(struct xen_priv *p);
 
+/* xen-dm.c */
+int xmig__dm_check(xmig_xen *x, uint32_t domid);
+int xmig__dm_logdirty(xmig_xen *x, uint32_t domid, bool enable);
+int xmig__dm_state(xmig_xen *x, uint32_t domid, struct xmig_buf *xs,
+                   void **state_r, size_t *len_r);
+void xmig__dm_discard(xmig_xen *x, uint32_t domid);
+
 /* xen-engine.c */
 int xmig__xe_xen_version(xmig_xen *x, uint32_t *major_r, uint32_t *minor_r);
 int xmig__xe_cpu_policy(xmig_xen *x, uint32_t domid, void **leaves_r,

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <xen/xen.h>
 
+#include "stream.h"
 #include "xen-double.h"
 
 #define PAGE XMIG_PAGE_SIZE
@@ -719,6 +720,11 @@ static int dbl_suspend(xmig_xen *x, uint32_t domid)
     }
     g->suspended = true;
     g->suspends++;
+    /* libxl_domain_suspend_only() has QEMU save its state. */
+    if (D(x)->c.type == XMIG_DOM_HVM) {
+        g->dm_saved = true;
+        g->dm_logdirty_at_suspend = g->dm_logdirty;
+    }
     return 0;
 }
 
@@ -750,8 +756,8 @@ static int dbl_unpause(xmig_xen *x, uint32_t domid)
  * libxc END record as the whole "stream", so that tests can check the
  * framing around it and what a job does when things fail.
  */
-static int dbl_libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
-                          const struct xmig__save_hooks *h)
+static int dbl_libxc_stream(xmig_xen *x, uint32_t domid, int fd, bool live,
+                            const struct xmig__save_hooks *h)
 {
     static const uint8_t libxc_end[8];
     struct dbl_guest *g = &D(x)->g;
@@ -966,6 +972,75 @@ static int dbl_hvm_param(xmig_xen *x, uint32_t domid, unsigned int index,
     return 0;
 }
 
+static int dbl_dm_check(xmig_xen *x, uint32_t domid)
+{
+    if (D(x)->g.dm_stubdom) {
+        xmig__seterr(x, EOPNOTSUPP,
+                     "domain %u is HVM with its device model in a stub "
+                     "domain, which xmig does not save",
+                     domid);
+        return -1;
+    }
+    return 0;
+}
+
+static int dbl_dm_logdirty(xmig_xen *x, uint32_t domid, bool enable)
+{
+    struct dbl_guest *g = &D(x)->g;
+
+    if (D(x)->c.type != XMIG_DOM_HVM) {
+        xmig__seterr(x, ENOENT, "domain %u has no device model", domid);
+        return -1;
+    }
+    g->dm_logdirty = enable;
+    g->dm_logdirty_calls++;
+    return 0;
+}
+
+/* With QEMU told to log, as x86_hvm_setup and x86_hvm_cleanup do. */
+static int dbl_libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,
+                          const struct xmig__save_hooks *h)
+{
+    int rc;
+
+    if (h->dm && dbl_dm_logdirty(x, domid, true) < 0)
+        return -1;
+    rc = dbl_libxc_stream(x, domid, fd, live, h);
+    if (h->dm)
+        (void)dbl_dm_logdirty(x, domid, false);
+    return rc;
+}
+
+static int dbl_dm_state(xmig_xen *x, uint32_t domid, struct xmig_buf *xs,
+                        void **state_r, size_t *len_r)
+{
+    struct dbl_guest *g = &D(x)->g;
+    bool saved = g->dm_saved;
+
+    g->dm_saved = false;
+    g->dm_states++;
+    if (!saved || g->dm_refuse_state) {
+        xmig__seterr(x, ENOENT, "domain %u: QEMU's saved state: %s", domid,
+                     saved ? "refused" : "not there");
+        return -1;
+    }
+    *state_r = malloc(sizeof(DBL_DM_STATE) - 1);
+    if (!*state_r || (!g->dm_no_physmap &&
+                      xmig_buf_put(xs, DBL_DM_XS, sizeof(DBL_DM_XS) - 1) < 0)) {
+        free(*state_r);
+        return -1;
+    }
+    memcpy(*state_r, DBL_DM_STATE, sizeof(DBL_DM_STATE) - 1);
+    *len_r = sizeof(DBL_DM_STATE) - 1;
+    return 0;
+}
+
+static void dbl_dm_discard(xmig_xen *x, uint32_t domid)
+{
+    D(x)->g.dm_saved = false;
+    D(x)->g.dm_discards++;
+}
+
 /* The double's M2P: every data frame back to its pfn, the rest unknown. */
 static int dbl_m2p_map(xmig_xen *x, const uint64_t **m2p_r, uint64_t *nr_r)
 {
@@ -1015,6 +1090,10 @@ static const struct xmig_xen_ops dbl_ops = {
     .resume = dbl_resume,
     .unpause = dbl_unpause,
     .libxc_save = dbl_libxc_save,
+    .dm_check = dbl_dm_check,
+    .dm_logdirty = dbl_dm_logdirty,
+    .dm_state = dbl_dm_state,
+    .dm_discard = dbl_dm_discard,
     .xen_version = dbl_xen_version,
     .cpu_policy = dbl_cpu_policy,
     .logdirty_enable = dbl_logdirty_enable,

@@ -71,7 +71,20 @@ struct dbl_guest {
     unsigned int suspends;
     unsigned int resumes;
     unsigned int cleans;
+    /* HVM: its device model (QEMU), as libxl and QMP would see it */
+    bool dm_stubdom;      /* dm_check refuses it */
+    bool dm_refuse_state; /* dm_state fails */
+    bool dm_no_physmap;   /* QEMU keeps no physmap keys in xenstore */
+    bool dm_logdirty;     /* QEMU logs its writes now */
+    bool dm_logdirty_at_suspend;
+    unsigned int dm_logdirty_calls;
+    bool dm_saved; /* the suspend left QEMU's state in its file */
+    unsigned int dm_states, dm_discards;
 };
+
+/* What dm_state hands out: QEMU's state and its physmap keys. */
+#define DBL_DM_STATE "QEVM\0\0\0\3 device state"
+#define DBL_DM_XS "physmap/f0000000/start_addr\0f0000000\0"
 
 xmig_xen *dbl_open(const struct dbl_config *c);
 struct dbl_guest *dbl_guest(xmig_xen *x);
