@@ -116,6 +116,10 @@ static int hook_suspend(void *arg)
     if (j->x->ops->suspend(j->x, j->info.domid) < 0)
         return -1;
     j->suspended = true;
+    /* As xl migrate has it; xl save keeps the snapshot's state. */
+    if (j->info.type == XMIG_DOM_HVM && j->p->kind == XMIG_JOB_MIGRATE &&
+        j->x->ops->dm_release(j->x, j->info.domid) < 0)
+        return -1;
     /* Stop-and-copy: whatever the final CLEAN finds, sent while paused. */
     j->pass = j->p->live ? j->pass + 1 : 0;
     j->pass_pages = 0;

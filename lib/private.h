@@ -126,6 +126,11 @@ struct xmig_xen_ops {
                     void **state_r, size_t *len_r);
     /* The saved state of a suspend that was undone. */
     void (*dm_discard)(xmig_xen *x, uint32_t domid);
+    /*
+     * Once suspended, for a migration: QEMU saves its state again as for
+     * one ("live"), and so lets go of its disk images for the receiver.
+     */
+    int (*dm_release)(xmig_xen *x, uint32_t domid);
 
     /*
      * --- what xmig's own engine reads; blobs are malloc'd, caller frees ---

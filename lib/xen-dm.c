@@ -161,91 +161,204 @@ static json_object *dm_recv(xmig_xen *x, int fd, char *buf, size_t *have,
     }
 }
 
-/* Sends one command; 0 once QEMU answered with "return". */
-static int dm_execute(xmig_xen *x, int fd, char *buf, size_t *have,
-                      const struct timespec *deadline, uint32_t domid,
-                      const char *cmd, json_object *args)
-{
-    json_object *req = json_object_new_object(), *resp, *err, *desc;
-    const char *s;
-    size_t len;
-    int rc = -1;
+/* A QMP session with one domain's QEMU, under one deadline. */
+struct qmp {
+    xmig_xen *x;
+    uint32_t domid;
+    int fd;
+    char *buf;
+    size_t have;
+    struct timespec deadline;
+};
 
+/*
+ * One command; pass_fd >= 0 goes along (SCM_RIGHTS), as for add-fd.  What
+ * QEMU returned, or NULL once it said why.
+ */
+static json_object *qmp_call(struct qmp *q, const char *cmd, json_object *args,
+                             int pass_fd)
+{
+    json_object *req = json_object_new_object(), *resp, *err, *desc, *ret;
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr msg = {0};
+    struct iovec iov;
+    const char *s;
+    char *line = NULL;
+    size_t len;
+    ssize_t n;
+
+    ret = NULL;
     if (!req)
         goto nomem;
     json_object_object_add(req, "execute", json_object_new_string(cmd));
     if (args)
         json_object_object_add(req, "arguments", json_object_get(args));
     s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-    if (!s)
+    if (!s || asprintf(&line, "%s\n", s) < 0) {
+        line = NULL;
         goto nomem;
-    len = strlen(s);
-    if (xmig__write_all(x, fd, s, len, "a QMP command") < 0 ||
-        xmig__write_all(x, fd, "\n", 1, "a QMP command") < 0)
+    }
+    len = strlen(line);
+    if (pass_fd >= 0) {
+        /* The descriptor rides on the command's first byte. */
+        iov.iov_base = line;
+        iov.iov_len = 1;
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        memset(&ctl, 0, sizeof(ctl));
+        msg.msg_control = ctl.space;
+        msg.msg_controllen = sizeof(ctl.space);
+        CMSG_FIRSTHDR(&msg)->cmsg_level = SOL_SOCKET;
+        CMSG_FIRSTHDR(&msg)->cmsg_type = SCM_RIGHTS;
+        CMSG_FIRSTHDR(&msg)->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(CMSG_FIRSTHDR(&msg)), &pass_fd, sizeof(int));
+        do
+            n = sendmsg(q->fd, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n != 1) {
+            xmig__seterr(q->x, n < 0 ? errno : EIO,
+                         "domain %u: passing a file to QEMU: %s", q->domid,
+                         strerror(n < 0 ? errno : EIO));
+            goto out;
+        }
+    }
+    if (xmig__write_all(q->x, q->fd, line + (pass_fd >= 0),
+                        len - (pass_fd >= 0), "a QMP command") < 0)
         goto out;
-    resp = dm_recv(x, fd, buf, have, deadline, domid);
+    resp = dm_recv(q->x, q->fd, q->buf, &q->have, &q->deadline, q->domid);
     if (!resp)
         goto out;
-    if (json_object_object_get_ex(resp, "return", NULL)) {
-        rc = 0;
+    if (json_object_object_get_ex(resp, "return", &ret)) {
+        json_object_get(ret);
     } else {
         desc = NULL;
         if (json_object_object_get_ex(resp, "error", &err))
             json_object_object_get_ex(err, "desc", &desc);
-        xmig__seterr(x, EIO, "domain %u: QEMU refused %s: %s", domid, cmd,
+        xmig__seterr(q->x, EIO, "domain %u: QEMU refused %s: %s", q->domid, cmd,
                      desc ? json_object_get_string(desc) : "no reason given");
     }
     json_object_put(resp);
 out:
+    free(line);
     json_object_put(req);
-    return rc;
+    return ret;
 nomem:
+    free(line);
     json_object_put(req);
-    xmig__seterr(x, ENOMEM, "out of memory");
-    return -1;
+    xmig__seterr(q->x, ENOMEM, "out of memory");
+    return NULL;
+}
+
+static void qmp_close(struct qmp *q)
+{
+    free(q->buf);
+    q->buf = NULL;
+    if (q->fd >= 0)
+        close(q->fd);
+    q->fd = -1;
+}
+
+/* Connected, greeted, in command mode; qmp_close() in any case. */
+static int qmp_open(struct qmp *q, xmig_xen *x, uint32_t domid)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    json_object *o;
+
+    memset(q, 0, sizeof(*q));
+    q->x = x;
+    q->domid = domid;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), DM_QMP_PATH, domid);
+    q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        xmig__seterr(x, errno, "domain %u: cannot reach QEMU at %s: %s", domid,
+                     sa.sun_path, strerror(errno));
+        return -1;
+    }
+    q->buf = malloc(DM_QMP_LINE_MAX);
+    if (!q->buf) {
+        xmig__seterr(x, ENOMEM, "out of memory");
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &q->deadline);
+    q->deadline.tv_sec += DM_QMP_TIMEOUT_MS / 1000;
+    o = dm_recv(x, q->fd, q->buf, &q->have, &q->deadline, domid);
+    if (!o)
+        return -1;
+    json_object_put(o);
+    o = qmp_call(q, "qmp_capabilities", NULL, -1);
+    json_object_put(o);
+    return o ? 0 : -1;
 }
 
 int xmig__dm_logdirty(xmig_xen *x, uint32_t domid, bool enable)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct timespec deadline;
-    json_object *args = NULL, *greeting;
-    char *buf = NULL;
-    size_t have = 0;
-    int fd, rc = -1;
+    json_object *args = json_object_new_object(), *o = NULL;
+    struct qmp q;
 
-    snprintf(sa.sun_path, sizeof(sa.sun_path), DM_QMP_PATH, domid);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        xmig__seterr(x, errno, "domain %u: cannot reach QEMU at %s: %s", domid,
-                     sa.sun_path, strerror(errno));
-        goto out;
-    }
-    buf = malloc(DM_QMP_LINE_MAX);
-    args = json_object_new_object();
-    if (!buf || !args) {
+    if (!args) {
         xmig__seterr(x, ENOMEM, "out of memory");
-        goto out;
+        return -1;
     }
     json_object_object_add(args, "enable", json_object_new_boolean(enable));
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += DM_QMP_TIMEOUT_MS / 1000;
-    greeting = dm_recv(x, fd, buf, &have, &deadline, domid);
-    if (!greeting)
-        goto out;
-    json_object_put(greeting);
-    if (dm_execute(x, fd, buf, &have, &deadline, domid, "qmp_capabilities",
-                   NULL) < 0 ||
-        dm_execute(x, fd, buf, &have, &deadline, domid,
-                   "xen-set-global-dirty-log", args) < 0)
-        goto out;
-    rc = 0;
-out:
+    if (qmp_open(&q, x, domid) == 0)
+        o = qmp_call(&q, "xen-set-global-dirty-log", args, -1);
+    qmp_close(&q);
     json_object_put(args);
-    free(buf);
+    json_object_put(o);
+    return o ? 0 : -1;
+}
+
+/*
+ * libxl_domain_suspend_only() had QEMU save its state as for a snapshot
+ * ("live": false).  For a migration libxl passes "live": true, and then
+ * QEMU, stopped, lets go of its disk images (bdrv_inactivate_all), so that
+ * the receiver's QEMU can lock them; a "cont" (libxl_domain_resume) takes
+ * them back.  So the state is saved once more, the same state, live.  The
+ * file goes to QEMU as a descriptor (add-fd), as libxl does, for a QEMU
+ * that runs deprivileged and could not open it by name.
+ */
+int xmig__dm_release(xmig_xen *x, uint32_t domid)
+{
+    json_object *args = json_object_new_object(), *o = NULL, *id;
+    char path[64], fdset[32];
+    struct qmp q;
+    int fd;
+
+    snprintf(path, sizeof(path), DM_SAVE_PATH, domid);
+    fd =
+        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || !args) {
+        xmig__seterr(x, fd < 0 ? errno : ENOMEM, "domain %u: %s: %s", domid,
+                     path, strerror(fd < 0 ? errno : ENOMEM));
+        goto out;
+    }
+    if (qmp_open(&q, x, domid) == 0)
+        o = qmp_call(&q, "add-fd", NULL, fd);
+    if (o && (!json_object_object_get_ex(o, "fdset-id", &id) ||
+              !json_object_is_type(id, json_type_int))) {
+        xmig__seterr(x, EPROTO, "domain %u: QEMU's add-fd returned no fdset-id",
+                     domid);
+        json_object_put(o);
+        o = NULL;
+    }
+    if (o) {
+        snprintf(fdset, sizeof(fdset), "/dev/fdset/%d",
+                 json_object_get_int(id));
+        json_object_put(o);
+        json_object_object_add(args, "filename", json_object_new_string(fdset));
+        json_object_object_add(args, "live", json_object_new_boolean(true));
+        o = qmp_call(&q, "xen-save-devices-state", args, -1);
+    }
+    qmp_close(&q);
+out:
     if (fd >= 0)
         close(fd);
-    return rc;
+    json_object_put(args);
+    json_object_put(o);
+    return o ? 0 : -1;
 }
 
 /* key NUL value NUL, as libxl's append_string does. */

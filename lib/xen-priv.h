@@ -61,6 +61,7 @@ int xmig__dm_logdirty(xmig_xen *x, uint32_t domid, bool enable);
 int xmig__dm_state(xmig_xen *x, uint32_t domid, struct xmig_buf *xs,
                    void **state_r, size_t *len_r);
 void xmig__dm_discard(xmig_xen *x, uint32_t domid);
+int xmig__dm_release(xmig_xen *x, uint32_t domid);
 
 /* xen-engine.c */
 int xmig__xe_xen_version(xmig_xen *x, uint32_t *major_r, uint32_t *minor_r);

@@ -588,6 +588,7 @@ const struct xmig_xen_ops xmig__xen_ops = {
     .dm_logdirty = xmig__dm_logdirty,
     .dm_state = xmig__dm_state,
     .dm_discard = xmig__dm_discard,
+    .dm_release = xmig__dm_release,
     .xen_version = xmig__xe_xen_version,
     .cpu_policy = xmig__xe_cpu_policy,
     .logdirty_enable = xmig__xe_logdirty_enable,

@@ -1124,7 +1124,8 @@ static void hvm_save(enum xmig_engine engine, bool live, bool physmap)
     ASSERT_TRUE(!g->dm_logdirty);
     ASSERT_INT_EQ(g->dm_logdirty_calls, 2);
     ASSERT_INT_EQ(g->dm_states, 1);
-    ASSERT_TRUE(!g->dm_saved); /* the state's file is gone */
+    ASSERT_TRUE(!g->dm_saved);        /* the state's file is gone */
+    ASSERT_INT_EQ(g->dm_releases, 0); /* a snapshot's state, as xl save */
     img = slurp(path, &len);
     ASSERT_TRUE(img != NULL && w != NULL);
     if (img && w) {

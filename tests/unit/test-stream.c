@@ -98,6 +98,7 @@ enum rx_mode {
 struct rx {
     enum rx_mode mode;
     bool framing_ok;
+    unsigned int emulator; /* EMULATOR_* records */
     bool got_go;
     struct receiver r;
 };
@@ -141,9 +142,23 @@ static void rx_serve(int fd, void *arg)
         return;
     if (!rd(fd, buf, 16) || memcmp(buf, "LibxlFmt\0\0\0\2\0\0\0\0", 16) != 0 ||
         !rd(fd, buf, 8) || memcmp(buf, ctx_rec, 8) != 0 || !rd(fd, buf, 8) ||
-        memcmp(buf, zero8, 8) != 0 ||                  /* libxc END */
-        !rd(fd, buf, 8) || memcmp(buf, zero8, 8) != 0) /* libxl END */
+        memcmp(buf, zero8, 8) != 0) /* libxc END */
         return;
+    /* An HVM guest's EMULATOR records, then libxl's END. */
+    for (;;) {
+        uint32_t type, len;
+
+        if (!rd(fd, buf, 8))
+            return;
+        memcpy(&type, buf, 4);
+        memcpy(&len, buf + 4, 4);
+        if (type == 0 && len == 0)
+            break;
+        len = (len + 7) & ~7u;
+        if ((type != 2 && type != 3) || len > sizeof(buf) || !rd(fd, buf, len))
+            return;
+        rx->emulator++;
+    }
     rx->framing_ok = true;
     if (rx->mode == RX_REJECT)
         return;
@@ -252,6 +267,38 @@ static void test_migrate_fails(enum rx_mode mode, const char *pattern)
     if (!strstr(xmig_xen_error(x), pattern))
         TEST_FAIL("error '%s' lacks '%s'", xmig_xen_error(x), pattern);
     assert_left_running(x, &r);
+    xmig_xen_close(x);
+}
+
+/*
+ * HVM: once suspended, QEMU saves its state live and lets go of its disks
+ * for the receiver's QEMU; a receiver that fails gets them back to the
+ * source (the resume), with no stale state file and no logging left.
+ */
+static void test_migrate_hvm(enum rx_mode mode)
+{
+    struct dbl_config c = {.type = XMIG_DOM_HVM, .domid = 9, .nr_pfns = 2048};
+    xmig_xen *x = dbl_open(&c);
+    struct dbl_guest *g = dbl_guest(x);
+    struct xmig_job_result r;
+    struct rx rx;
+
+    rx_start(&rx, mode);
+    ASSERT_INT_EQ(migrate(x, rx.r.dest, &r, NULL), mode == RX_OK ? 0 : -1);
+    receiver_stop(&rx.r);
+    ASSERT_INT_EQ(g->dm_releases, 1);
+    ASSERT_TRUE(!g->dm_logdirty);
+    ASSERT_INT_EQ(g->dm_logdirty_calls, 2);
+    if (mode == RX_OK) {
+        ASSERT_TRUE(rx.framing_ok && g->destroyed);
+        ASSERT_INT_EQ(rx.emulator, 2);
+        ASSERT_INT_EQ(g->dm_states, 1);
+        ASSERT_INT_EQ(r.guest, XMIG_GUEST_DESTINATION);
+    } else {
+        assert_left_running(x, &r);
+        ASSERT_TRUE(!g->dm_saved);
+        ASSERT_TRUE(g->dm_discards >= 2); /* before the suspend, after resume */
+    }
     xmig_xen_close(x);
 }
 
@@ -1367,6 +1414,12 @@ int main(void)
     TEST_DONE();
     TEST_START("migrate: framing, handshake, source destroyed");
     test_migrate_ok();
+    TEST_DONE();
+    TEST_START("migrate hvm: QEMU saves live and lets go of its disks");
+    test_migrate_hvm(RX_OK);
+    TEST_DONE();
+    TEST_START("migrate hvm, receiver fails: resumed, QEMU's state gone");
+    test_migrate_hvm(RX_STATUS_FAIL);
     TEST_DONE();
     TEST_START("migrate: receiver closes at once");
     test_migrate_fails(RX_CLOSE_AT_ONCE, "banner");

@@ -1035,6 +1035,16 @@ static int dbl_dm_state(xmig_xen *x, uint32_t domid, struct xmig_buf *xs,
     return 0;
 }
 
+static int dbl_dm_release(xmig_xen *x, uint32_t domid)
+{
+    if (!D(x)->g.dm_saved || !D(x)->g.suspended) {
+        xmig__seterr(x, EINVAL, "domain %u: QEMU is still running", domid);
+        return -1;
+    }
+    D(x)->g.dm_releases++;
+    return 0;
+}
+
 static void dbl_dm_discard(xmig_xen *x, uint32_t domid)
 {
     D(x)->g.dm_saved = false;
@@ -1094,6 +1104,7 @@ static const struct xmig_xen_ops dbl_ops = {
     .dm_logdirty = dbl_dm_logdirty,
     .dm_state = dbl_dm_state,
     .dm_discard = dbl_dm_discard,
+    .dm_release = dbl_dm_release,
     .xen_version = dbl_xen_version,
     .cpu_policy = dbl_cpu_policy,
     .logdirty_enable = dbl_logdirty_enable,

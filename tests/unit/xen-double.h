@@ -80,6 +80,7 @@ struct dbl_guest {
     unsigned int dm_logdirty_calls;
     bool dm_saved; /* the suspend left QEMU's state in its file */
     unsigned int dm_states, dm_discards;
+    unsigned int dm_releases; /* QEMU let go of its disks (migration) */
 };
 
 /* What dm_state hands out: QEMU's state and its physmap keys. */
