@@ -647,6 +647,8 @@ static enum xmig_recover_state finish_save(struct rec *r)
                  val(r, "dest"));
         return XMIG_RECOVER_FAILED;
     }
+    if (keep && r->info.type == XMIG_DOM_HVM)
+        x->ops->dm_discard(x, r->jn.domid);
     add(r->done, sizeof(r->done), "%s",
         keep ? "resumed it (--keep)" : "destroyed it, as the save would");
     snprintf(r->where, sizeof(r->where), "the image is complete in '%s'%s%s%s",
@@ -664,6 +666,10 @@ static enum xmig_recover_state restore(struct rec *r)
     const char *tmp = kv_get(&r->jn, "tmp");
     struct stat st;
 
+    /* QEMU's first, as the job would: its log goes into Xen's. */
+    if (reached_stream(r) && r->info.type == XMIG_DOM_HVM &&
+        x->ops->dm_logdirty(x, domid, false) == 0)
+        add(r->done, sizeof(r->done), "QEMU's log-dirty off");
     /* Off is off: Xen does not mind when it was not on. */
     if (reached_stream(r) && x->ops->logdirty_off(x, domid) == 0)
         add(r->done, sizeof(r->done), "log-dirty off");
@@ -686,6 +692,9 @@ static enum xmig_recover_state restore(struct rec *r)
             return XMIG_RECOVER_FAILED;
         }
         add(r->done, sizeof(r->done), "resumed it");
+        /* QEMU's state of the undone suspend, if it got that far. */
+        if (r->info.type == XMIG_DOM_HVM)
+            x->ops->dm_discard(x, domid);
     }
     if (kv_is(&r->jn, "paused_by_job", "1") && r->info.paused) {
         if (x->ops->unpause(x, domid) < 0) {

@@ -321,6 +321,32 @@ static void test_killed_in_stream(void)
     TEST_DONE();
 }
 
+/* HVM: QEMU logs its writes during the stream; recovery stops that too. */
+static void test_killed_in_stream_hvm(void)
+{
+    struct dbl_config c = {
+        .type = XMIG_DOM_HVM, .domid = DOMID, .nr_pfns = 256};
+    xmig_xen *x = dbl_open(&c);
+    struct said s;
+    struct rx rx;
+
+    TEST_START("hvm migrate killed in a live pass: QEMU's log-dirty off too");
+    dir_make();
+    rx_start(&rx, RX_OK);
+    run_and_kill(x, XMIG_JOB_MIGRATE, rx.r.dest, KILL_IN_PASS);
+    receiver_stop(&rx.r);
+    ASSERT_TRUE(dbl_guest(x)->logdirty && dbl_guest(x)->dm_logdirty);
+    ASSERT_INT_EQ(recover(x, &s), 0);
+    ASSERT_SAID(s, XMIG_RECOVER_RESTORED,
+                "QEMU's log-dirty off, log-dirty off");
+    assert_restored(x);
+    ASSERT_TRUE(!dbl_guest(x)->dm_logdirty);
+    ASSERT_TRUE(strcmp(dir_list(), "") == 0);
+    dir_remove();
+    xmig_xen_close(x);
+    TEST_DONE();
+}
+
 static void test_killed_in_handshake(void)
 {
     xmig_xen *x = guest();
@@ -719,6 +745,7 @@ static void test_format(void)
 int main(void)
 {
     test_killed_in_stream();
+    test_killed_in_stream_hvm();
     test_killed_in_handshake();
     test_renamed_before_go();
     test_killed_after_go();
