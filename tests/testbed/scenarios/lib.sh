@@ -11,7 +11,7 @@
 #   tb_metric KEY VALUE          attach a value to the scenario
 #   tb_fail MSG                  fail the scenario now
 #   tb_log MSG                   print a timestamped line
-#   tb_guest_create NAME pv|pvh MIB [CFG_LINE...]   boot a workload guest, wait for it
+#   tb_guest_create NAME pv|pvh|hvm MIB [CFG_LINE...]   boot a workload guest, wait for it
 #   tb_guest_verify NAME         ask for the verdict; fails unless "integrity OK"
 #   tb_guest_cmd NAME CMD [RE]   send a protocol line, print the first reply matching RE
 #   tb_guest_destroy NAME
@@ -35,6 +35,9 @@ TB_OUT=/host/out/${TB_HOST:-a}
 TB_TMP=/tmp/tb
 TB_GUEST_KERNEL=/host/boot/guest-vmlinux
 TB_GUEST_INITRD=/host/boot/guest-initrd.gz
+# HVM guests boot the bzImage: QEMU's direct kernel boot takes no ELF.
+TB_GUEST_BZIMAGE=/host/boot/guest-vmlinuz
+TB_HVM_OVERLAY=/host/boot/hvm-overlay.cpio.gz
 TB_MIGRATE_PORT=${TB_MIGRATE_PORT:-8002}
 : "${TB_XEN:=stock}" "${TB_HOSTS:=1}" "${TB_CORRUPT:=0}" "${TB_BOOT:=}" "${TB_KERNEL:=}"
 : "${TB_IP:=}" "${TB_PEER_IP:=}"
@@ -316,21 +319,25 @@ _tb_finish() {
 _tb_domid() { xl domid "$1" 2>/dev/null; }
 
 # _tb_con_attach NAME: sets _tb_domid, _tb_tty and _tb_con_log; starts a
-# reader if the domain id changed (after restore or migration).
+# reader if the domain id changed (after restore or migration).  The pty is
+# xenconsoled's (console/tty: Xen's PV console, hvc0 in the guest) unless
+# tb_guest_create wrote another xenstore key to con/NAME.key: an HVM
+# guest's serial port is a pty of its device model (serial/0/tty).
 _tb_con_attach() {
-    local name=$1 i old='' pid=''
+    local name=$1 i old='' pid='' key=console/tty
     _tb_domid=$(_tb_domid "$name") || tb_fail "guest $name does not exist"
     _tb_con_log=$TB_TMP/con/$name.log
     [[ -f $_tb_con_log ]] || : >"$_tb_con_log"
     [[ -f $TB_TMP/con/$name.domid ]] && read -r old _tb_tty pid <"$TB_TMP/con/$name.domid"
     [[ $old == "$_tb_domid" ]] && kill -0 "$pid" 2>/dev/null && return 0
+    [[ -f $TB_TMP/con/$name.key ]] && read -r key <"$TB_TMP/con/$name.key"
     for ((i = 0; i < 100; i++)); do
-        _tb_tty=$(xenstore-read "/local/domain/$_tb_domid/console/tty" 2>/dev/null) &&
+        _tb_tty=$(xenstore-read "/local/domain/$_tb_domid/$key" 2>/dev/null) &&
             [[ -c $_tb_tty ]] && break
         _tb_tty=
         tb_sleep 0.2
     done
-    [[ -n $_tb_tty ]] || tb_fail "guest $name (domain $_tb_domid) has no console pty in xenstore"
+    [[ -n $_tb_tty ]] || tb_fail "guest $name (domain $_tb_domid) has no console pty in xenstore ($key)"
     # Raw and without echo, or our commands would be echoed back to the guest.
     stty -F "$_tb_tty" raw -echo 2>/dev/null
     # Not a job of ours (no "Hangup" notice when the domain goes), and in its
@@ -382,15 +389,37 @@ tb_guest_cmd() { # NAME CMD [REGEX [TIMEOUT]]
     [[ -z $re ]] || printf '%s\n' "$TB_REPLY"
 }
 
-tb_guest_create() { # NAME pv|pvh MIB [CFG_LINE...]
-    local name=$1 type=$2 mib=$3 cfg=$TB_TMP/$1.cfg line
+# tb_hvm_install: puts what HVM guests need into dom0 (once per boot): the
+# overlay the runner builds (mkinitramfs hvm) with Xen's device model
+# (qemu-system-xen), its libraries, hvmloader and SeaBIOS, at their Debian
+# paths.  Not in dom0's initramfs: 35 MiB that only HVM scenarios use.
+tb_hvm_install() {
+    [[ -x /usr/libexec/xen-qemu-system-i386 ]] && return 0
+    [[ -f $TB_HVM_OVERLAY ]] || tb_fail "no $TB_HVM_OVERLAY on the share"
+    tb_log "installing the HVM device model, hvmloader and SeaBIOS in dom0"
+    (cd / && gzip -dc "$TB_HVM_OVERLAY" | cpio -i -d -m 2>/dev/null) ||
+        tb_fail "cannot unpack $TB_HVM_OVERLAY"
+    [[ -x /usr/libexec/xen-qemu-system-i386 ]] || tb_fail "no device model after unpacking the overlay"
+}
+
+tb_guest_create() { # NAME pv|pvh|hvm MIB [CFG_LINE...]
+    local name=$1 type=$2 mib=$3 cfg=$TB_TMP/$1.cfg line kernel=$TB_GUEST_KERNEL
     shift 3
-    [[ $type == pv || $type == pvh ]] || tb_fail "guest type must be pv or pvh, not '$type'"
-    # 8250.nr_uarts=0: probing absent UARTs costs seconds under TCG.
-    local extra="console=hvc0 quiet loglevel=1 8250.nr_uarts=0${TB_GUEST_EXTRA:+ $TB_GUEST_EXTRA}"
-    # A PVH kernel calibrates its TSC against the PIT, ~25 s under TCG; Xen
-    # knows the frequency (PV guests get it from Xen anyway).
-    if [[ $type == pvh ]]; then
+    [[ $type == pv || $type == pvh || $type == hvm ]] ||
+        tb_fail "guest type must be pv, pvh or hvm, not '$type'"
+    # 8250.nr_uarts=0: probing absent UARTs costs seconds under TCG.  An HVM
+    # guest talks on its one emulated UART (TB_HVM_CONSOLE=hvc0: on Xen's PV
+    # console instead, which Linux offers HVM guests too).
+    local con=hvc0 uarts=0
+    if [[ $type == hvm ]]; then
+        con=${TB_HVM_CONSOLE:-ttyS0} uarts=1 kernel=$TB_GUEST_BZIMAGE
+        tb_hvm_install
+        (( TB_HOSTS > 1 )) && { tb_on_peer tb_hvm_install >/dev/null || tb_fail "cannot install the HVM device model on host b"; }
+    fi
+    local extra="console=$con quiet loglevel=1 8250.nr_uarts=$uarts${TB_GUEST_EXTRA:+ $TB_GUEST_EXTRA}"
+    # A PVH or HVM kernel calibrates its TSC against the PIT, ~25 s under
+    # TCG; Xen knows the frequency (PV guests get it from Xen anyway).
+    if [[ $type != pv ]]; then
         [[ -n ${_tb_tsc_khz:-} ]] ||
             _tb_tsc_khz=$(xl info | awk '/^cpu_mhz/ { printf "%d", $3 * 1000 }')
         extra+=" tsc_early_khz=$_tb_tsc_khz"
@@ -398,7 +427,7 @@ tb_guest_create() { # NAME pv|pvh MIB [CFG_LINE...]
     {
         echo "name = \"$name\""
         echo "type = \"$type\""
-        echo "kernel = \"$TB_GUEST_KERNEL\""
+        echo "kernel = \"$kernel\""
         echo "ramdisk = \"$TB_GUEST_INITRD\""
         echo "extra = \"$extra\""
         echo "memory = $mib"
@@ -408,13 +437,25 @@ tb_guest_create() { # NAME pv|pvh MIB [CFG_LINE...]
         # behind the scenario's back (see tb_attempts).
         echo "on_reboot = \"destroy\""
         # TCG's emulated SVM gives Xen no instruction length for RDTSCP.
-        [[ $type == pvh ]] && echo 'cpuid = "host,rdtscp=0"'
+        [[ $type != pv ]] && echo 'cpuid = "host,rdtscp=0"'
+        if [[ $type == hvm ]]; then
+            # Xen's QEMU in dom0 (qemu-xen) boots the kernel itself (-kernel),
+            # after hvmloader and SeaBIOS; no disk, no network, no display.
+            echo 'device_model_version = "qemu-xen"'
+            echo 'serial = "pty"'
+            echo 'vga = "none"'
+            echo 'vnc = 0'
+            echo 'sdl = 0'
+        fi
         for line in "$@"; do echo "$line"; done
     } >"$cfg"
     rm -f "$TB_TMP/con/$name".*
+    [[ $con == hvc0 ]] || echo serial/0/tty >"$TB_TMP/con/$name.key"
     timeout 600 xl create "$cfg" >"$TB_TMP/$name.create.log" 2>&1 ||
         tb_fail "xl create $name failed: $(tail -n 5 "$TB_TMP/$name.create.log")"
-    tb_guest_wait_ready "$name"
+    # An HVM guest first runs hvmloader and SeaBIOS, whose every port
+    # access is a round trip to the device model in dom0.
+    if [[ $type == hvm ]]; then tb_guest_wait_ready "$name" 600; else tb_guest_wait_ready "$name"; fi
 }
 
 tb_guest_wait_ready() { # NAME [TIMEOUT]
