@@ -5,7 +5,8 @@
 # engine-bench: stock `xl migrate`, `xmig migrate --engine=libxc`,
 # `xmig migrate` (own engine: on this stock dom0 kernel, strategy exit),
 # `xmig migrate --no-skip` and `xmig migrate --strategy arena` of a 128 MiB PV and a
-# 128 MiB PVH guest from host a to a stock `xl migrate-receive` on host b,
+# 128 MiB PVH guest (XMIG_ENGINE_BENCH_TYPES="pv pvh hvm": an HVM guest as
+# well, with xl, libxc and xmig only) from host a to a stock `xl migrate-receive` on host b,
 # each guest dirtying a hot quarter of its memory.  Every sender goes
 # through the same relay (xmig-probe relay), which counts the bytes it
 # carried; one more, `xmig migrate` to tcp://, goes straight to host b.  On the sending host: Xen's counters (reset before each run:
@@ -21,9 +22,10 @@
 # in turns, and the figures are the rounds' means (per GiB: all the CPU
 # time over all the bytes).
 #
-# Final lines, TYPE pv or pvh and METHOD xl libxc xmig noskip arena tcp:
+# Final lines, TYPE pv, pvh or hvm and METHOD xl libxc xmig noskip arena tcp:
 #   trap_ratio_vs_xl      own engine's trapped PTE writes per page sent /
 #                         xl's, PV; trap_ratio_vs_xl_pvh the same for PVH
+#                         (and so on: _hvm for HVM)
 #   traps_vs_xl, pages_vs_xl      in all, PV
 #   cpu_ratio_vs_xl       own engine's dom0 CPU per GiB sent / xl's, PV;
 #                         cpu_ratio_vs_xl_pvh the same for PVH
@@ -52,6 +54,9 @@
 
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# An HVM guest's workload on Xen's PV console: on its emulated UART it
+# stopped answering after a move in the testbed (scenario hvm-boot).
+export TB_HVM_CONSOLE=${TB_HVM_CONSOLE:-hvc0}
 
 MIB=128
 # The hot working set: about a quarter of the guest's memory.  The workload
@@ -77,6 +82,14 @@ chmod +x "$RELAY_SSH"
 # place), and what an admin's trusted migration network allows.
 METHODS=(xl libxc xmig noskip arena tcp)
 ROUNDS=${XMIG_ENGINE_BENCH_ROUNDS:-2}
+# XMIG_ENGINE_BENCH_TYPES: the guests, any of pv pvh hvm.  An HVM guest
+# takes a minute to boot under TCG (hvmloader, SeaBIOS and the device
+# model): it runs the senders that matter only, and only when asked.
+read -r -a TYPES <<<"${XMIG_ENGINE_BENCH_TYPES:-pv pvh}"
+HVM_METHODS=(xl libxc xmig)
+methods_of() { # TYPE: into M
+    if [[ $1 == hvm ]]; then M=("${HVM_METHODS[@]}"); else M=("${METHODS[@]}"); fi
+}
 round=1
 declare -A R # R[type.method.field]
 
@@ -185,8 +198,9 @@ floor() { # HOP ROUND
 rm -f "$TB_TMP/engine-bench.R"
 tb_step sink-on-peer tb_on_peer sh -c "$sink_serve" sh "$SINK_PORT" "$PROBE"
 for ((r = 1; r <= ROUNDS; r++)); do
-    for type in pv pvh; do
-        for method in "${METHODS[@]}"; do
+    for type in "${TYPES[@]}"; do
+        methods_of "$type"
+        for method in "${M[@]}"; do
             tb_attempts 5 gone one "$type" "$method" "$r"
         done
     done
@@ -202,8 +216,9 @@ rounds_sum() { # KEY
     for ((r = 1; r <= ROUNDS; r++)); do echo "${R[$1@$r]}"; done |
         awk '{ s += $1 } END { printf "%.6f", s }'
 }
-for type in pv pvh; do
-    for method in "${METHODS[@]}"; do
+for type in "${TYPES[@]}"; do
+    methods_of "$type"
+    for method in "${M[@]}"; do
         k=$type.$method
         for f in wall down sys; do
             R[$k.$f]=$(awk -v s="$(rounds_sum "$k.$f")" -v n="$ROUNDS" 'BEGIN { printf "%.3f", s / n }')
@@ -231,8 +246,9 @@ table() {
     # shellcheck disable=SC2059 # the format is ours, for both lines
     printf "$f" guest method wall_s down_s pages ptwr mmu_upd hcalls sys_s \
         cpu_s cpu_s_gib ptwr_pg hcall_pg
-    for type in pv pvh; do
-        for method in "${METHODS[@]}"; do
+    for type in "${TYPES[@]}"; do
+        methods_of "$type"
+        for method in "${M[@]}"; do
             # shellcheck disable=SC2059
             printf "$f" "$type" "$method" \
                 "${R[$type.$method.wall]}" "${R[$type.$method.down]}" \
@@ -259,27 +275,31 @@ trap_ratio() { # TYPE METHOD
 cpu_ratio() { ratio "${R[$1.$2.cpu_gib]}" "${R[$1.xl.cpu_gib]}"; } # TYPE METHOD
 cpu_total_ratio() { ratio "${R[$1.$2.cpu]}" "${R[$1.xl.cpu]}"; }    # TYPE METHOD
 time_ratio() { ratio "${R[$1.xl.wall]}" "${R[$1.$2.wall]}"; }       # TYPE METHOD
-metric traps_vs_xl "$(ratio "${R[pv.xmig.ptwr]}" "${R[pv.xl.ptwr]}")"
-metric pages_vs_xl "$(ratio "${R[pv.xmig.pages]}" "${R[pv.xl.pages]}")"
-for method in "${METHODS[@]}"; do
-    case $method in
-    xmig) sfx= ;;
-    noskip | arena | tcp) sfx=_$method ;;
-    *) continue ;;
-    esac
-    metric "trap_ratio_vs_xl$sfx" "$(trap_ratio pv "$method")"
-    metric "trap_ratio_vs_xl_pvh$sfx" "$(trap_ratio pvh "$method")"
-    metric "cpu_ratio_vs_xl$sfx" "$(cpu_ratio pv "$method")"
-    metric "cpu_ratio_vs_xl_pvh$sfx" "$(cpu_ratio pvh "$method")"
-    metric "cpu_total_ratio_vs_xl$sfx" "$(cpu_total_ratio pv "$method")"
-    metric "cpu_total_ratio_vs_xl_pvh$sfx" "$(cpu_total_ratio pvh "$method")"
-    metric "time_ratio_vs_xl$sfx" "$(time_ratio pv "$method")"
-    metric "time_ratio_vs_xl_pvh$sfx" "$(time_ratio pvh "$method")"
+has_type() { [[ " ${TYPES[*]} " == *" $1 "* ]]; }
+has_type pv && metric traps_vs_xl "$(ratio "${R[pv.xmig.ptwr]}" "${R[pv.xl.ptwr]}")"
+has_type pv && metric pages_vs_xl "$(ratio "${R[pv.xmig.pages]}" "${R[pv.xl.pages]}")"
+for type in "${TYPES[@]}"; do
+    # PV's lines carry no suffix, the others their type's.
+    tsfx=_$type
+    [[ $type == pv ]] && tsfx=
+    methods_of "$type"
+    for method in "${M[@]}"; do
+        case $method in
+        xmig) sfx=$tsfx ;;
+        noskip | arena | tcp) sfx=${tsfx}_$method ;;
+        *) continue ;;
+        esac
+        metric "trap_ratio_vs_xl$sfx" "$(trap_ratio "$type" "$method")"
+        metric "cpu_ratio_vs_xl$sfx" "$(cpu_ratio "$type" "$method")"
+        metric "cpu_total_ratio_vs_xl$sfx" "$(cpu_total_ratio "$type" "$method")"
+        metric "time_ratio_vs_xl$sfx" "$(time_ratio "$type" "$method")"
+    done
 done
 metric dom0_cpu_s_per_gib_floor_pipe "${R[floor.pipe.cpu_gib]}"
 metric dom0_cpu_s_per_gib_floor_socket "${R[floor.socket.cpu_gib]}"
-for type in pv pvh; do
-    for method in "${METHODS[@]}"; do
+for type in "${TYPES[@]}"; do
+    methods_of "$type"
+    for method in "${M[@]}"; do
         metric "dom0_cpu_s_per_gib_${type}_$method" "${R[$type.$method.cpu_gib]}"
         metric "traps_per_page_${type}_$method" \
             "$(per_page "${R[$type.$method.ptwr]}" "${R[$type.$method.pages]}")"
