@@ -18,6 +18,12 @@
 #    name and renamed when complete: a tree cut short is never taken for a
 #    finished one.  Any other entry of DIR is removed when a tree is built
 #    (runs cut short, older package lists): DIR belongs to one caller.
+# The suite is trixie unless the caller sets trixie_suite first (after
+# sourcing): any Debian suite debootstrap knows, e.g. sid or forky (the
+# host's debootstrap may predate the suite; every Debian suite since
+# squeeze uses its sid script), or SUITE-backports: SUITE debootstrapped,
+# then the PACKAGEs installed from SUITE-backports (apt -t), e.g. the
+# testbed's newer QEMU.
 # Everything runs under nice/ionice: the machine may be benchmarking.
 # XMIG_TRIXIE_MIRROR overrides the mirror.
 
@@ -91,8 +97,8 @@ trixie_host_tools() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debian-archive-keyring >/dev/null
     fi
-    if [ ! -e /usr/share/debootstrap/scripts/$trixie_suite ]; then
-        echo "this debootstrap has no script for $trixie_suite" >&2
+    if [ ! -e /usr/share/debootstrap/scripts/sid ]; then
+        echo "this debootstrap has no script for sid" >&2
         return 1
     fi
 }
@@ -101,14 +107,15 @@ trixie_tree() { # trixie_tree DIR LAYOUT PACKAGE...: sets trixie_root
     local dir=$1 layout=$2 key old
     local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
     shift 2
+    local base=${trixie_suite%-backports} script target=()
     key=$(printf '%s\n' "$layout" "$trixie_suite" "$trixie_mirror" "$@" | sha256sum | cut -c1-16)
     trixie_root=$dir/$key
     if [ -e "$trixie_root/.complete" ]; then
-        log "trixie tree: $trixie_root (cached)"
+        log "$trixie_suite tree: $trixie_root (cached)"
         return 0
     fi
     if [ "$(id -u)" != 0 ]; then
-        echo "building the trixie tree $trixie_root needs root (debootstrap, chroot, mount)" >&2
+        echo "building the $trixie_suite tree $trixie_root needs root (debootstrap, chroot, mount)" >&2
         return 1
     fi
     log "host tools"
@@ -124,22 +131,28 @@ trixie_tree() { # trixie_tree DIR LAYOUT PACKAGE...: sets trixie_root
     # The root of the tree: mktemp made it 0700, and the tests run programs
     # as nobody (test-permission.sh), and apt downloads as _apt.
     chmod 755 "$trixie_tmp"
-    log "debootstrap $trixie_suite from $trixie_mirror into $trixie_tmp"
-    quiet debootstrap --variant=minbase --keyring="$keyring" "$trixie_suite" "$trixie_tmp" \
-        "$trixie_mirror" >"$trixie_tmp.debootstrap.log" 2>&1 ||
+    script=/usr/share/debootstrap/scripts/$base
+    [ -e "$script" ] || script=/usr/share/debootstrap/scripts/sid
+    log "debootstrap $base from $trixie_mirror into $trixie_tmp"
+    quiet debootstrap --variant=minbase --keyring="$keyring" "$base" "$trixie_tmp" \
+        "$trixie_mirror" "$script" >"$trixie_tmp.debootstrap.log" 2>&1 ||
         { tail -30 "$trixie_tmp.debootstrap.log" >&2; return 1; }
     grep -m1 'Valid Release signature' "$trixie_tmp.debootstrap.log" ||
         { echo "debootstrap did not report a valid signature" >&2; return 1; }
     rm -f "$trixie_tmp.debootstrap.log"
     log "packages: $*"
     cp /etc/resolv.conf "$trixie_tmp/etc/resolv.conf"
+    if [ "$base" != "$trixie_suite" ]; then
+        echo "deb $trixie_mirror $trixie_suite main" >"$trixie_tmp/etc/apt/sources.list.d/$trixie_suite.list"
+        target=(-t "$trixie_suite")
+    fi
     # Nothing installed in the chroot starts a service.
     printf '#!/bin/sh\nexit 101\n' >"$trixie_tmp/usr/sbin/policy-rc.d"
     chmod 755 "$trixie_tmp/usr/sbin/policy-rc.d"
     mount_api "$trixie_tmp"
     in_root "$trixie_tmp" apt-get update -qq
     in_root "$trixie_tmp" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+        apt-get install -y -qq --no-install-recommends "${target[@]}" "$@" >/dev/null
     in_root "$trixie_tmp" apt-get clean
     unmount_all
     touch "$trixie_tmp/.complete"
