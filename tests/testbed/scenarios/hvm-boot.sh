@@ -11,8 +11,9 @@
 # guests at all (issue #15).  No retries: every triple fault Xen logs is
 # counted (metric hvm_triple_faults) and fails what it broke.
 #
-# HVM_CFG (an array of xl config lines) may be set by a scenario that
-# sources this one, to try guest options (hap=0, acpi=0, ...).
+# HVM_CFG (an array of xl config lines), HVM_CYCLES (rounds of save/restore
+# and migrate, default 1), TB_HVM_CONSOLE and TB_GUEST_EXTRA may be set by
+# a scenario that sources this one, to try guest options (hap=0, ...).
 #
 # Final line: hvm_boot_ok=0|1 hvm_triple_faults=T.
 
@@ -72,12 +73,23 @@ tb_step create-hvm tb_guest_create hvm hvm "$MIB" "${HVM_CFG[@]}"
 tb_step verify-hvm-created tb_guest_verify hvm
 tb_corrupt_if_asked hvm
 
-tb_check save-restore-hvm sub tb_xl_save_restore hvm &&
-    tb_check verify-hvm-restored sub verify
-if alive; then
-    tb_check migrate-local-hvm sub tb_xl_migrate_local hvm &&
-        tb_check verify-hvm-migrated sub verify
-else
-    tb_skip migrate-local-hvm "the guest did not survive save/restore"
-fi
+# HVM_CYCLES save/restore + migrate rounds (default 1; steps get a -N
+# suffix when there are more).  A verify without an answer does not end
+# the run: metric hvm_verify_lost counts them.
+lost=0
+for ((i = 1; i <= ${HVM_CYCLES:-1}; i++)); do
+    sfx=; (( ${HVM_CYCLES:-1} > 1 )) && sfx=-$i
+    alive || break
+    if tb_check "save-restore-hvm$sfx" sub tb_xl_save_restore hvm; then
+        tb_check "verify-hvm-restored$sfx" sub verify || lost=$((lost + 1))
+    fi
+    if alive; then
+        if tb_check "migrate-local-hvm$sfx" sub tb_xl_migrate_local hvm; then
+            tb_check "verify-hvm-migrated$sfx" sub verify || lost=$((lost + 1))
+        fi
+    else
+        tb_skip "migrate-local-hvm$sfx" "the guest did not survive save/restore"
+    fi
+done
+tb_metric hvm_verify_lost "$lost"
 alive && tb_step destroy-hvm tb_guest_destroy hvm
