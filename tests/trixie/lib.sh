@@ -82,6 +82,35 @@ in_root() { # in_root ROOT CMD...
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
 }
 
+# trixie_run ROOT DIR... -- CMD...: CMD in a chroot of the finished tree
+# ROOT, with /proc, /sys, /dev and each host DIR at its own path.  The
+# mounts are made in a mount namespace of their own, so they go with the
+# command however it ends (the testbed's runner may be killed mid-build),
+# and no later rm -rf of the tree can follow one into the host.
+trixie_run() {
+    local root=$1 dirs=()
+    shift
+    while (($#)) && [ "$1" != -- ]; do
+        dirs+=("$1")
+        shift
+    done
+    shift
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    quiet unshare --mount --propagation private /bin/bash -euc '
+        root=$1 n=$2
+        shift 2
+        mount -t proc proc "$root/proc"
+        mount -t sysfs sysfs "$root/sys"
+        for d in /dev /dev/pts /dev/shm "${@:1:n}"; do
+            mkdir -p "$root$d"
+            mount --bind "$d" "$root$d"
+        done
+        shift "$n"
+        exec chroot "$root" /usr/bin/env -i HOME=/root LC_ALL=C.UTF-8 TERM=dumb \
+            PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+    ' trixie_run "$root" "${#dirs[@]}" "${dirs[@]}" "$@"
+}
+
 trixie_host_tools() {
     local need=() p
     for p in debootstrap debian-archive-keyring; do
