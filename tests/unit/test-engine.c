@@ -1050,6 +1050,23 @@ static void huge_max_pfn(bool live)
     xmig_xen_close(x);
 }
 
+/* A save of the double's HVM guest to path, a name no file holds yet. */
+static void hvm_params(struct xmig_job_params *p, char *path,
+                       enum xmig_engine engine, bool live)
+{
+    int fd = mkstemp(path);
+
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    xmig_job_params_default(p);
+    p->kind = XMIG_JOB_SAVE;
+    p->engine = engine;
+    p->domain = "guest";
+    p->dest = path;
+    p->live = live;
+}
+
 /* A device model xmig cannot save (in a stub domain): refused up front. */
 static void hvm_stubdom_refused(void)
 {
@@ -1060,15 +1077,9 @@ static void hvm_stubdom_refused(void)
     struct dbl_stats ds;
     xmig_xen *x = dbl_open(&c);
     struct stat st;
-    int fd = mkstemp(path);
 
-    close(fd);
-    unlink(path);
     dbl_guest(x)->dm_stubdom = true;
-    xmig_job_params_default(&p);
-    p.kind = XMIG_JOB_SAVE;
-    p.domain = "guest";
-    p.dest = path;
+    hvm_params(&p, path, XMIG_ENGINE_XMIG, false);
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
     ASSERT_TRUE(strstr(xmig_xen_error(x), "stub domain") != NULL);
     /* No stream, so nothing it cost. */
@@ -1105,17 +1116,10 @@ static void hvm_save(enum xmig_engine engine, bool live, bool physmap)
     struct dbl_guest *g = dbl_guest(x);
     uint8_t *img;
     size_t len = 0;
-    int fd = mkstemp(path), vr;
+    int vr;
 
-    close(fd);
-    unlink(path);
     g->dm_no_physmap = !physmap;
-    xmig_job_params_default(&p);
-    p.kind = XMIG_JOB_SAVE;
-    p.engine = engine;
-    p.domain = "guest";
-    p.dest = path;
-    p.live = live;
+    hvm_params(&p, path, engine, live);
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), 0);
     if (test_cur_failed)
         printf("  error: %s\n", xmig_xen_error(x));
@@ -1167,16 +1171,9 @@ static void hvm_state_fails(void)
     xmig_xen *x = dbl_open(&c);
     struct dbl_guest *g = dbl_guest(x);
     struct stat st;
-    int fd = mkstemp(path);
 
-    close(fd);
-    unlink(path);
     g->dm_refuse_state = true;
-    xmig_job_params_default(&p);
-    p.kind = XMIG_JOB_SAVE;
-    p.engine = XMIG_ENGINE_XMIG;
-    p.domain = "guest";
-    p.dest = path;
+    hvm_params(&p, path, XMIG_ENGINE_XMIG, false);
     ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
     ASSERT_TRUE(strstr(xmig_xen_error(x), "QEMU's saved state") != NULL);
     ASSERT_INT_EQ(r.guest, XMIG_GUEST_SOURCE);
