@@ -231,9 +231,14 @@ int xmig_job_run(xmig_xen *x, const struct xmig_job_params *p,
     rc = run(&j);
     if (rc < 0)
         check_gone(&j);
-    /* Kept if the guest may be the receiver's or would not resume. */
-    xmig__journal_close(j.jn, r->guest != XMIG_GUEST_UNKNOWN && !j.suspended &&
-                                  !r->away_name[0]);
+    /*
+     * Kept if the guest may be the receiver's or would not resume; not
+     * for a guest whose domain ended here: left, it would stay until
+     * xmigd starts again, with nothing of the guest's to recover.
+     */
+    xmig__journal_close(j.jn, r->guest == XMIG_GUEST_GONE ||
+                                  (r->guest != XMIG_GUEST_UNKNOWN &&
+                                   !j.suspended && !r->away_name[0]));
     j.jn = NULL;
     /* Whatever broke first, a cancelled job says so. */
     if (rc < 0 && xmig__cancelled(x) && r->guest == XMIG_GUEST_SOURCE &&

@@ -683,6 +683,39 @@ static void test_finished_jobs_leave_nothing(void)
     TEST_DONE();
 }
 
+/*
+ * The guest's domain ends while it is suspended (a crash, or the
+ * toolstack destroys it): the resume fails, the job says the guest is
+ * gone, and its journal goes, since nothing of the guest is left here
+ * to recover.  Kept, it would stay until xmigd starts again.
+ */
+static void test_gone_while_suspended(void)
+{
+    xmig_xen *x = guest();
+    struct xmig_job_params p;
+    struct xmig_job_result r;
+    char dest[128];
+
+    TEST_START("a guest that ends while suspended leaves no journal");
+    dir_make();
+    snprintf(dest, sizeof(dest), "%s/image", dir);
+    params(&p, XMIG_JOB_SAVE, dest);
+    p.engine = XMIG_ENGINE_XMIG;
+    p.live = false;
+    p.keep = true;
+    dbl_kill_types_at(x, 1); /* after the suspend: a non-live save */
+    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
+    ASSERT_INT_EQ(r.guest, XMIG_GUEST_GONE);
+    ASSERT_INT_EQ(dbl_guest(x)->suspends, 1);
+    ASSERT_INT_EQ(dbl_guest(x)->resumes, 0);
+    ASSERT_TRUE(strcmp(dir_list(), "") == 0);
+    if (test_cur_failed)
+        printf("  error: %s; left: %s\n", xmig_xen_error(x), dir_list());
+    dir_remove();
+    xmig_xen_close(x);
+    TEST_DONE();
+}
+
 static void test_format(void)
 {
     xmig_xen *x = guest();
@@ -755,6 +788,7 @@ int main(void)
     test_save_killed();
     test_save_complete();
     test_domain_gone();
+    test_gone_while_suspended();
     test_live_job_skipped();
     test_finished_jobs_leave_nothing();
     test_format();

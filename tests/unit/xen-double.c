@@ -732,6 +732,10 @@ static int dbl_resume(xmig_xen *x, uint32_t domid)
 {
     struct dbl_guest *g = &D(x)->g;
 
+    if (D(x)->dead) {
+        xmig__seterr(x, ESRCH, "domain %u does not exist", domid);
+        return -1;
+    }
     if (!g->suspended) {
         xmig__seterr(x, EINVAL, "resume of a running domain");
         return -1;
