@@ -127,14 +127,26 @@ hvm_xmig() {
 }
 hvm_gone() { tb_guest_gone hvm; tb_guest_gone hvm--incoming; }
 
+# A Xen without shadow paging (Debian's own builds of 4.17 and 4.20: the
+# testbed's `--xen stock`) gives PV guests no log-dirty mode, so neither xl
+# nor xmig can move one live.  There the PV guest moves with --no-live,
+# and a live attempt must fail with a clear word and leave it running.
+# PVH and HVM guests get log-dirty from HAP either way.
+pv_live=1
+xl info | grep -q '^virt_caps.* shadow' || pv_live=0
+tb_metric pv_live "$pv_live"
+echo "Xen $(xl info | sed -n 's/^xen_version *: //p'): PV live migration $( ((pv_live)) && echo yes || echo "no (no shadow paging)")"
+
 tb_step create-pv tb_guest_create pv pv "$MIB"
 tb_corrupt_if_asked pv
 
 # Stock tools first: the reference figures.
 tb_step xl-save-restore-pv tb_xl_save_restore pv
 tb_step verify-pv-xl-restored tb_guest_verify pv
-tb_step xl-migrate-pv xl_migrate pv
-tb_step verify-pv-xl-migrated tb_guest_verify pv
+if ((pv_live)); then
+    tb_step xl-migrate-pv xl_migrate pv
+    tb_step verify-pv-xl-migrated tb_guest_verify pv
+fi
 tb_attempts 5 pvh_gone pvh_xl
 
 # xmig to stock receivers, each guest fresh.
@@ -142,7 +154,13 @@ tb_step destroy-pv xl destroy pv
 tb_step recreate-pv tb_guest_create pv pv "$MIB"
 tb_step xmig-save-restore-pv xmig_save_restore pv
 tb_step verify-pv-xmig-restored tb_guest_verify pv
-tb_step xmig-migrate-pv xmig_migrate pv
+if ((pv_live)); then
+    tb_step xmig-migrate-pv xmig_migrate pv
+else
+    tb_step bad-pv-live-without-shadow tb_bad pv "shadow paging\\|log-dirty\\|logdirty" \
+        xmig migrate pv "exec:xl migrate-receive" --direct
+    tb_step xmig-migrate-pv-no-live xmig_migrate pv --no-live
+fi
 tb_step verify-pv-xmig-migrated tb_guest_verify pv
 tb_attempts 5 pvh_gone pvh_xmig
 tb_attempts 3 hvm_gone hvm_xmig
