@@ -694,7 +694,9 @@ summary() {
     tb_metric duplicated "$dup"
     tb_metric leaked "$leaked"
     echo "faults: cases=$cases lost=$lost duplicated=$dup leaked=$leaked"
-    ((lost == 0 && dup == 0 && leaked == 0 && cases >= MIN_CASES))
+    ((lost == 0 && dup == 0 && leaked == 0 && cases >= MIN_CASES)) && return 0
+    tb_note problems "cases=$cases (at least $MIN_CASES) lost=$lost duplicated=$dup leaked=$leaked; failed: $(awk '$2 + $3 + $4 { printf "%s ", $1 }' "$CASES")"
+    return 1
 }
 
 tb_step setup-small-tmpfs setup_small
