@@ -30,6 +30,27 @@
 trixie_suite=trixie
 trixie_mirror=${XMIG_TRIXIE_MIRROR:-http://deb.debian.org/debian}
 
+# One trixie tree serves tests/trixie/build and the testbed's trixie host
+# (tests/testbed/run, XMIG_TESTBED_DIST=trixie): one debootstrap, not two
+# (each took 5 to 18 minutes here).  They use it one after the other.
+#   the build and make check: the toolchain and libraries; python3 (the
+#     daemon tests' client and receiver), busybox-static and dash
+#     (test-stream's shells), systemd (systemd-socket-activate), util-linux
+#     (setpriv), valgrind, xen-utils-4.20 (Xen's verify-stream-v2);
+#   tests/package/build-deb: debhelper, git, lintian and systemd-dev
+#     (systemd.pc: trixie moved it out of systemd);
+#   the testbed host: Xen 4.20's hypervisor and tools, xenstore-utils, the
+#     HVM device model and firmware, cpio and xz-utils (mkinitramfs), and
+#     what Xen's `make -C xen` needs (bison, flex, dpkg-dev, lsb-release).
+trixie_packages=(build-essential autoconf automake libtool pkg-config autoconf-archive
+    make libxen-dev libevent-dev libjson-c-dev jq python3 busybox-static dash bash
+    systemd util-linux valgrind xen-utils-4.20 debhelper git lintian systemd-dev
+    xen-hypervisor-4.20-amd64 xenstore-utils qemu-system-xen seabios qemu-system-data
+    cpio xz-utils bison flex dpkg-dev lsb-release)
+# Bump when the way the tree is made changes.
+trixie_layout=3
+trixie_cache=${XMIG_TRIXIE_CACHE:-$HOME/.cache/xmig-trixie}
+
 quiet() { nice -n 19 ionice -c3 "$@"; }
 log() { printf '\n=== %s (%ss)\n' "$*" "$SECONDS"; }
 
