@@ -42,13 +42,16 @@ trixie_mirror=${XMIG_TRIXIE_MIRROR:-http://deb.debian.org/debian}
 #   the testbed host: Xen 4.20's hypervisor and tools, xenstore-utils, the
 #     HVM device model and firmware, cpio and xz-utils (mkinitramfs), and
 #     what Xen's `make -C xen` needs (bison, flex, dpkg-dev, lsb-release).
+# shellcheck disable=SC2034 # for the scripts that source this file
 trixie_packages=(build-essential autoconf automake libtool pkg-config autoconf-archive
     make libxen-dev libevent-dev libjson-c-dev jq python3 busybox-static dash bash
     systemd util-linux valgrind xen-utils-4.20 debhelper git lintian systemd-dev
     xen-hypervisor-4.20-amd64 xenstore-utils qemu-system-xen seabios qemu-system-data
     cpio xz-utils bison flex dpkg-dev lsb-release)
 # Bump when the way the tree is made changes.
+# shellcheck disable=SC2034
 trixie_layout=3
+# shellcheck disable=SC2034
 trixie_cache=${XMIG_TRIXIE_CACHE:-$HOME/.cache/xmig-trixie}
 
 quiet() { nice -n 19 ionice -c3 "$@"; }
