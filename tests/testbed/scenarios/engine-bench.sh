@@ -87,6 +87,20 @@ ROUNDS=${XMIG_ENGINE_BENCH_ROUNDS:-2}
 # model): it runs the senders that matter only, and only when asked.
 read -r -a TYPES <<<"${XMIG_ENGINE_BENCH_TYPES:-pv pvh}"
 HVM_METHODS=(xl libxc xmig)
+# XMIG_ENGINE_BENCH_METHODS: fewer senders (tests/run-all: "xl xmig tcp"),
+# xl and xmig among them, the two ends of every ratio.
+if [[ -n ${XMIG_ENGINE_BENCH_METHODS:-} ]]; then
+    read -r -a want <<<"$XMIG_ENGINE_BENCH_METHODS"
+    for m in "${want[@]}"; do
+        [[ " ${METHODS[*]} " == *" $m "* ]] ||
+            tb_fail "XMIG_ENGINE_BENCH_METHODS: no sender '$m' (${METHODS[*]})"
+    done
+    [[ " ${want[*]} " == *" xl "* && " ${want[*]} " == *" xmig "* ]] ||
+        tb_fail "XMIG_ENGINE_BENCH_METHODS must name xl and xmig"
+    keep=()
+    for m in "${HVM_METHODS[@]}"; do [[ " ${want[*]} " == *" $m "* ]] && keep+=("$m"); done
+    METHODS=("${want[@]}") HVM_METHODS=("${keep[@]}")
+fi
 methods_of() { # TYPE: into M
     if [[ $1 == hvm ]]; then M=("${HVM_METHODS[@]}"); else M=("${METHODS[@]}"); fi
 }
