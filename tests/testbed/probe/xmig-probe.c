@@ -1131,6 +1131,10 @@ int main(int argc, char **argv)
         } else if (errno == EINVAL) {
             printf("on\n");
             rc = 0;
+        } else if (errno == EOPNOTSUPP) {
+            /* A PV guest on a Xen without shadow paging: it cannot be on. */
+            printf("off\n");
+            rc = 0;
         } else {
             fprintf(stderr, "xmig-probe: %s\n", strerror(errno));
         }
