@@ -132,8 +132,8 @@ hvm_gone() { tb_guest_gone hvm; tb_guest_gone hvm--incoming; }
 # nor xmig can move one live.  There the PV guest moves with --no-live,
 # and a live attempt must fail with a clear word and leave it running.
 # PVH and HVM guests get log-dirty from HAP either way.
-pv_live=1
-xl info | grep -q '^virt_caps.* shadow' || pv_live=0
+pv_live=1 pv_move=()
+xl info | grep -q '^virt_caps.* shadow' || pv_live=0 pv_move=(--no-live)
 tb_metric pv_live "$pv_live"
 echo "Xen $(xl info | sed -n 's/^xen_version *: //p'): PV live migration $( ((pv_live)) && echo yes || echo "no (no shadow paging)")"
 
@@ -168,14 +168,14 @@ tb_attempts 3 hvm_gone hvm_xmig
 # Bad cases, each leaving pv as it was.
 tb_step bad-unknown-domain tb_bad pv "domain 'no-such-guest' not found" \
     xmig migrate no-such-guest "exec:xl migrate-receive" --direct
-tb_step bad-receiver-exits tb_bad pv "banner" xmig migrate pv "exec:exit 0" --direct
+tb_step bad-receiver-exits tb_bad pv "banner" xmig migrate pv "exec:exit 0" --direct "${pv_move[@]}"
 tb_step bad-receiver-dies tb_bad pv "receiver\|Broken pipe\|failed" \
-    xmig migrate pv "exec:printf '$BANNER'; head -c 4000000 >/dev/null" --direct
+    xmig migrate pv "exec:printf '$BANNER'; head -c 4000000 >/dev/null" --direct "${pv_move[@]}"
 # A domain called pv--incoming makes the stock receiver refuse to create
 # its copy: a real rejection by a real xl.
 tb_step create-blocker create_blocker
 tb_step bad-receiver-rejects tb_bad pv "receiver\|Broken pipe\|failed" \
-    xmig migrate pv "exec:xl migrate-receive" --direct
+    xmig migrate pv "exec:xl migrate-receive" --direct "${pv_move[@]}"
 tb_step destroy-blocker xl destroy pv--incoming
 tb_step bad-unwritable-file tb_bad pv "cannot write '/proc/xmig.save'" \
     xmig save pv /proc/xmig.save --direct
