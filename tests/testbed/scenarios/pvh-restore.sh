@@ -25,6 +25,9 @@ save_with() { # SENDER IMG
 
 one() { # SENDER
     local img=$TB_TMP/pvh.img before after v
+    # PVH_RESTORE_FRESH=1: each save takes a guest just booted, as
+    # xmig-compat's does; else the guest the last restore brought back.
+    if [[ ${PVH_RESTORE_FRESH:-0} == 1 ]]; then tb_guest_gone pvh; fi
     xl domid pvh >/dev/null 2>&1 || tb_guest_create pvh pvh "$MIB" || return 1
     save_with "$1" "$img" || return 1
     before=$(xl dmesg | grep -c 'Triple fault')
