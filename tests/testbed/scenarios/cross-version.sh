@@ -21,7 +21,7 @@ export TB_HVM_CONSOLE=${TB_HVM_CONSOLE:-hvc0}
 
 CARRY=/host/carry
 pv_live=1
-xl info | grep -q '^virt_caps.* shadow' || pv_live=0
+tb_xen_shadow || pv_live=0
 echo "here: Xen $(xl info | sed -n 's/^xen_version *: //p'), $(xl info | sed -n 's/^virt_caps *: /virt_caps /p')"
 
 restore() { # NAME

@@ -538,6 +538,15 @@ tb_foreign_vmas() {
     echo "$n"
 }
 
+# tb_xen_shadow: this Xen has shadow paging (virt_caps), hence log-dirty
+# for PV guests and their live migration; Debian's own builds have none.
+# (No `| grep -q`: under pipefail grep's early exit could fail xl.)
+tb_xen_shadow() {
+    local caps
+    caps=$(xl info | sed -n 's/^virt_caps *: *//p') || return 1
+    [[ " $caps " == *" shadow "* ]]
+}
+
 tb_perf_reset() { xenperf -r >/dev/null 2>&1 || tb_fail "xenperf -r failed"; }
 
 # prints "WRITABLE_PT_EMULATIONS MMU_UPDATE_CALLS HYPERCALLS" (null null null

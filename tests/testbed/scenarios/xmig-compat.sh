@@ -136,7 +136,7 @@ hvm_gone() { tb_guest_gone hvm; tb_guest_gone hvm--incoming; }
 # and a live attempt must fail with a clear word and leave it running.
 # PVH and HVM guests get log-dirty from HAP either way.
 pv_live=1 pv_move=()
-xl info | grep -q '^virt_caps.* shadow' || pv_live=0 pv_move=(--no-live)
+tb_xen_shadow || pv_live=0 pv_move=(--no-live)
 tb_metric pv_live "$pv_live"
 echo "Xen $(xl info | sed -n 's/^xen_version *: //p'): PV live migration $( ((pv_live)) && echo yes || echo "no (no shadow paging)")"
 
