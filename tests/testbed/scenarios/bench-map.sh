@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# testbed: xen=shadow timeout=1500
+# testbed: xen=shadow timeout=600
 #
 # bench-map: xmig bench map on a 256 MiB PVH and a 256 MiB PV guest, every
 # strategy, with Xen's counters (the shadow build has CONFIG_PERF_COUNTERS).

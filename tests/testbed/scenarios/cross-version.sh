@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# testbed: xen=stock timeout=1500
+# testbed: xen=stock timeout=600
 #
 # cross-version: what xmig sends on a Xen 4.17 host, the stock xl of a
 # newer Xen takes (run it with XMIG_TESTBED_DIST=trixie: Xen 4.20).  The

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# testbed: xen=shadow timeout=3600
+# testbed: xen=shadow timeout=900
 #
 # daemon: xmigd as systemd would start it (socket activation, through
 # xmig-activate: this dom0 has no systemd), driven by xmig:

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# testbed: xen=shadow timeout=2400
+# testbed: xen=shadow timeout=1500
 #
 # faults: no failure of the receiver, of xmigd, of `xmig --direct` or of
 # the disk loses a guest, runs it twice or leaves anything behind.  One

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# testbed: xen=shadow kernel=stock timeout=1500
-# testbed: xen=shadow kernel=patched timeout=1500
+# testbed: xen=shadow kernel=stock timeout=600
+# testbed: xen=shadow kernel=patched timeout=600
 # testbed-post: kernel-patch/bench-report
 #
 # kernel-bench: what kernel-patch/ buys, on a real Xen 4.17 host.  The same

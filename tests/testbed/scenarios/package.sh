@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# testbed: xen=stock timeout=900
+# testbed: xen=stock timeout=600
 #
 # package: the Debian package's xmig and xmigd, as installed, work in dom0.
 # Run with XMIG_TESTBED_DEB=FILE.deb (tests/run-all passes the package that

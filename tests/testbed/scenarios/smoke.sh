@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# testbed: xen=stock timeout=900
-# testbed: xen=shadow hosts=2 timeout=900
+# testbed: xen=stock timeout=600
+# testbed: xen=shadow hosts=2 timeout=600
 #
 # smoke: the testbed itself works, with stock tools only.  Runs once per boot
 # above; each boot checks what its hypervisor can do:
