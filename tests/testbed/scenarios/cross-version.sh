@@ -41,12 +41,22 @@ guest() { # NAME
     tb_step "destroy-$1" tb_guest_destroy "$1"
 }
 
+gone() { tb_guest_gone "$1" && tb_guest_gone "$1--incoming"; }
+
 # Guests of an earlier scenario of this boot (xmig-compat's) by these names.
-for g in pv pvh; do tb_guest_gone "$g"; done
+for g in pv pvh; do gone "$g"; done
 n=0
 for g in pv pvh; do
     [[ -s $CARRY/$g.xlsave ]] || continue
-    guest "$g"
+    if [[ $g == pvh ]]; then
+        # As an attempt (lib.sh: tb_attempts): QEMU's emulated SVM
+        # triple-faults PVH guests here, under xl as under xmig (a CI run
+        # lost xl's own localhost migration of the restored guest to it).
+        # The image is restored afresh for each attempt.
+        tb_attempts 3 gone guest "$g"
+    else
+        guest "$g"
+    fi
     n=$((n + 1))
 done
 tb_metric images "$n"

@@ -273,6 +273,11 @@ tb_fail() {
     fi
     [[ -n $_tb_error ]] || _tb_error=$*
     tb_log "FAIL: $*"
+    # Outside an attempt a testbed fault is no excuse, but it may be the
+    # cause: say so, for whoever reads the log of a failed run.
+    local tf
+    tf=$(_tb_tf_lines 2>/dev/null | grep 'Triple fault') &&
+        tb_log "Xen saw $(grep -c . <<<"$tf") triple fault(s) in this boot, the last: $(tail -n 1 <<<"$tf")"
     [[ -z $_tb_step ]] || _tb_end_step false "$*"
     exit 1
 }
