@@ -19,9 +19,10 @@
 MIB=128
 DEST_EXEC="exec:nc $TB_PEER_IP $TB_MIGRATE_PORT"
 
-xen_of() { xl info | sed -n 's/^xen_version *: //p'; }
-here=$(xen_of)
-there=$(tb_on_peer xen_of) || tb_fail "cannot ask host b for its Xen version"
+# (host b runs lib.sh's functions and commands, not this file's)
+xen_of() { sed -n 's/^xen_version *: //p'; }
+here=$(xl info | xen_of)
+there=$(tb_on_peer xl info | xen_of) || tb_fail "cannot ask host b for its Xen version"
 echo "host a: Xen $here; host b: Xen $there"
 tb_note xen_a "$here"
 tb_note xen_b "$there"
