@@ -29,38 +29,21 @@ tb_note xen_b "$there"
 [[ $here == 4.17.* && $there == 4.20.* ]] ||
     tb_fail "cross-live needs Xen 4.17 on host a and 4.20 on host b, not $here and $there"
 
-# xmig_cross NAME DEST ARG...: a live migration that must end with the
-# guest on host b ("guest":"destination") and nothing of it on host a.
-xmig_cross() {
-    local name=$1 dest=$2 json=$TB_TMP/cross-$1.json guest
-    shift 2
-    timeout 900 xmig migrate "$name" "$dest" --json --direct "$@" >"$json" ||
-        { tail -n 3 "$json"; return 1; }
-    guest=$(sed -n 's/.*"guest":"\([a-z]*\)".*/\1/p' "$json" | tail -n 1)
-    [[ $guest == destination ]] || { echo "xmig says the guest is '$guest'" >&2; return 1; }
-    still_here "$name"
-}
-still_here() { # NAME: fails while NAME still runs on host a
-    if xl list 2>/dev/null | awk 'NR > 1 { print $1 }' | grep -qx "$1"; then
-        echo "$1 is still on host a after its migration" >&2
-        return 1
-    fi
-}
 on_b_gone() { tb_on_peer tb_guest_destroy "$1" || tb_fail "cannot destroy $1 on host b"; }
 
 tb_step create-pv tb_guest_create pv pv "$MIB"
 tb_step xl-migrate-pv tb_xl_migrate_peer pv
-tb_step pv-left-host-a still_here pv
+tb_step pv-left-host-a tb_guest_left pv
 tb_step verify-pv-xl-on-b tb_on_peer tb_guest_verify pv
 on_b_gone pv
 
 tb_step recreate-pv tb_guest_create pv pv "$MIB"
-tb_step xmig-migrate-pv xmig_cross pv "$DEST_EXEC"
+tb_step xmig-migrate-pv tb_xmig_migrate_peer pv "$DEST_EXEC"
 tb_step verify-pv-xmig-on-b tb_on_peer tb_guest_verify pv
 on_b_gone pv
 
 tb_step recreate-pv-libxc tb_guest_create pv pv "$MIB"
-tb_step xmig-migrate-pv-libxc xmig_cross pv "$DEST_EXEC" --engine libxc
+tb_step xmig-migrate-pv-libxc tb_xmig_migrate_peer pv "$DEST_EXEC" --engine libxc
 tb_step verify-pv-libxc-on-b tb_on_peer tb_guest_verify pv
 on_b_gone pv
 
@@ -68,7 +51,7 @@ on_b_gone pv
 # host.
 pvh() {
     tb_step create-pvh tb_guest_create pvh pvh "$MIB"
-    tb_step xmig-migrate-pvh xmig_cross pvh "tcp://$TB_PEER_IP:$TB_MIGRATE_PORT"
+    tb_step xmig-migrate-pvh tb_xmig_migrate_peer pvh "tcp://$TB_PEER_IP:$TB_MIGRATE_PORT"
     tb_step verify-pvh-xmig-on-b tb_on_peer tb_guest_verify pvh
 }
 pvh_gone() { tb_guest_gone pvh && tb_on_peer tb_guest_gone pvh; }

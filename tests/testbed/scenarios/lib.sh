@@ -627,6 +627,29 @@ tb_xl_migrate_local() { # NAME
         tb_fail "xl migrate $1 localhost failed: $(tail -n 5 "$TB_TMP/$1.migrate.log")"
 }
 
+# tb_xmig_migrate_peer NAME DEST ARG...: xmig migrates NAME live to host
+# b's receiver at DEST; it must end with the guest on host b
+# ("guest":"destination") and nothing of it left on host a.
+tb_xmig_migrate_peer() {
+    local name=$1 dest=$2 json=$TB_TMP/peer-$1.json guest
+    shift 2
+    timeout 900 xmig migrate "$name" "$dest" --json --direct "$@" >"$json" ||
+        { tail -n 3 "$json"; return 1; }
+    guest=$(sed -n 's/.*"guest":"\([a-z]*\)".*/\1/p' "$json" | tail -n 1)
+    [[ $guest == destination ]] || { echo "xmig says the guest is '$guest'" >&2; return 1; }
+    tb_note bytes "$(grep -o '"bytes":[0-9]*' "$json" | tail -n 1 | cut -d: -f2)"
+    tb_guest_left "$name"
+}
+
+# tb_guest_left NAME: fails while NAME (or a receiver's NAME--incoming)
+# is on this host.
+tb_guest_left() {
+    if xl list 2>/dev/null | awk -v n="$1" 'NR > 1 && ($1 == n || $1 == n "--incoming") { f = 1 } END { exit !f }'; then
+        echo "$1 is still on this host after its migration" >&2
+        return 1
+    fi
+}
+
 tb_xl_migrate_peer() { # NAME
     [[ -n $TB_PEER_IP ]] || tb_fail "tb_xl_migrate_peer needs two hosts (# testbed: hosts=2)"
     timeout 900 xl migrate -s "$TB_SSH_PEER" "$1" "$TB_PEER_IP" >"$TB_TMP/$1.migrate.log" 2>&1 ||
