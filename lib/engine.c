@@ -886,8 +886,7 @@ int xmig__engine_save(xmig_xen *x, const struct xmig_dominfo *info, int fd,
     if (e.ops->keep_maps && live && !exit)
         open_keep(&e);
 
-    if ((hooks->framing && hooks->framing(hooks->arg) < 0) ||
-        write_headers(&e) < 0 || e.ops->static_data(&e) < 0 ||
+    if (write_headers(&e) < 0 || e.ops->static_data(&e) < 0 ||
         write_cpu_policy(&e) < 0 ||
         xmig__engine_record(&e, REC_STATIC_DATA_END, NULL, 0) < 0 ||
         e.ops->start_of_stream(&e) < 0)

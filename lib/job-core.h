@@ -18,8 +18,6 @@ struct job {
     uint64_t t0;
     uint64_t t_suspend;
     bool suspended;
-    bool suspend_asked; /* suspend begun ahead, not yet waited for */
-    int fd;             /* the stream, once it runs */
 
     /* The pass being sent, as the engine's policy calls reveal it. */
     unsigned int pass;
@@ -50,7 +48,6 @@ void xmig__job_give_back(struct job *j);
 void xmig__job_clip_err(const xmig_xen *x, char *buf, size_t n);
 
 /* job-stream.c: libxl's framing, and the engine's stream in it. */
-void xmig__job_suspend_settle(struct job *j);
 int xmig__job_stream(struct job *j, int fd);
 
 /* handshake.c: xl's handshake after the stream, with the receiver on t. */

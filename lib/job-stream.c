@@ -97,49 +97,24 @@ static void hook_progress(void *arg, unsigned long done, unsigned long total)
     xmig__job_emit(j, &ev);
 }
 
-/* Whatever failed meanwhile, a suspend begun is waited for: give_back
-   then resumes a guest that suspended. */
-void xmig__job_suspend_settle(struct job *j)
-{
-    struct xmig__errkeep k;
-
-    if (!j->suspend_asked)
-        return;
-    j->suspend_asked = false;
-    xmig__err_keep(j->x, &k);
-    if (j->x->ops->suspend_wait(j->x, j->info.domid) == 0)
-        j->suspended = true;
-    else
-        xmig__log(j->x, XMIG_LOG_ERROR, "%s", j->x->err);
-    xmig__err_back(j->x, &k);
-}
-
 static int hook_suspend(void *arg)
 {
     struct job *j = arg;
 
-    if (j->suspend_asked) {
-        /* Asked ahead (xmig__job_suspend_ahead): its answer is left. */
-        j->suspend_asked = false;
-        if (j->x->ops->suspend_wait(j->x, j->info.domid) < 0)
-            return -1;
-    } else {
-        if (xmig__cancelled(j->x))
-            return -1;
-        if (j->p->live && j->pass_pages)
-            end_pass(j, -1);
-        xmig__job_phase(j, "suspend");
-        j->t_suspend = xmig_now_ns();
-        /*
-         * libxl has QEMU write its state into this file without
-         * truncating it: a longer one left by an earlier save would leave
-         * its tail there.
-         */
-        if (j->info.type == XMIG_DOM_HVM)
-            j->x->ops->dm_discard(j->x, j->info.domid);
-        if (j->x->ops->suspend(j->x, j->info.domid) < 0)
-            return -1;
-    }
+    if (xmig__cancelled(j->x))
+        return -1;
+    if (j->p->live && j->pass_pages)
+        end_pass(j, -1);
+    xmig__job_phase(j, "suspend");
+    j->t_suspend = xmig_now_ns();
+    /*
+     * libxl has QEMU write its state into this file without truncating
+     * it: a longer one left by an earlier save would leave its tail there.
+     */
+    if (j->info.type == XMIG_DOM_HVM)
+        j->x->ops->dm_discard(j->x, j->info.domid);
+    if (j->x->ops->suspend(j->x, j->info.domid) < 0)
+        return -1;
     j->suspended = true;
     /* As xl migrate has it; xl save keeps the snapshot's state. */
     if (j->info.type == XMIG_DOM_HVM && j->p->kind == XMIG_JOB_MIGRATE &&
@@ -214,48 +189,9 @@ out:
     return rc;
 }
 
-/*
- * A save that is not live asks the guest to suspend as soon as the engine
- * has checked it, before the job reads the guest's configuration and the
- * engine writes its first records, instead of after (hook_suspend): the
- * guest suspends meanwhile, which took about 40 ms of a 0.9 s save of a
- * 128 MiB guest in the testbed.  The guest loses nothing: what it does
- * until the suspend goes nowhere once it is saved and destroyed.  Not
- * with --keep, where it runs on and each ms of its pause is its own; not
- * for HVM, where the suspend also has QEMU save its state, and the order
- * with QEMU stays libxl's.  The journal says "suspend" before the guest
- * is asked, as at the usual point: a job that dies now is recovered alike.
- */
-static int suspend_ahead(struct job *j)
-{
-    if (j->p->kind != XMIG_JOB_SAVE || j->p->live || j->p->keep ||
-        j->info.type == XMIG_DOM_HVM)
-        return 0;
-    if (xmig__cancelled(j->x)) {
-        xmig__seterr(j->x, ECANCELED, "cancelled");
-        return -1;
-    }
-    xmig__job_phase(j, "suspend");
-    j->t_suspend = xmig_now_ns();
-    if (j->x->ops->suspend_begin(j->x, j->info.domid) < 0)
-        return -1;
-    j->suspend_asked = true;
-    return 0;
-}
-
-static int hook_framing(void *arg)
-{
-    struct job *j = arg;
-
-    if (suspend_ahead(j) < 0)
-        return -1;
-    return write_framing(j, j->fd);
-}
-
 static int run_engine(struct job *j, int fd)
 {
     const struct xmig__save_hooks hooks = {
-        .framing = hook_framing,
         .suspend = hook_suspend,
         .policy = hook_policy,
         .progress = hook_progress,
@@ -268,15 +204,11 @@ static int run_engine(struct job *j, int fd)
 
     xmig__job_phase(j, "stream");
     j->pass_t0 = xmig_now_ns();
-    j->fd = fd;
     if (j->p->engine == XMIG_ENGINE_XMIG)
         rc = xmig__engine_save(j->x, &j->info, fd, j->p->live, &j->p->arena,
                                &hooks, &j->r->engine, &j->tail);
     else
-        rc = write_framing(j, fd) < 0
-                 ? -1
-                 : j->x->ops->libxc_save(j->x, j->info.domid, fd, j->p->live,
-                                         &hooks);
+        rc = j->x->ops->libxc_save(j->x, j->info.domid, fd, j->p->live, &hooks);
     if (rc < 0 && xmig__cancelled(j->x))
         xmig__seterr(j->x, ECANCELED, "cancelled");
     else if (rc < 0 && j->policy_said_abort)
@@ -298,7 +230,8 @@ static int run_engine(struct job *j, int fd)
 
 int xmig__job_stream(struct job *j, int fd)
 {
-    if (run_engine(j, fd) < 0 || write_end(j, fd) < 0)
+    if (write_framing(j, fd) < 0 || run_engine(j, fd) < 0 ||
+        write_end(j, fd) < 0)
         return -1;
     return 0;
 }

@@ -167,7 +167,6 @@ static int run(struct job *j)
 out:
     if (relaying)
         xmig__relay_finish(x, &rl, fd);
-    xmig__job_suspend_settle(j);
     xmig__job_give_back(j);
     xmig__job_finish_tail(j);
     xmig__job_cost_end(j);

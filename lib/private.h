@@ -17,12 +17,6 @@
 struct xmig_buf;
 
 struct xmig__save_hooks {
-    /*
-     * The own engine only, once it has checked the guest and before its
-     * first record: whatever goes before the libxc stream goes now.  May
-     * be NULL.
-     */
-    int (*framing)(void *arg);
     /* 0 once the guest has suspended, -1 if it did not. */
     int (*suspend)(void *arg);
     /* Returns XMIG_POLICY_*; dirty_count is -1 when not known. */
@@ -111,14 +105,6 @@ struct xmig_xen_ops {
     int (*destroy)(xmig_xen *x, uint32_t domid);
     /* Ask the guest to suspend and wait until it has (or time out). */
     int (*suspend)(xmig_xen *x, uint32_t domid);
-    /*
-     * The same in two halves, so that the caller can work meanwhile:
-     * begin asks the guest (0: asked), wait waits for it as suspend does.
-     * Every begin that returned 0 is followed by one wait, and the
-     * handle's other calls may come between the two.
-     */
-    int (*suspend_begin)(xmig_xen *x, uint32_t domid);
-    int (*suspend_wait)(xmig_xen *x, uint32_t domid);
     /* Undo a suspend: the guest sees its suspend hypercall cancelled. */
     int (*resume)(xmig_xen *x, uint32_t domid);
     int (*unpause)(xmig_xen *x, uint32_t domid);

@@ -158,68 +158,6 @@ int xmig__libxl_suspend(xmig_xen *x, uint32_t domid)
     return 0;
 }
 
-/*
- * The suspend in two halves: libxl's asynchronous form.  The request goes
- * to the guest before libxl_domain_suspend_only() returns; libxl follows
- * the guest's answer only inside libxl calls, and the wait runs its event
- * loop until the operation's end, which it delivers as an event marked
- * with for_user.
- */
-/* "xsus" and the domain: ours among whatever else the context delivers. */
-#define SUSPEND_EVENT(domid) ((UINT64_C(0x78737573) << 32) | (domid))
-
-static int suspend_ended(const libxl_event *ev, void *arg)
-{
-    return ev->type == LIBXL_EVENT_TYPE_OPERATION_COMPLETE &&
-           ev->for_user == *(const uint64_t *)arg;
-}
-
-int xmig__libxl_suspend_begin(xmig_xen *x, uint32_t domid)
-{
-    libxl_asyncop_how how = {.u.for_event = SUSPEND_EVENT(domid)};
-    libxl_ctx *c = ctx(x);
-    int rc;
-
-    if (!c)
-        return -1;
-    rc = libxl_domain_suspend_only(c, domid, &how);
-    if (rc) {
-        xmig__seterr(x, EIO, "cannot ask domain %u to suspend (libxl error %d)",
-                     domid, rc);
-        return -1;
-    }
-    return 0;
-}
-
-int xmig__libxl_suspend_wait(xmig_xen *x, uint32_t domid)
-{
-    uint64_t want = SUSPEND_EVENT(domid);
-    libxl_event *ev = NULL;
-    libxl_ctx *c = ctx(x);
-    int rc;
-
-    if (!c)
-        return -1;
-    rc = libxl_event_wait(c, &ev, LIBXL_EVENTMASK_ALL, suspend_ended, &want);
-    if (rc) {
-        xmig__seterr(x, EIO,
-                     "waiting for domain %u to suspend failed (libxl "
-                     "error %d)",
-                     domid, rc);
-        return -1;
-    }
-    rc = ev->u.operation_complete.rc;
-    libxl_event_free(c, ev);
-    if (rc) {
-        xmig__seterr(x, ETIMEDOUT,
-                     "domain %u did not suspend (libxl error "
-                     "%d)",
-                     domid, rc);
-        return -1;
-    }
-    return 0;
-}
-
 int xmig__libxl_resume(xmig_xen *x, uint32_t domid)
 {
     libxl_ctx *c = ctx(x);

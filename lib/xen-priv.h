@@ -49,8 +49,6 @@ int xmig__libxl_rename(xmig_xen *x, uint32_t domid, const char *old_name,
                        const char *new_name);
 int xmig__libxl_destroy(xmig_xen *x, uint32_t domid);
 int xmig__libxl_suspend(xmig_xen *x, uint32_t domid);
-int xmig__libxl_suspend_begin(xmig_xen *x, uint32_t domid);
-int xmig__libxl_suspend_wait(xmig_xen *x, uint32_t domid);
 int xmig__libxl_resume(xmig_xen *x, uint32_t domid);
 int xmig__libxl_unpause(xmig_xen *x, uint32_t domid);
 int xmig__libxc_save(xmig_xen *x, uint32_t domid, int fd, bool live,

@@ -7,16 +7,12 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1071,111 +1067,6 @@ static void hvm_params(struct xmig_job_params *p, char *path,
     p->live = live;
 }
 
-/*
- * A save that is not live asks the guest to suspend once the engine has
- * checked it, and reads its configuration meanwhile; with --keep, live or
- * for HVM, the guest runs until the stream needs it suspended.  Whatever
- * fails after the ask, the guest is resumed; a guest that does not
- * suspend leaves no image.
- */
-static void suspend_ahead_case(enum xmig_domtype type, bool live, bool keep,
-                               bool ahead)
-{
-    struct dbl_config c = {.type = type, .domid = 6, .nr_pfns = 3000};
-    char path[] = "/tmp/xmig-test-engine-XXXXXX", vpath[64];
-    struct xmig_job_params p;
-    struct xmig_job_result r;
-    xmig_xen *x = dbl_open(&c);
-    struct dbl_guest *g = dbl_guest(x);
-    int fd = mkstemp(path);
-
-    close(fd);
-    unlink(path);
-    if (type == XMIG_DOM_HVM)
-        hvm_params(&p, path, XMIG_ENGINE_XMIG, live);
-    else
-        xmig_job_params_default(&p);
-    p.kind = XMIG_JOB_SAVE;
-    p.engine = XMIG_ENGINE_XMIG;
-    p.domain = "guest";
-    p.dest = path;
-    p.live = live;
-    p.keep = keep;
-    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), 0);
-    if (g->suspended_at_config != ahead)
-        TEST_FAIL("type %d, live %d, keep %d: the guest was %s when the "
-                  "job read its configuration",
-                  type, live, keep,
-                  g->suspended_at_config ? "suspended" : "running");
-    ASSERT_INT_EQ(g->suspends, 1);
-    ASSERT_TRUE(!g->suspend_asked);
-    ASSERT_INT_EQ(r.guest, keep ? XMIG_GUEST_SOURCE : XMIG_GUEST_DESTINATION);
-    /* Xen's checker knows no physmap keys (see walk_libxl_tail). */
-    if (type != XMIG_DOM_HVM)
-        ASSERT_INT_EQ(verify_stream(path), 0);
-    unlink(path);
-    snprintf(vpath, sizeof(vpath), "%s.verify", path);
-    unlink(vpath);
-    xmig_xen_close(x);
-}
-
-static void suspend_ahead_fails(void)
-{
-    struct dbl_config c = {.type = XMIG_DOM_PV, .domid = 6, .nr_pfns = 3000};
-    char dir[] = "/tmp/xmig-test-ahead-XXXXXX", path[64];
-    struct rlimit small = {32, RLIM_INFINITY}, old;
-    struct xmig_job_params p;
-    struct xmig_job_result r;
-    xmig_xen *x = dbl_open(&c);
-    struct dbl_guest *g = dbl_guest(x);
-    DIR *d;
-
-    ASSERT_TRUE(mkdtemp(dir) != NULL);
-    snprintf(path, sizeof(path), "%s/img", dir);
-    xmig_job_params_default(&p);
-    p.kind = XMIG_JOB_SAVE;
-    p.engine = XMIG_ENGINE_XMIG;
-    p.domain = "guest";
-    p.dest = path;
-    p.live = false;
-
-    /* The disk fills up at the first record, the guest already asked. */
-    signal(SIGXFSZ, SIG_IGN);
-    getrlimit(RLIMIT_FSIZE, &old);
-    small.rlim_max = old.rlim_max;
-    ASSERT_INT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
-    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
-    setrlimit(RLIMIT_FSIZE, &old);
-    signal(SIGXFSZ, SIG_DFL);
-    ASSERT_TRUE(g->suspended_at_config);
-    ASSERT_INT_EQ(g->suspends, 1);
-    ASSERT_INT_EQ(g->resumes, 1);
-    ASSERT_TRUE(!g->suspended && !g->destroyed && !g->suspend_asked);
-    ASSERT_INT_EQ(r.guest, XMIG_GUEST_SOURCE);
-
-    /* The guest does not suspend: its error, the guest runs, no image. */
-    g->refuse_suspend = true;
-    ASSERT_INT_EQ(xmig_job_run(x, &p, &r), -1);
-    ASSERT_TRUE(strstr(xmig_xen_error(x), "did not suspend") != NULL);
-    ASSERT_INT_EQ(g->suspends, 1);
-    ASSERT_TRUE(!g->suspended && !g->destroyed && !g->suspend_asked);
-    ASSERT_INT_EQ(r.guest, XMIG_GUEST_SOURCE);
-    d = opendir(dir);
-    ASSERT_TRUE(d != NULL);
-    if (d) {
-        struct dirent *e;
-        unsigned int n = 0;
-
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-                n++;
-        closedir(d);
-        ASSERT_INT_EQ(n, 0);
-    }
-    ASSERT_INT_EQ(rmdir(dir), 0);
-    xmig_xen_close(x);
-}
-
 /* A device model xmig cannot save (in a stub domain): refused up front. */
 static void hvm_stubdom_refused(void)
 {
@@ -1669,18 +1560,6 @@ int main(void)
     TEST_START("pv: a max_pfn beyond 4 x maxmem is refused, live or not");
     huge_max_pfn(true);
     huge_max_pfn(false);
-    TEST_DONE();
-    TEST_START("save: the guest is asked to suspend once checked, and its "
-               "configuration read meanwhile; not live, --keep or HVM");
-    suspend_ahead_case(XMIG_DOM_PV, false, false, true);
-    suspend_ahead_case(XMIG_DOM_PVH, false, false, true);
-    suspend_ahead_case(XMIG_DOM_PV, false, true, false);
-    suspend_ahead_case(XMIG_DOM_PV, true, false, false);
-    suspend_ahead_case(XMIG_DOM_HVM, false, false, false);
-    TEST_DONE();
-    TEST_START("save: a failure after the early ask resumes the guest; a "
-               "guest that does not suspend leaves no image");
-    suspend_ahead_fails();
     TEST_DONE();
     TEST_START("hvm: a device model in a stub domain is refused, guest "
                "untouched");

@@ -676,7 +676,6 @@ static int dbl_cpu_ns(xmig_xen *x, uint32_t domid, uint64_t *ns_r)
 
 static int dbl_config_json(xmig_xen *x, uint32_t domid, char **json_r)
 {
-    D(x)->g.suspended_at_config = D(x)->g.suspended;
     *json_r = strdup("{\"c_info\":{\"name\":\"guest\"}}");
     return *json_r ? 0 : -1;
 }
@@ -725,39 +724,6 @@ static int dbl_suspend(xmig_xen *x, uint32_t domid)
     if (D(x)->c.type == XMIG_DOM_HVM) {
         g->dm_saved = true;
         g->dm_logdirty_at_suspend = g->dm_logdirty;
-    }
-    return 0;
-}
-
-/*
- * The guest suspends (or does not) once asked, whatever the caller does
- * meanwhile; the wait reports it.  Calls out of order fail the test.
- */
-static int dbl_suspend_begin(xmig_xen *x, uint32_t domid)
-{
-    struct dbl_guest *g = &D(x)->g;
-
-    if (g->suspend_asked) {
-        xmig__seterr(x, EINVAL, "a second suspend_begin before its wait");
-        return -1;
-    }
-    g->suspend_asked = true;
-    g->suspend_failed = dbl_suspend(x, domid) < 0;
-    return 0;
-}
-
-static int dbl_suspend_wait(xmig_xen *x, uint32_t domid)
-{
-    struct dbl_guest *g = &D(x)->g;
-
-    if (!g->suspend_asked) {
-        xmig__seterr(x, EINVAL, "suspend_wait without suspend_begin");
-        return -1;
-    }
-    g->suspend_asked = false;
-    if (g->suspend_failed) {
-        xmig__seterr(x, ETIMEDOUT, "domain %u did not suspend", domid);
-        return -1;
     }
     return 0;
 }
@@ -1135,8 +1101,6 @@ static const struct xmig_xen_ops dbl_ops = {
     .rename = dbl_rename,
     .destroy = dbl_destroy,
     .suspend = dbl_suspend,
-    .suspend_begin = dbl_suspend_begin,
-    .suspend_wait = dbl_suspend_wait,
     .resume = dbl_resume,
     .unpause = dbl_unpause,
     .libxc_save = dbl_libxc_save,

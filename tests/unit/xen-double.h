@@ -70,9 +70,6 @@ struct dbl_guest {
     uint8_t uuid[16];
     unsigned int suspends;
     unsigned int resumes;
-    bool suspend_asked;       /* suspend_begin called, its wait not yet */
-    bool suspend_failed;      /* ... and the guest did not suspend */
-    bool suspended_at_config; /* when config_json was last called */
     unsigned int cleans;
     /* HVM: its device model (QEMU), as libxl and QMP would see it */
     bool dm_stubdom;      /* dm_check refuses it */
